@@ -1,0 +1,32 @@
+# The two commands: `make serve` (run the subgraph on the embedded SQLite store) and
+# `make test` (lint, then the whole suite with every server it needs).  Both set up .venv/.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test serve lint schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint
+	bash scripts/run-tests
+
+serve: $(STAMP)
+	$(PY) -m subgraph serve
+
+schema: $(STAMP)
+	$(PY) -m subgraph export-schema > schema.graphql
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""The errors the abstractions raise; the GraphQL layer maps each `code` to `extensions.code`.
+
+::
+
+    DataGatewayError
+     ├── ClientError                BAD_USER_INPUT: the request is wrong; retrying will not help
+     │    ├── NamespaceError         unknown namespace, or one of another abstraction
+     │    ├── InvalidArgument        a value out of range, a malformed key, a bad condition
+     │    ├── InvalidPageToken       a page token that was modified or belongs to another query
+     │    ├── InvalidIdempotencyToken  generated too far in the future or past the accept window
+     │    └── TooLarge               a value or a request over the namespace's limits
+     ├── NotFound                   NOT_FOUND
+     └── Unavailable                UNAVAILABLE: the store failed or a buffer is full; retry later
+          └── Overloaded             the fire-and-forget buffer is full
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from backends.base import StoreError, StoreTimeout
+
+
+class DataGatewayError(Exception):
+    """Base of every error the abstractions raise on purpose."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+
+class ClientError(DataGatewayError):
+    """The request itself is wrong."""
+
+    code = "BAD_USER_INPUT"
+
+
+class NamespaceError(ClientError):
+    """The namespace does not exist, or belongs to another abstraction."""
+
+
+class InvalidArgument(ClientError):
+    """An argument is malformed or out of range."""
+
+
+class InvalidPageToken(ClientError):
+    """A page token failed its signature check or belongs to another query."""
+
+
+class InvalidIdempotencyToken(ClientError):
+    """An idempotency token's generation time is outside what the namespace accepts."""
+
+
+class TooLarge(ClientError):
+    """A value or a request exceeds a configured size limit."""
+
+
+class NotFound(DataGatewayError):
+    """The thing asked for does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class Unavailable(DataGatewayError):
+    """The store cannot serve the request now; the same request may succeed later."""
+
+    code = "UNAVAILABLE"
+
+
+class Overloaded(Unavailable):
+    """A bounded buffer is full; the write was not accepted."""
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Translate a backend's `StoreError` into `Unavailable`, keeping the cause for the logs."""
+    try:
+        yield
+    except StoreTimeout as exc:
+        raise Unavailable("the store did not answer in time; retry later") from exc
+    except StoreError as exc:
+        raise Unavailable("the store is unavailable; retry later") from exc

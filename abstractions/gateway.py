@@ -1,0 +1,53 @@
+"""The data gateway: one store, the namespaces, and the three abstractions over them."""
+
+from __future__ import annotations
+
+from backends import open_store
+from backends.base import SearchIndex, Store
+
+from .counter import Counters
+from .kv import KeyValue
+from .metrics import CallCounter, EventCounter
+from .namespaces import Namespaces, load_namespaces
+from .timeseries import TimeSeries
+from .tokens import PageTokens
+
+
+class DataGateway:
+    """Owns the store's lifecycle and the abstractions' background work (rollups, buffers)."""
+
+    def __init__(
+        self,
+        store: Store,
+        namespaces: Namespaces,
+        *,
+        search_index: SearchIndex | None = None,
+        page_tokens: PageTokens | None = None,
+    ) -> None:
+        self.store = store
+        self.namespaces = namespaces
+        self.calls = CallCounter()
+        self.events = EventCounter()
+        tokens = page_tokens or PageTokens()
+        # Without a separate index, a store that can search (SQLite) serves search itself.
+        index = search_index or (store if isinstance(store, SearchIndex) else None)
+        self.kv = KeyValue(store, namespaces, tokens, self.calls)
+        self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
+        self.counters = Counters(store, namespaces, self.calls)
+
+    @classmethod
+    def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
+        return cls(open_store(store_url), load_namespaces(namespaces_path))
+
+    async def start(self, *, background: bool = True) -> None:
+        """Open the store, then start rollups and retention (unless `background` is False)."""
+        await self.store.open()
+        if background:
+            await self.counters.start()
+            await self.timeseries.start()
+
+    async def stop(self) -> None:
+        """Flush buffered writes, stop background work, then close the store."""
+        await self.timeseries.stop()
+        await self.counters.stop()
+        await self.store.close()

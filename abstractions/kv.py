@@ -1,0 +1,398 @@
+"""The Key-Value abstraction: `id -> sorted map(key -> value)` per namespace.
+
+Here live the parts every backend shares: validation and limits, idempotency-token checks,
+compression, chunking of large values, byte- and count-limited pages with signed tokens, and call
+metrics.  The backend only stores and fetches `StoredItem`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from backends.base import KVQuery, KVStore, StoredItem, WriteStamp
+
+from .errors import InvalidArgument, TooLarge, Unavailable, store_errors
+from .metrics import CallCounter
+from .namespaces import KVNamespace, Namespaces
+from .tokens import IdempotencyToken, PageTokens, decode_bytes, encode_bytes
+
+MAX_ID_LENGTH = 512
+CHUNK_READ_ATTEMPTS = 5
+_FLAG_COMPRESSED = 1
+_FLAG_CHUNKED = 2
+_META = struct.Struct(">BBQIQ")  # format version, flags, value size, chunk count, chunk stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One item of a record; `ttl_seconds` (when set) makes it expire."""
+
+    key: bytes
+    value: bytes
+    ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """A page of items and, when more match, the token that fetches the next page."""
+
+    items: list[Item]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdPage:
+    """A page of record ids."""
+
+    ids: list[str]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    flags: int
+    size: int
+    chunks: int = 0
+    stamp: WriteStamp | None = None
+
+    def encode(self) -> bytes:
+        stamp = self.stamp or WriteStamp(0, "")
+        head = _META.pack(1, self.flags, self.size, self.chunks, stamp.micros)
+        return head + stamp.nonce.encode()
+
+    @classmethod
+    def decode(cls, raw: bytes, stored_len: int) -> _Meta:
+        if not raw:
+            return cls(0, stored_len)
+        _, flags, size, chunks, micros = _META.unpack_from(raw)
+        nonce = raw[_META.size:].decode()
+        return cls(flags, size, chunks, WriteStamp(micros, nonce) if chunks else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """What a get selects; its digest scopes page tokens to the query they came from."""
+
+    keys: tuple[bytes, ...] | None
+    start: bytes | None
+    end: bytes | None
+    descending: bool
+
+    def scope(self, namespace: str, id: str) -> str:
+        h = hashlib.sha256(repr((namespace, id, self)).encode()).hexdigest()[:24]
+        return f"kv:{h}"
+
+
+class KeyValue:
+    """Key-Value operations over any `KVStore`."""
+
+    def __init__(
+        self,
+        store: KVStore,
+        namespaces: Namespaces,
+        page_tokens: PageTokens,
+        calls: CallCounter | None = None,
+    ) -> None:
+        self._store = store
+        self._namespaces = namespaces
+        self._tokens = page_tokens
+        self._calls = calls or CallCounter()
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def put_items(
+        self, namespace: str, id: str, items: Sequence[Item], token: IdempotencyToken
+    ) -> None:
+        """Upsert items; a write older (by token) than what is stored changes nothing."""
+        self._calls.record("kv", "put_items")
+        ns = self._namespace(namespace)
+        _check_id(id)
+        token.check(self._namespaces.settings.max_future_micros)
+        self._check_items(ns, items)
+        stamp = token.stamp()
+        stored: list[StoredItem] = []
+        with store_errors():
+            for item in items:
+                stored.append(await self._encode(ns, id, item, stamp))
+            await self._store.kv_put(ns.name, id, stored, stamp)
+
+    async def delete_items(
+        self,
+        namespace: str,
+        id: str,
+        token: IdempotencyToken,
+        *,
+        keys: Sequence[bytes] | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+    ) -> None:
+        """Delete some keys, a key range `[start, end)`, or (neither given) the whole record."""
+        self._calls.record("kv", "delete_items")
+        ns = self._namespace(namespace)
+        _check_id(id)
+        token.check(self._namespaces.settings.max_future_micros)
+        if keys is not None and (start is not None or end is not None):
+            raise InvalidArgument("delete either keys or a key range, not both")
+        if keys is not None:
+            if not keys:
+                raise InvalidArgument("keys must not be empty")
+            if len(keys) > ns.max_items_per_request:
+                raise TooLarge(f"at most {ns.max_items_per_request} keys per request")
+            for key in keys:
+                _check_key(ns, key)
+        _check_range(start, end)
+        with store_errors():
+            await self._store.kv_delete(
+                ns.name, id, token.stamp(),
+                keys=list(dict.fromkeys(keys)) if keys is not None else None,
+                start=start, end=end,
+            )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def get_items(
+        self,
+        namespace: str,
+        id: str,
+        *,
+        keys: Sequence[bytes] | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        page_bytes: int | None = None,
+        page_token: str | None = None,
+    ) -> ItemPage:
+        """Items of one record in key order: all, by keys, or by range `[start, end)`."""
+        self._calls.record("kv", "get_items")
+        ns = self._namespace(namespace)
+        _check_id(id)
+        selection = self._selection(ns, keys, start, end, descending)
+        count, size = self._page_limits(ns, limit, page_bytes)
+        after = self._resume(selection.scope(ns.name, id), page_token)
+        query = _query(selection, after, count + 1)
+        with store_errors():
+            rows = await self._store.kv_get(ns.name, id, query)
+            return await self._page(ns, id, selection, rows, count, size)
+
+    async def get_items_many(
+        self,
+        namespace: str,
+        ids: Sequence[str],
+        *,
+        keys: Sequence[bytes] | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        page_bytes: int | None = None,
+    ) -> dict[str, ItemPage]:
+        """The first page of many records, in one backend call (what dataloaders batch into)."""
+        self._calls.record("kv", "get_items_many")
+        ns = self._namespace(namespace)
+        unique = list(dict.fromkeys(ids))
+        for id in unique:
+            _check_id(id)
+        if len(unique) > ns.max_items_per_request:
+            raise TooLarge(f"at most {ns.max_items_per_request} ids per request")
+        selection = self._selection(ns, keys, start, end, descending)
+        count, size = self._page_limits(ns, limit, page_bytes)
+        with store_errors():
+            found = await self._store.kv_get_many(
+                ns.name, unique, _query(selection, None, count + 1)
+            )
+            pages = await asyncio.gather(
+                *(self._page(ns, id, selection, found.get(id, []), count, size) for id in unique)
+            )
+        return dict(zip(unique, pages, strict=True))
+
+    async def scan_ids(
+        self, namespace: str, *, limit: int | None = None, page_token: str | None = None
+    ) -> IdPage:
+        """Ids of records that hold live items, in id order, a page at a time."""
+        self._calls.record("kv", "scan_ids")
+        ns = self._namespace(namespace)
+        count, _ = self._page_limits(ns, limit, None)
+        scope = f"kv-scan:{ns.name}"
+        after = self._tokens.decode(scope, page_token).get("a") if page_token else None
+        if after is not None and not isinstance(after, str):
+            raise InvalidArgument("page token is not valid")
+        with store_errors():
+            ids = await self._store.kv_scan_ids(ns.name, after, count + 1)
+        more = len(ids) > count
+        ids = ids[:count]
+        token = self._tokens.encode(scope, {"a": ids[-1]}) if more and ids else None
+        return IdPage(ids, token)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _namespace(self, name: str) -> KVNamespace:
+        return self._namespaces.get(name, KVNamespace)
+
+    @staticmethod
+    def _check_items(ns: KVNamespace, items: Sequence[Item]) -> None:
+        if not items:
+            raise InvalidArgument("items must not be empty")
+        if len(items) > ns.max_items_per_request:
+            raise TooLarge(
+                f"{len(items)} items in one request; namespace {ns.name!r} allows "
+                f"{ns.max_items_per_request}"
+            )
+        seen: set[bytes] = set()
+        total = 0
+        for item in items:
+            _check_key(ns, item.key)
+            if item.key in seen:
+                raise InvalidArgument(f"key {item.key!r} appears twice in one request")
+            seen.add(item.key)
+            if len(item.value) > ns.max_value_bytes:
+                raise TooLarge(
+                    f"value of key {item.key!r} is {len(item.value)} bytes; namespace "
+                    f"{ns.name!r} allows {ns.max_value_bytes}"
+                )
+            if item.ttl_seconds is not None and item.ttl_seconds <= 0:
+                raise InvalidArgument("ttl_seconds must be greater than 0")
+            total += len(item.key) + len(item.value)
+        if total > ns.max_request_bytes:
+            raise TooLarge(
+                f"request carries {total} bytes; namespace {ns.name!r} allows "
+                f"{ns.max_request_bytes}"
+            )
+
+    async def _encode(
+        self, ns: KVNamespace, id: str, item: Item, stamp: WriteStamp
+    ) -> StoredItem:
+        """Compress; when still large, store chunks first and let the item point to them."""
+        ttl = item.ttl_seconds or ns.default_ttl_seconds or None
+        value, flags = item.value, 0
+        if ns.compress_over_bytes and len(value) > ns.compress_over_bytes:
+            packed = zlib.compress(value, 6)
+            if len(packed) < len(value):
+                value, flags = packed, _FLAG_COMPRESSED
+        if len(value) <= ns.chunk_threshold_bytes:
+            return StoredItem(item.key, value, _Meta(flags, len(item.value)).encode(), ttl)
+        step = ns.chunk_size_bytes
+        chunks = [value[i:i + step] for i in range(0, len(value), step)]
+        await self._store.kv_put_chunks(ns.name, id, item.key, stamp, chunks, ttl)
+        meta = _Meta(flags | _FLAG_CHUNKED, len(item.value), len(chunks), stamp)
+        return StoredItem(item.key, b"", meta.encode(), ttl)
+
+    async def _decode(self, ns: KVNamespace, id: str, row: StoredItem) -> Item:
+        meta = _Meta.decode(row.metadata, len(row.value))
+        value = row.value
+        if meta.flags & _FLAG_CHUNKED:
+            value = await self._chunks(ns, id, row, meta)
+        if meta.flags & _FLAG_COMPRESSED:
+            value = zlib.decompress(value)
+        return Item(row.key, value, row.ttl_seconds)
+
+    async def _chunks(self, ns: KVNamespace, id: str, row: StoredItem, meta: _Meta) -> bytes:
+        """The chunks a row points to; if a newer write replaced them meanwhile, read it instead."""
+        for _ in range(CHUNK_READ_ATTEMPTS):
+            assert meta.stamp is not None
+            chunks = await self._store.kv_get_chunks(ns.name, id, row.key, meta.stamp, meta.chunks)
+            if chunks is not None:
+                return b"".join(chunks)
+            fresh = await self._store.kv_get(ns.name, id, KVQuery(keys=(row.key,), limit=1))
+            if not fresh:
+                raise Unavailable(f"item {row.key!r} was deleted while it was read; retry")
+            meta = _Meta.decode(fresh[0].metadata, len(fresh[0].value))
+            if not meta.flags & _FLAG_CHUNKED:
+                return fresh[0].value
+            row = fresh[0]
+        raise Unavailable(f"item {row.key!r} kept changing while it was read; retry")
+
+    def _selection(
+        self,
+        ns: KVNamespace,
+        keys: Sequence[bytes] | None,
+        start: bytes | None,
+        end: bytes | None,
+        descending: bool,
+    ) -> _Selection:
+        if keys is not None:
+            if start is not None or end is not None:
+                raise InvalidArgument("select either keys or a key range, not both")
+            if len(keys) > ns.max_items_per_request:
+                raise TooLarge(f"at most {ns.max_items_per_request} keys per request")
+            for key in keys:
+                _check_key(ns, key)
+            keys = tuple(sorted(set(keys)))
+        _check_range(start, end)
+        return _Selection(keys, start, end, descending)
+
+    def _page_limits(
+        self, ns: KVNamespace, limit: int | None, page_bytes: int | None
+    ) -> tuple[int, int]:
+        count = ns.page_items if limit is None else limit
+        if not 1 <= count <= ns.max_page_items:
+            raise InvalidArgument(f"limit must be between 1 and {ns.max_page_items}")
+        size = ns.page_bytes if page_bytes is None else page_bytes
+        if size < 1:
+            raise InvalidArgument("page_bytes must be greater than 0")
+        return count, size
+
+    def _resume(self, scope: str, page_token: str | None) -> bytes | None:
+        if page_token is None:
+            return None
+        return decode_bytes(self._tokens.decode(scope, page_token).get("a"))
+
+    async def _page(
+        self,
+        ns: KVNamespace,
+        id: str,
+        selection: _Selection,
+        rows: list[StoredItem],
+        count: int,
+        size: int,
+    ) -> ItemPage:
+        """Cut rows to the count and byte limits (at least one item), and sign the resume point."""
+        taken: list[StoredItem] = []
+        used = 0
+        for row in rows[:count]:
+            weight = len(row.key) + _Meta.decode(row.metadata, len(row.value)).size
+            if taken and used + weight > size:
+                break
+            taken.append(row)
+            used += weight
+        items = [await self._decode(ns, id, row) for row in taken]
+        more = len(taken) < len(rows)
+        token = None
+        if more and taken:
+            token = self._tokens.encode(
+                selection.scope(ns.name, id), {"a": encode_bytes(taken[-1].key)}
+            )
+        return ItemPage(items, token)
+
+
+def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:
+    return KVQuery(
+        keys=selection.keys,
+        start=selection.start,
+        end=selection.end,
+        after=after,
+        descending=selection.descending,
+        limit=limit,
+    )
+
+
+def _check_id(id: str) -> None:
+    if not isinstance(id, str) or not id or len(id) > MAX_ID_LENGTH:
+        raise InvalidArgument(f"id must be 1 to {MAX_ID_LENGTH} characters")
+
+
+def _check_key(ns: KVNamespace, key: bytes) -> None:
+    if not isinstance(key, bytes):
+        raise InvalidArgument("item keys must be bytes")
+    if len(key) > ns.max_key_bytes:
+        raise TooLarge(f"item key is {len(key)} bytes; at most {ns.max_key_bytes} allowed")
+
+
+def _check_range(start: bytes | None, end: bytes | None) -> None:
+    if start is not None and end is not None and start >= end:
+        raise InvalidArgument("key range is empty: start must be less than end")

@@ -1,0 +1,283 @@
+"""The control plane: named datasets, their abstraction and settings, loaded from TOML.
+
+Every setting is checked at load; an error names the file, the namespace and the key, so a bad
+deployment fails at start-up rather than on the first request that touches it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from backends.base import FieldType, TimeSeriesLayout
+
+from .errors import NamespaceError
+
+DEFAULT_FILE = Path(__file__).with_name("namespaces.toml")
+ENV_VAR = "SUBGRAPH_NAMESPACES"
+MiB = 1024 * 1024
+
+Abstraction = Literal["kv", "timeseries", "counter"]
+CounterMode = Literal["best_effort", "eventual", "accurate"]
+
+
+class NamespaceConfigError(ValueError):
+    """A namespaces file is malformed; the message names the file, namespace and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Settings shared by every namespace."""
+
+    max_clock_skew_seconds: float = 1.0
+
+    @property
+    def max_future_micros(self) -> int:
+        return int(self.max_clock_skew_seconds * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class KVNamespace:
+    """A Key-Value dataset: `id -> sorted map(key -> value)`."""
+
+    name: str
+    abstraction: Literal["kv"] = "kv"
+    compress_over_bytes: int = 4096
+    chunk_threshold_bytes: int = MiB
+    chunk_size_bytes: int = 256 * 1024
+    max_value_bytes: int = 16 * MiB
+    max_request_bytes: int = 32 * MiB
+    max_items_per_request: int = 1000
+    max_key_bytes: int = 1024
+    page_items: int = 100
+    max_page_items: int = 1000
+    page_bytes: int = 2 * MiB
+    default_ttl_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeriesNamespace:
+    """An event-series dataset split into time slices."""
+
+    name: str
+    abstraction: Literal["timeseries"] = "timeseries"
+    seconds_per_slice: int = 86400
+    seconds_per_bucket: int = 3600
+    event_buckets: int = 4
+    retention_days: float = 30.0
+    accept_window_seconds: float = 86400.0
+    search: bool = False
+    search_fields: Mapping[str, FieldType] = field(default_factory=dict)
+    max_events_per_write: int = 1000
+    max_items_per_event: int = 64
+    max_item_bytes: int = 64 * 1024
+    page_events: int = 20
+    max_page_events: int = 1000
+    buffer_capacity: int = 10_000
+    flush_interval_seconds: float = 0.05
+    flush_batch_size: int = 500
+
+    @property
+    def layout(self) -> TimeSeriesLayout:
+        return TimeSeriesLayout(
+            seconds_per_slice=self.seconds_per_slice,
+            seconds_per_bucket=self.seconds_per_bucket,
+            event_buckets=self.event_buckets,
+            retention_seconds=int(self.retention_days * 86400),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CounterNamespace:
+    """A distributed-counter dataset in one of three consistency modes."""
+
+    name: str
+    abstraction: Literal["counter"] = "counter"
+    mode: CounterMode = "eventual"
+    accept_window_seconds: float = 5.0
+    rollup_interval_seconds: float = 1.0
+    max_counters_per_request: int = 1000
+
+
+Namespace = KVNamespace | TimeSeriesNamespace | CounterNamespace
+N = TypeVar("N", KVNamespace, TimeSeriesNamespace, CounterNamespace)
+_CLASSES: dict[str, type[Namespace]] = {
+    "kv": KVNamespace,
+    "timeseries": TimeSeriesNamespace,
+    "counter": CounterNamespace,
+}
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+# Checks beyond the type: each returns an error text or None.
+Check = Callable[[Any], str | None]
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def _field_types(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table of item key = keyword | numeric | date"
+    bad = [k for k, t in v.items() if t not in ("keyword", "numeric", "date")]
+    return f"field {bad[0]!r} must be keyword, numeric or date" if bad else None
+
+
+_CHECKS: dict[str, Check] = {
+    "mode": _one_of("best_effort", "eventual", "accurate"),
+    "search_fields": _field_types,
+    "default_ttl_seconds": _non_negative,
+    "compress_over_bytes": _non_negative,
+}
+
+
+def _check_value(cls: type, key: str, value: Any) -> str | None:
+    default = next(f for f in fields(cls) if f.name == key)
+    sample = default.default if default.default_factory is MISSING else default.default_factory()
+    if isinstance(sample, bool):
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif isinstance(sample, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+    elif isinstance(sample, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be an integer"
+    elif isinstance(sample, str) and not isinstance(value, str):
+        return "must be a string"
+    check = _CHECKS.get(key) or (_positive if isinstance(sample, int | float) else None)
+    return check(value) if check and not isinstance(sample, bool) else None
+
+
+
+class Namespaces:
+    """The loaded namespaces, looked up by name and abstraction on every call."""
+
+    def __init__(self, namespaces: Mapping[str, Namespace], settings: Settings, source: str):
+        self._by_name = dict(namespaces)
+        self.settings = settings
+        self.source = source
+
+    def __iter__(self) -> Iterator[Namespace]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def get(self, name: str, kind: type[N]) -> N:
+        """The namespace `name`, which must belong to the abstraction of `kind`."""
+        ns = self._by_name.get(name)
+        if ns is None:
+            raise NamespaceError(f"unknown namespace {name!r}")
+        if not isinstance(ns, kind):
+            raise NamespaceError(
+                f"namespace {name!r} is a {ns.abstraction} namespace, "
+                f"not {kind.__dataclass_fields__['abstraction'].default}"
+            )
+        return ns
+
+    def with_overrides(self, *extra: Namespace) -> Namespaces:
+        """A copy with namespaces added or replaced (tests and tools)."""
+        merged = dict(self._by_name)
+        merged.update({ns.name: ns for ns in extra})
+        return Namespaces(merged, self.settings, self.source)
+
+
+def load_namespaces(path: str | Path | None = None) -> Namespaces:
+    """Load and validate `path`, else `$SUBGRAPH_NAMESPACES`, else the shipped default."""
+    chosen = Path(path or os.environ.get(ENV_VAR) or DEFAULT_FILE)
+    try:
+        data = tomllib.loads(chosen.read_text())
+    except OSError as exc:
+        raise NamespaceConfigError(f"{chosen}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise NamespaceConfigError(f"{chosen}: not valid TOML: {exc}") from exc
+    return parse_namespaces(data, str(chosen))
+
+
+def parse_namespaces(data: Mapping[str, Any], source: str) -> Namespaces:
+    """Validate parsed TOML; every error names `source`, the namespace and the key."""
+    unknown_top = set(data) - {"settings", "namespaces"}
+    if unknown_top:
+        raise NamespaceConfigError(f"{source}: unknown table {sorted(unknown_top)[0]!r}")
+    settings = _parse_settings(data.get("settings", {}), source)
+    tables = data.get("namespaces", {})
+    if not isinstance(tables, dict) or not tables:
+        raise NamespaceConfigError(f"{source}: no [namespaces.NAME] tables")
+    parsed: dict[str, Namespace] = {}
+    for name, table in tables.items():
+        parsed[name] = _parse_namespace(name, table, source)
+    return Namespaces(parsed, settings, source)
+
+
+def _parse_settings(table: Any, source: str) -> Settings:
+    if not isinstance(table, dict):
+        raise NamespaceConfigError(f"{source}: [settings] must be a table")
+    for key, value in table.items():
+        if key not in Settings.__dataclass_fields__:
+            raise NamespaceConfigError(f"{source}: [settings]: unknown key {key!r}")
+        error = _check_value(Settings, key, value)
+        if error:
+            raise NamespaceConfigError(f"{source}: [settings]: key {key!r} {error}")
+    return Settings(**table)
+
+
+def _parse_namespace(name: str, table: Any, source: str) -> Namespace:
+    where = f"{source}: namespace {name!r}"
+    if not name or not set(name) <= _NAME_OK or len(name) > 48:
+        raise NamespaceConfigError(
+            f"{where}: name must be 1-48 characters of a-z, 0-9 and _"
+        )
+    if not isinstance(table, dict):
+        raise NamespaceConfigError(f"{where}: must be a table")
+    kind = table.get("abstraction")
+    if kind not in _CLASSES:
+        raise NamespaceConfigError(
+            f"{where}: key 'abstraction' must be one of kv, timeseries, counter"
+        )
+    cls = _CLASSES[kind]
+    allowed = {f.name for f in fields(cls)} - {"name"}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in allowed:
+            raise NamespaceConfigError(f"{where}: unknown key {key!r} for a {kind} namespace")
+        if key != "abstraction":
+            error = _check_value(cls, key, value)
+            if error:
+                raise NamespaceConfigError(f"{where}: key {key!r} {error}")
+            values[key] = value
+    ns = cls(name=name, **values)
+    _check_relations(ns, where)
+    return ns
+
+
+def _check_relations(ns: Namespace, where: str) -> None:
+    """Settings that are only valid together."""
+    if isinstance(ns, TimeSeriesNamespace):
+        if ns.seconds_per_slice % ns.seconds_per_bucket:
+            raise NamespaceConfigError(
+                f"{where}: key 'seconds_per_bucket' must divide seconds_per_slice"
+            )
+        if ns.search_fields and not ns.search:
+            raise NamespaceConfigError(f"{where}: key 'search_fields' needs search = true")
+    if isinstance(ns, KVNamespace):
+        if ns.chunk_size_bytes > ns.chunk_threshold_bytes:
+            raise NamespaceConfigError(
+                f"{where}: key 'chunk_size_bytes' must not exceed chunk_threshold_bytes"
+            )
+        if ns.page_items > ns.max_page_items:
+            raise NamespaceConfigError(f"{where}: key 'page_items' must not exceed max_page_items")
+    if isinstance(ns, TimeSeriesNamespace) and ns.page_events > ns.max_page_events:
+        raise NamespaceConfigError(f"{where}: key 'page_events' must not exceed max_page_events")

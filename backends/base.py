@@ -1,0 +1,348 @@
+"""The storage interfaces every engine implements, and the one error family they raise.
+
+The abstractions above do validation, tokens, paging, chunking and compression; a backend only
+stores and fetches.  Every time is an integer count of microseconds since the Unix epoch, so that
+Cassandra's write timestamps, SQLite's integers and Python agree without rounding.
+
+Errors::
+
+    StoreError                 the engine failed; the caller may retry
+     ├── StoreUnavailable      not reachable, not enough replicas
+     └── StoreTimeout          no answer within the call's deadline
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+
+class StoreError(Exception):
+    """A storage engine failed to do what was asked; nothing about the request was wrong."""
+
+
+class StoreUnavailable(StoreError):
+    """The engine (or enough replicas of it) cannot be reached."""
+
+
+class StoreTimeout(StoreError):
+    """The engine did not answer within the deadline."""
+
+
+# --- Key-Value -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStamp:
+    """When a write was generated and by whom: last write wins by `micros`, ties by `nonce`."""
+
+    micros: int
+    nonce: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """One KV item as stored: `value` may be compressed or empty (chunked); `metadata` says which.
+
+    `metadata` is opaque to the backend; the abstraction reads it back to rebuild the value.
+    """
+
+    key: bytes
+    value: bytes
+    metadata: bytes = b""
+    ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KVQuery:
+    """Which items of one record to fetch, in key order, after an optional resume point.
+
+    `keys` selects exact keys; otherwise `start` (inclusive) and `end` (exclusive) bound a range
+    (None is open).  `after` is the last key already returned, in the direction of travel.
+    """
+
+    keys: tuple[bytes, ...] | None = None
+    start: bytes | None = None
+    end: bytes | None = None
+    after: bytes | None = None
+    descending: bool = False
+    limit: int = 100
+
+
+@runtime_checkable
+class KVStore(Protocol):
+    """`id -> sorted map(key -> value)` per namespace, with last-write-wins by `WriteStamp`."""
+
+    async def kv_put(
+        self, namespace: str, id: str, items: Sequence[StoredItem], stamp: WriteStamp
+    ) -> None:
+        """Upsert items; an item (or tombstone) with a newer stamp is left as it is."""
+        ...
+
+    async def kv_get(self, namespace: str, id: str, query: KVQuery) -> list[StoredItem]:
+        """Live (not deleted, not expired) items of one record, in the query's order."""
+        ...
+
+    async def kv_get_many(
+        self, namespace: str, ids: Sequence[str], query: KVQuery
+    ) -> dict[str, list[StoredItem]]:
+        """`kv_get` for many records in one call; `query.limit` applies per record."""
+        ...
+
+    async def kv_delete(
+        self,
+        namespace: str,
+        id: str,
+        stamp: WriteStamp,
+        *,
+        keys: Sequence[bytes] | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+    ) -> None:
+        """Delete keys, a range, or (neither given) the whole record, as of `stamp`.
+
+        Items written later with an older stamp stay deleted, as a tombstone would keep them.
+        """
+        ...
+
+    async def kv_scan_ids(self, namespace: str, after: str | None, limit: int) -> list[str]:
+        """Ids that hold at least one live item, in id order, after `after`."""
+        ...
+
+    async def kv_put_chunks(
+        self,
+        namespace: str,
+        id: str,
+        key: bytes,
+        stamp: WriteStamp,
+        chunks: Sequence[bytes],
+        ttl_seconds: int | None,
+    ) -> None:
+        """Store the chunks of one large value, under the stamp of the write that will point to it.
+
+        Chunks are written before the item, so a reader never finds an item without its chunks.
+        A later winning put or delete of the item removes chunks stamped before it.
+        """
+        ...
+
+    async def kv_get_chunks(
+        self, namespace: str, id: str, key: bytes, stamp: WriteStamp, count: int
+    ) -> list[bytes] | None:
+        """All `count` chunks written under `stamp`, or None when any is gone (replaced)."""
+        ...
+
+
+# --- TimeSeries ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeriesLayout:
+    """How a namespace splits time: slices (tables, retention unit), buckets inside a slice."""
+
+    seconds_per_slice: int
+    seconds_per_bucket: int
+    event_buckets: int
+    retention_seconds: int
+
+    def slice_of(self, micros: int) -> int:
+        """The start (in seconds) of the slice holding `micros`."""
+        seconds = micros // 1_000_000
+        return seconds - seconds % self.seconds_per_slice
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event: `(series_id, event_time, event_id)` identifies it; items are key -> bytes."""
+
+    series_id: str
+    event_time: int
+    event_id: str
+    items: Mapping[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class EventCursor:
+    """The last event already returned; reads newest first resume strictly below it."""
+
+    event_time: int
+    event_id: str
+    series_id: str = ""
+
+
+FieldType = Literal["keyword", "numeric", "date"]
+Operator = Literal["eq", "gt", "gte", "lt", "lte"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One search condition on an item's value, typed by the namespace's search fields."""
+
+    key: str
+    op: Operator
+    value: str | float
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """A read or search over `[start, end)` in microseconds, newest first."""
+
+    start: int
+    end: int
+    limit: int
+    before: EventCursor | None = None
+    equals: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@runtime_checkable
+class TimeSeriesStore(Protocol):
+    """Append-only event series split into time slices; `(time, id, item key)` is idempotent."""
+
+    async def ts_write(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        """Durably store events; writing the same event again changes nothing."""
+        ...
+
+    async def ts_read(
+        self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
+    ) -> list[StoredEvent]:
+        """Events of one series, newest first, whose items include every `query.equals` pair."""
+        ...
+
+    async def ts_read_many(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        series_ids: Sequence[str],
+        query: EventQuery,
+    ) -> dict[str, list[StoredEvent]]:
+        """`ts_read` for many series in one call; `query.limit` applies per series."""
+        ...
+
+    async def ts_drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        """Remove whole slices that end at or before `cutoff_seconds`; returns their starts."""
+        ...
+
+    async def ts_slices(self, namespace: str) -> list[int]:
+        """Starts (seconds) of the slices that exist for a namespace, ascending."""
+        ...
+
+
+@runtime_checkable
+class SearchIndex(Protocol):
+    """Search across series: AND of conditions, newest first, and distinct values of one key."""
+
+    async def index_events(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        """Make events searchable (may be eventually consistent)."""
+        ...
+
+    async def search(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[StoredEvent]:
+        """Events in the interval matching every condition, newest first, after `query.before`."""
+        ...
+
+    async def distinct(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        key: str,
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[tuple[bytes, int]]:
+        """Distinct values of item `key` among matching events, with counts, most frequent first."""
+        ...
+
+
+# --- Distributed Counter ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CounterEvent:
+    """An add (or a reset, when `reset`) in a counter's event log; `(name, time, id)` is its key."""
+
+    name: str
+    event_time: int
+    event_id: str
+    delta: int = 0
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """The log of one counter folded over a window: after a reset, only later deltas count."""
+
+    total: int
+    reset: bool
+    last_event_time: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A counter's rolled-up count as of `as_of` (microseconds, inclusive)."""
+
+    count: int
+    as_of: int
+
+
+@runtime_checkable
+class CounterStore(Protocol):
+    """Event-log counters with rollup rows, and fast best-effort counters."""
+
+    async def counter_append(self, namespace: str, events: Sequence[CounterEvent]) -> None:
+        """Append events to the log; an event already there is left as it is."""
+        ...
+
+    async def counter_fold(
+        self, namespace: str, windows: Mapping[str, tuple[int, int]]
+    ) -> dict[str, Fold]:
+        """For each counter, fold its log over `(after, until]` (microseconds)."""
+        ...
+
+    async def counter_rollups(self, namespace: str, names: Sequence[str]) -> dict[str, Rollup]:
+        """The stored rollups of the counters that have one."""
+        ...
+
+    async def counter_put_rollup(self, namespace: str, name: str, rollup: Rollup) -> None:
+        """Store a rollup unless one as of a later time is stored: concurrent rollups converge."""
+        ...
+
+    async def counter_incr(self, namespace: str, name: str, delta: int) -> int:
+        """Best-effort in-store add; returns the new value."""
+        ...
+
+    async def counter_values(self, namespace: str, names: Sequence[str]) -> dict[str, int]:
+        """Best-effort values of the counters that exist."""
+        ...
+
+    async def counter_zero(self, namespace: str, name: str) -> None:
+        """Best-effort clear."""
+        ...
+
+
+@runtime_checkable
+class Store(KVStore, TimeSeriesStore, CounterStore, Protocol):
+    """A storage engine that backs all three abstractions; opened and closed with the app."""
+
+    async def open(self) -> None:
+        """Connect and create what is missing (schema, tables)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; pending work is done before it returns."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StoreError` when the engine is not reachable (readiness)."""
+        ...

@@ -1,0 +1,112 @@
+"""Distributed Counter on SQLite: an append-only event log, rollup rows, fast counters."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from backends.base import CounterEvent, Fold, Rollup
+
+from .db import SQLiteDB
+
+
+class SQLiteCounter(SQLiteDB):
+    """The `CounterStore` part of the SQLite store."""
+
+    async def counter_append(self, namespace: str, events: Sequence[CounterEvent]) -> None:
+        rows = [(namespace, e.name, e.event_time, e.event_id, e.delta, int(e.reset))
+                for e in events]
+
+        def append(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO counter_log"
+                " (ns, name, event_time, event_id, delta, reset) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        await self.write(append)
+
+    async def counter_fold(
+        self, namespace: str, windows: Mapping[str, tuple[int, int]]
+    ) -> dict[str, Fold]:
+        if not windows:
+            return {}
+        values = ",".join("(?, ?, ?)" for _ in windows)
+        params = [v for name, (after, until) in windows.items() for v in (name, after, until)]
+
+        def fold(conn: sqlite3.Connection) -> dict[str, Fold]:
+            rows = conn.execute(
+                f"WITH w(name, after, until) AS (VALUES {values}),"
+                " r AS (SELECT w.name, MAX(l.event_time) AS at FROM w JOIN counter_log l"
+                "  ON l.ns = ? AND l.name = w.name AND l.event_time > w.after"
+                "  AND l.event_time <= w.until AND l.reset = 1 GROUP BY w.name),"
+                " last AS (SELECT w.name, MAX(l.event_time) AS at FROM w JOIN counter_log l"
+                "  ON l.ns = ? AND l.name = w.name AND l.event_time > w.after"
+                "  AND l.event_time <= w.until GROUP BY w.name)"
+                " SELECT w.name, COALESCE(SUM(l.delta), 0), r.at IS NOT NULL, last.at FROM w"
+                " LEFT JOIN r ON r.name = w.name LEFT JOIN last ON last.name = w.name"
+                " LEFT JOIN counter_log l ON l.ns = ? AND l.name = w.name AND l.reset = 0"
+                "  AND l.event_time > COALESCE(r.at, w.after) AND l.event_time <= w.until"
+                " GROUP BY w.name",
+                (*params, namespace, namespace, namespace),
+            ).fetchall()
+            return {name: Fold(total, bool(reset), at) for name, total, reset, at in rows}
+
+        return await self.read(fold)
+
+    async def counter_rollups(self, namespace: str, names: Sequence[str]) -> dict[str, Rollup]:
+        if not names:
+            return {}
+
+        def get(conn: sqlite3.Connection) -> dict[str, Rollup]:
+            rows = conn.execute(
+                "SELECT name, count, as_of FROM counter_rollups"
+                f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
+                (namespace, *names),
+            ).fetchall()
+            return {name: Rollup(count, as_of) for name, count, as_of in rows}
+
+        return await self.read(get)
+
+    async def counter_put_rollup(self, namespace: str, name: str, rollup: Rollup) -> None:
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO counter_rollups (ns, name, count, as_of) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ns, name) DO UPDATE SET count = excluded.count,"
+                " as_of = excluded.as_of WHERE excluded.as_of > counter_rollups.as_of",
+                (namespace, name, rollup.count, rollup.as_of),
+            )
+
+        await self.write(put)
+
+    async def counter_incr(self, namespace: str, name: str, delta: int) -> int:
+        def incr(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "INSERT INTO counter_fast (ns, name, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (ns, name) DO UPDATE SET value = value + excluded.value"
+                " RETURNING value",
+                (namespace, name, delta),
+            ).fetchone()
+            return int(row[0])
+
+        return await self.write(incr)
+
+    async def counter_values(self, namespace: str, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+
+        def get(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT name, value FROM counter_fast"
+                f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
+                (namespace, *names),
+            ).fetchall()
+            return {name: value for name, value in rows}
+
+        return await self.read(get)
+
+    async def counter_zero(self, namespace: str, name: str) -> None:
+        def zero(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM counter_fast WHERE ns = ? AND name = ?", (namespace, name))
+
+        await self.write(zero)

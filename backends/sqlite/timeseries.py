@@ -1,0 +1,238 @@
+"""TimeSeries on SQLite: one row per event item, slices as the retention unit, search in SQL.
+
+An event matches a set of conditions when, grouped by `(series, event_time, event_id)`, some item
+row satisfies each condition: a `HAVING MAX(cond) = 1` per condition.  Numeric and date values are
+read through the `num()` and `epoch()` functions registered in `db.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from backends.base import (
+    Condition,
+    EventQuery,
+    FieldType,
+    StoredEvent,
+    TimeSeriesLayout,
+)
+
+from .db import SQLiteDB
+
+_OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+EventKey = tuple[str, int, str]
+
+
+def _having(
+    equals: Mapping[str, bytes],
+    conditions: Sequence[Condition] = (),
+    fields: Mapping[str, FieldType] | None = None,
+) -> tuple[str, list[object]]:
+    """A HAVING clause requiring every equality and condition to hold for some item of an event."""
+    parts: list[str] = []
+    params: list[object] = []
+    for key, value in equals.items():
+        parts.append("MAX(item_key = ? AND value = ?) = 1")
+        params += [key, value]
+    for cond in conditions:
+        kind = (fields or {}).get(cond.key, "keyword")
+        op = _OPS[cond.op]
+        if kind == "keyword":
+            expr, arg = f"CAST(value AS TEXT) {op} ?", str(cond.value)
+        elif kind == "numeric":
+            expr, arg = f"num(value) {op} ?", float(cond.value)
+        else:
+            expr, arg = f"epoch(value) {op} ?", float(cond.value)
+        parts.append(f"MAX(item_key = ? AND {expr}) = 1")
+        params += [cond.key, arg]
+    return (" HAVING " + " AND ".join(parts) if parts else ""), params
+
+
+def _window(query: EventQuery, with_series: bool) -> tuple[str, list[object]]:
+    sql = " AND event_time >= ? AND event_time < ?"
+    params: list[object] = [query.start, query.end]
+    if query.before is not None:
+        if with_series:
+            sql += " AND (event_time, event_id, series) < (?, ?, ?)"
+            params += [query.before.event_time, query.before.event_id, query.before.series_id]
+        else:
+            sql += " AND (event_time, event_id) < (?, ?)"
+            params += [query.before.event_time, query.before.event_id]
+    return sql, params
+
+
+def _load(conn: sqlite3.Connection, ns: str, keys: Sequence[EventKey]) -> list[StoredEvent]:
+    """The items of the given events, as events in the given order."""
+    if not keys:
+        return []
+    items: dict[EventKey, dict[str, bytes]] = {k: {} for k in keys}
+    for offset in range(0, len(keys), 300):
+        part = keys[offset:offset + 300]
+        marks = ",".join("(?, ?, ?)" for _ in part)
+        rows = conn.execute(
+            "SELECT series, event_time, event_id, item_key, value FROM ts_items"
+            f" WHERE ns = ? AND (series, event_time, event_id) IN (VALUES {marks})",
+            (ns, *[v for k in part for v in k]),
+        ).fetchall()
+        for series, t, eid, key, value in rows:
+            items[(series, t, eid)][key] = bytes(value)
+    return [StoredEvent(s, t, e, items[(s, t, e)]) for s, t, e in keys]
+
+
+class SQLiteTimeSeries(SQLiteDB):
+    """The `TimeSeriesStore` and `SearchIndex` halves of the SQLite store."""
+
+    async def ts_write(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        rows = [
+            (namespace, e.series_id, e.event_time, e.event_id, key, value,
+             layout.slice_of(e.event_time))
+            for e in events
+            for key, value in e.items.items()
+        ]
+        slices = {(namespace, layout.slice_of(e.event_time)) for e in events}
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO ts_slices (ns, slice) VALUES (?, ?)", sorted(slices)
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO ts_items"
+                " (ns, series, event_time, event_id, item_key, value, slice)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        await self.write(write)
+
+    async def ts_read(
+        self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
+    ) -> list[StoredEvent]:
+        window, wparams = _window(query, with_series=False)
+        having, hparams = _having(query.equals)
+
+        def read(conn: sqlite3.Connection) -> list[StoredEvent]:
+            keys = conn.execute(
+                "SELECT series, event_time, event_id FROM ts_items"
+                f" WHERE ns = ? AND series = ?{window}"
+                f" GROUP BY event_time, event_id{having}"
+                " ORDER BY event_time DESC, event_id DESC LIMIT ?",
+                (namespace, series_id, *wparams, *hparams, query.limit),
+            ).fetchall()
+            return _load(conn, namespace, [tuple(k) for k in keys])
+
+        return await self.read(read)
+
+    async def ts_read_many(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        series_ids: Sequence[str],
+        query: EventQuery,
+    ) -> dict[str, list[StoredEvent]]:
+        if not series_ids:
+            return {}
+        window, wparams = _window(query, with_series=False)
+        having, hparams = _having(query.equals)
+        marks = ",".join("?" * len(series_ids))
+
+        def read(conn: sqlite3.Connection) -> dict[str, list[StoredEvent]]:
+            keys = conn.execute(
+                "SELECT series, event_time, event_id FROM ("
+                " SELECT series, event_time, event_id, ROW_NUMBER() OVER ("
+                "  PARTITION BY series ORDER BY event_time DESC, event_id DESC) AS rn"
+                f" FROM ts_items WHERE ns = ? AND series IN ({marks}){window}"
+                f" GROUP BY series, event_time, event_id{having})"
+                " WHERE rn <= ? ORDER BY series, event_time DESC, event_id DESC",
+                (namespace, *series_ids, *wparams, *hparams, query.limit),
+            ).fetchall()
+            found: dict[str, list[StoredEvent]] = {s: [] for s in series_ids}
+            for event in _load(conn, namespace, [tuple(k) for k in keys]):
+                found[event.series_id].append(event)
+            return found
+
+        return await self.read(read)
+
+    async def ts_drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        def drop(conn: sqlite3.Connection) -> list[int]:
+            doomed = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT slice FROM ts_slices WHERE ns = ? AND slice + ? <= ? ORDER BY slice",
+                    (namespace, layout.seconds_per_slice, cutoff_seconds),
+                )
+            ]
+            for start in doomed:
+                conn.execute("DELETE FROM ts_items WHERE ns = ? AND slice = ?", (namespace, start))
+                conn.execute("DELETE FROM ts_slices WHERE ns = ? AND slice = ?", (namespace, start))
+            return doomed
+
+        return await self.write(drop)
+
+    async def ts_slices(self, namespace: str) -> list[int]:
+        def slices(conn: sqlite3.Connection) -> list[int]:
+            rows = conn.execute(
+                "SELECT slice FROM ts_slices WHERE ns = ? ORDER BY slice", (namespace,)
+            )
+            return [r[0] for r in rows]
+
+        return await self.read(slices)
+
+    # --- SearchIndex: SQLite searches its own rows, so indexing is a no-op ---------------------
+
+    async def index_events(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        return None
+
+    async def search(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[StoredEvent]:
+        window, wparams = _window(query, with_series=True)
+        having, hparams = _having(query.equals, conditions, fields)
+
+        def search(conn: sqlite3.Connection) -> list[StoredEvent]:
+            keys = conn.execute(
+                "SELECT series, event_time, event_id FROM ts_items"
+                f" WHERE ns = ?{window} GROUP BY series, event_time, event_id{having}"
+                " ORDER BY event_time DESC, event_id DESC, series DESC LIMIT ?",
+                (namespace, *wparams, *hparams, query.limit),
+            ).fetchall()
+            return _load(conn, namespace, [tuple(k) for k in keys])
+
+        return await self.read(search)
+
+    async def distinct(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        key: str,
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[tuple[bytes, int]]:
+        window, wparams = _window(query, with_series=True)
+        having, hparams = _having(query.equals, conditions, fields)
+
+        def distinct(conn: sqlite3.Connection) -> list[tuple[bytes, int]]:
+            rows = conn.execute(
+                "SELECT value, COUNT(*) AS n FROM ts_items"
+                f" WHERE ns = ? AND item_key = ?{window}"
+                " AND (series, event_time, event_id) IN ("
+                f"  SELECT series, event_time, event_id FROM ts_items WHERE ns = ?{window}"
+                f"  GROUP BY series, event_time, event_id{having})"
+                " GROUP BY value ORDER BY n DESC, value LIMIT ?",
+                (namespace, key, *wparams, namespace, *wparams, *hparams, query.limit),
+            ).fetchall()
+            return [(bytes(v), n) for v, n in rows]
+
+        return await self.read(distinct)
