@@ -1,0 +1,68 @@
+"""Shared fixtures: one `gateway` fixture parametrised over every storage backend.
+
+A backend joins the contract suite by adding itself to `BACKENDS`; one that needs a server is
+listed only when `make test` (scripts/run-tests) has started it and exported its address.  Tests
+use fresh ids (see `uid`) because a server-backed store is shared by the whole session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from abstractions.gateway import DataGateway
+from abstractions.namespaces import Namespaces, load_namespaces
+from abstractions.tokens import PageTokens
+from backends.base import Store
+
+TEST_NAMESPACES = Path(__file__).with_name("namespaces.toml")
+CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")  # e.g. "127.0.0.1:9042"
+CASSANDRA_KEYSPACE = os.environ.get("SUBGRAPH_TEST_KEYSPACE", "gateway_test")
+
+BACKENDS = ["sqlite"] + (["cassandra"] if CASSANDRA else [])
+
+
+def make_store(kind: str, tmp_path: Path) -> Store:
+    """A fresh, unopened store of `kind` for one test."""
+    if kind == "sqlite":
+        from backends.sqlite import SQLiteStore
+
+        return SQLiteStore(tmp_path / "gateway.db")
+    if kind == "cassandra":
+        from backends.cassandra import CassandraStore
+
+        return CassandraStore.from_url(f"cassandra://{CASSANDRA}/{CASSANDRA_KEYSPACE}")
+    raise ValueError(kind)
+
+
+@pytest.fixture
+def namespaces() -> Namespaces:
+    return load_namespaces(TEST_NAMESPACES)
+
+
+@pytest.fixture
+def uid() -> str:
+    """A prefix unique to this test, for record ids, series ids and counter names."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def gateway(
+    backend: str, tmp_path: Path, namespaces: Namespaces
+) -> AsyncIterator[DataGateway]:
+    """A started gateway over `backend` with background work off (tests drive rollups)."""
+    gw = DataGateway(make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"))
+    await gw.start(background=False)
+    try:
+        yield gw
+    finally:
+        await gw.stop()
