@@ -263,7 +263,8 @@ def post_graphql(
         with _opener.open(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as err:
-        body = err.read()
+        with err:  # holds the open connection
+            body = err.read()
         try:
             decoded = json.loads(body)
         except ValueError:
