@@ -20,7 +20,7 @@ test: $(STAMP) lint
 	bash scripts/run-tests
 
 serve: $(STAMP)
-	$(PY) -m subgraph serve
+	$(PY) -m subgraph serve --demo
 
 schema: $(STAMP)
 	$(PY) -m subgraph export-schema > schema.graphql

@@ -12,7 +12,7 @@ import hashlib
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backends.base import KVQuery, KVStore, StoredItem, WriteStamp
 
@@ -39,10 +39,14 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class ItemPage:
-    """A page of items and, when more match, the token that fetches the next page."""
+    """A page of items and, when more match, the token that fetches the next page.
+
+    `cursors[i]` resumes right after `items[i]` (Relay edge cursors).
+    """
 
     items: list[Item]
     next_page_token: str | None = None
+    cursors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,13 +365,10 @@ class KeyValue:
             taken.append(row)
             used += weight
         items = [await self._decode(ns, id, row) for row in taken]
-        more = len(taken) < len(rows)
-        token = None
-        if more and taken:
-            token = self._tokens.encode(
-                selection.scope(ns.name, id), {"a": encode_bytes(taken[-1].key)}
-            )
-        return ItemPage(items, token)
+        scope = selection.scope(ns.name, id)
+        cursors = [self._tokens.encode(scope, {"a": encode_bytes(row.key)}) for row in taken]
+        token = cursors[-1] if len(taken) < len(rows) and taken else None
+        return ItemPage(items, token, cursors)
 
 
 def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:

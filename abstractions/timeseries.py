@@ -45,10 +45,14 @@ Event = StoredEvent
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
-    """Events newest first, and the token of the next page when more may match."""
+    """Events newest first, and the token of the next page when more may match.
+
+    `cursors[i]` resumes right after `events[i]` (Relay edge cursors).
+    """
 
     events: list[Event]
     next_page_token: str | None = None
+    cursors: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -338,14 +342,14 @@ class TimeSeries:
         self, rows: list[Event], count: int, scope: str, *, with_series: bool = False
     ) -> EventPage:
         events = rows[:count]
-        token = None
-        if len(rows) > count and events:
-            last = events[-1]
-            state: dict[str, object] = {"t": last.event_time, "i": last.event_id}
+        cursors = []
+        for event in events:
+            state: dict[str, object] = {"t": event.event_time, "i": event.event_id}
             if with_series:
-                state["s"] = last.series_id
-            token = self._tokens.encode(scope, state)
-        return EventPage(events, token)
+                state["s"] = event.series_id
+            cursors.append(self._tokens.encode(scope, state))
+        token = cursors[-1] if len(rows) > count and events else None
+        return EventPage(events, token, cursors)
 
     def _search_index(self, ns: TimeSeriesNamespace) -> SearchIndex:
         if not ns.search:

@@ -1,0 +1,99 @@
+"""Command line: `python -m subgraph serve | seed | export-schema`.
+
+Every option has an environment variable (shown in --help), so containers need no arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from backends import DEFAULT_STORE_URL
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m subgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", default=_env("SUBGRAPH_STORE", DEFAULT_STORE_URL),
+                       help="store URL: sqlite:///path or cassandra://host[,host][:port]/keyspace"
+                            " (env SUBGRAPH_STORE)")
+        p.add_argument("--namespaces", default=_env("SUBGRAPH_NAMESPACES", None),
+                       help="namespaces TOML file (env SUBGRAPH_NAMESPACES; default: shipped)")
+
+    serve = commands.add_parser("serve", help="serve GraphQL over HTTP")
+    serve.add_argument("--host", default=_env("SUBGRAPH_HOST", "127.0.0.1"),
+                       help="bind address (env SUBGRAPH_HOST)")
+    serve.add_argument("--port", type=int, default=int(_env("SUBGRAPH_PORT", "4001") or 4001),
+                       help="port (env SUBGRAPH_PORT)")
+    serve.add_argument("--workers", type=int,
+                       default=int(_env("SUBGRAPH_WORKERS", "1") or 1),
+                       help="uvicorn worker processes (env SUBGRAPH_WORKERS)")
+    serve.add_argument("--demo", action="store_true",
+                       default=_env("SUBGRAPH_DEMO", "0") == "1",
+                       help="load demo data on first start (env SUBGRAPH_DEMO=1)")
+    data_options(serve)
+    seed = commands.add_parser("seed", help="write the demo data once")
+    data_options(seed)
+    commands.add_parser("export-schema", help="print the subgraph SDL")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("SUBGRAPH_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "export-schema":
+        from .schema import export_sdl
+
+        sys.stdout.write(export_sdl())
+        return 0
+    if args.command == "seed":
+        return asyncio.run(_seed(args.store, args.namespaces))
+    return _serve(args)
+
+
+async def _seed(store: str, namespaces: str | None) -> int:
+    from .app import Settings, open_gateway
+    from .seed import seed_demo_data
+
+    gateway = open_gateway(Settings(store, namespaces))
+    await gateway.start(background=False)
+    try:
+        wrote = await seed_demo_data(gateway)
+    finally:
+        await gateway.stop()
+    print("demo data written" if wrote else "demo data already present")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    # Workers are separate processes: they rebuild the app from the environment.
+    os.environ["SUBGRAPH_STORE"] = args.store
+    if args.namespaces:
+        os.environ["SUBGRAPH_NAMESPACES"] = args.namespaces
+    os.environ["SUBGRAPH_DEMO"] = "1" if args.demo else "0"
+    uvicorn.run(
+        "subgraph.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        factory=False,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Every GraphQL error leaves with an `extensions.code`; unexpected ones are masked and logged.
+
+Abstraction errors carry their own code (`abstractions.errors`); errors graphql-core raises while
+parsing or validating a document are the client's; anything else is a bug or an outage of ours,
+reported as INTERNAL_SERVER_ERROR with a request id that also appears in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from abstractions.errors import DataGatewayError
+
+log = logging.getLogger("subgraph.errors")
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def classify(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The error as the client should see it."""
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    if isinstance(original, DataGatewayError):
+        extensions["code"] = original.code
+        if original.code == INTERNAL:
+            return _masked(error, request_id, original)
+        return _with(error, str(original), extensions)
+    if original is None:
+        if "code" not in extensions:
+            extensions["code"] = (
+                "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error")
+                else "GRAPHQL_VALIDATION_FAILED"
+            )
+        return _with(error, error.message, extensions)
+    if isinstance(original, GraphQLError):
+        return classify(original, request_id)
+    if isinstance(original, ValueError) and error.path is None:
+        # Variable coercion (e.g. a bad Long): the client's input, raised before execution.
+        extensions["code"] = "BAD_USER_INPUT"
+        return _with(error, error.message, extensions)
+    return _masked(error, request_id, original)
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, original_error=None, extensions=extensions,
+    )
+
+
+def _masked(error: GraphQLError, request_id: str, cause: BaseException) -> GraphQLError:
+    log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=cause)
+    return _with(
+        error,
+        f"Internal server error (request id {request_id})",
+        {"code": INTERNAL, "requestId": request_id},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites the result's errors through `classify` once the operation has run."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", "-")
+        result.errors = [classify(e, request_id) for e in result.errors]

@@ -1,0 +1,126 @@
+"""Per-request dataloaders: the only way resolvers read, one batch per loader per tick.
+
+Each loader groups its keys by everything but the entity id, so N entities asking the same
+question become one call into the abstraction's batch API, whatever N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from abstractions.gateway import DataGateway
+from abstractions.kv import ItemPage
+from abstractions.timeseries import EventPage
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """A read of one time series, minus the series id: the shape a batch shares."""
+
+    namespace: str
+    first: int
+    after: str | None = None
+    start: int | None = None
+    end: int | None = None
+    equals: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsQuery:
+    """A read of one KV record's items, minus the record id."""
+
+    namespace: str
+    first: int
+    after: str | None = None
+    keys: tuple[bytes, ...] | None = None
+    start: bytes | None = None
+    end: bytes | None = None
+    descending: bool = False
+    page_bytes: int | None = None
+
+
+def _grouped(keys: Sequence[tuple[str, K]]) -> dict[K, list[str]]:
+    groups: dict[K, list[str]] = defaultdict(list)
+    for entity_id, shape in keys:
+        groups[shape].append(entity_id)
+    return groups
+
+
+async def _settle(
+    keys: Sequence[tuple[str, K]],
+    groups: dict[K, list[str]],
+    fetch: Callable[[K, list[str]], Any],
+) -> list[Any]:
+    """Run one fetch per group; a failed group fails only its own keys."""
+    shapes = list(groups)
+    results = await asyncio.gather(
+        *(fetch(shape, groups[shape]) for shape in shapes), return_exceptions=True
+    )
+    by_shape = dict(zip(shapes, results, strict=True))
+    out: list[Any] = []
+    for entity_id, shape in keys:
+        found = by_shape[shape]
+        out.append(found if isinstance(found, BaseException) else found[entity_id])
+    return out
+
+
+class Loaders:
+    """The dataloaders of one request."""
+
+    def __init__(self, gateway: DataGateway) -> None:
+        self._gateway = gateway
+        self.series = DataLoader(self._load_series)
+        self.counts = DataLoader(self._load_counts)
+        self.items = DataLoader(self._load_items)
+
+    async def _load_series(self, keys: Sequence[tuple[str, SeriesQuery]]) -> list[Any]:
+        ts = self._gateway.timeseries
+
+        async def fetch(q: SeriesQuery, ids: list[str]) -> dict[str, EventPage]:
+            if q.after is None:
+                return await ts.read_events_many(
+                    q.namespace, ids, start=q.start, end=q.end, limit=q.first,
+                    equals=dict(q.equals),
+                )
+            # A cursor continues one series' own page; it cannot be shared across series.
+            pages = await asyncio.gather(*(
+                ts.read_events(q.namespace, i, start=q.start, end=q.end, limit=q.first,
+                               page_token=q.after, equals=dict(q.equals))
+                for i in ids
+            ))
+            return dict(zip(ids, pages, strict=True))
+
+        return await _settle(keys, _grouped(keys), fetch)
+
+    async def _load_counts(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
+        async def fetch(namespace: str, names: list[str]) -> dict[str, int]:
+            return await self._gateway.counters.get_many(namespace, names)
+
+        return await _settle(keys, _grouped(keys), fetch)
+
+    async def _load_items(self, keys: Sequence[tuple[str, ItemsQuery]]) -> list[Any]:
+        kv = self._gateway.kv
+
+        async def fetch(q: ItemsQuery, ids: list[str]) -> dict[str, ItemPage]:
+            if q.after is None:
+                return await kv.get_items_many(
+                    q.namespace, ids, keys=q.keys, start=q.start, end=q.end,
+                    descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
+                )
+            pages = await asyncio.gather(*(
+                kv.get_items(q.namespace, i, keys=q.keys, start=q.start, end=q.end,
+                             descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
+                             page_token=q.after)
+                for i in ids
+            ))
+            return dict(zip(ids, pages, strict=True))
+
+        return await _settle(keys, _grouped(keys), fetch)

@@ -1,0 +1,1 @@
+"""Thin resolvers: read arguments, check limits, call a loader or an abstraction."""

@@ -1,0 +1,62 @@
+"""Generic counter fields: counter, counters, addCount, clearCount."""
+
+from __future__ import annotations
+
+import strawberry
+
+from abstractions.errors import TooLarge
+from abstractions.namespaces import CounterNamespace
+from subgraph.schema import counter as counter_types
+
+from .common import context
+from .playback import counter_of
+
+
+async def counter(info: strawberry.Info, namespace: str, name: str) -> counter_types.Counter:
+    count = await context(info).loaders.counts.load((name, namespace))
+    return counter_of(info, namespace, name, count)
+
+
+async def counters(
+    info: strawberry.Info, namespace: str, names: list[str]
+) -> list[counter_types.Counter]:
+    limit = context(info).limits.max_names
+    if len(names) > limit:
+        raise TooLarge(f"at most {limit} names per request")
+    counts = await context(info).loaders.counts.load_many([(n, namespace) for n in names])
+    return [counter_of(info, namespace, n, c) for n, c in zip(names, counts, strict=True)]
+
+
+async def add_count(
+    info: strawberry.Info, namespace: str, name: str, delta: int, idempotency_key: str
+) -> counter_types.Counter:
+    ctx = context(info)
+    counters_api = ctx.gateway.counters
+    mode = ctx.gateway.namespaces.get(namespace, CounterNamespace).mode
+    facts = {"namespace": namespace, "name": name, "delta": delta}
+    attempt = await ctx.idempotency.begin("addCount", idempotency_key, facts)
+    # A retry replays the first attempt, whatever this one says.
+    facts = attempt.facts
+    namespace, name, delta = facts["namespace"], facts["name"], facts["delta"]
+    if attempt.done:
+        count = await counters_api.get(namespace, name)
+    else:
+        count = await counters_api.add_and_get(
+            namespace, name, delta, attempt.token if mode != "best_effort" else None
+        )
+        await ctx.idempotency.finish("addCount", idempotency_key, attempt)
+    return counter_of(info, namespace, name, count)
+
+
+async def clear_count(
+    info: strawberry.Info, namespace: str, name: str, idempotency_key: str
+) -> counter_types.Counter:
+    ctx = context(info)
+    attempt = await ctx.idempotency.begin(
+        "clearCount", idempotency_key, {"namespace": namespace, "name": name}
+    )
+    if not attempt.done:
+        await ctx.gateway.counters.clear(namespace, name, attempt.token)
+        await ctx.idempotency.finish("clearCount", idempotency_key, attempt)
+    count = await ctx.gateway.counters.get(namespace, name)
+    return counter_of(info, namespace, name, count)

@@ -1,0 +1,96 @@
+"""Generic KV fields: kvRecord items, putItems, deleteItems."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from abstractions.errors import InvalidArgument
+from abstractions.kv import Item
+from subgraph.loaders import ItemsQuery
+from subgraph.schema import kv as kv_types
+from subgraph.schema.common import PageInfo
+from subgraph.schema.scalars import b64decode
+
+from .common import check_count, check_first, context
+
+if TYPE_CHECKING:
+    from subgraph.schema.inputs import DeleteItemsInput, PutItemsInput
+
+
+def _key(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+async def items(
+    info: strawberry.Info,
+    namespace: str,
+    id: str,
+    first: int,
+    after: str | None,
+    keys: list[str] | None,
+    start: str | None,
+    end: str | None,
+    descending: bool,
+    page_bytes: int | None,
+) -> kv_types.KVItemConnection:
+    query = ItemsQuery(
+        namespace,
+        check_first(info, first),
+        after,
+        tuple(_key(k) for k in keys) if keys is not None else None,
+        _key(start) if start is not None else None,
+        _key(end) if end is not None else None,
+        descending,
+        page_bytes,
+    )
+    page = await context(info).loaders.items.load((id, query))
+    return kv_types.KVItemConnection(
+        edges=[
+            kv_types.KVItemEdge(cursor=c, node=kv_types.KVItem.from_record(i))
+            for i, c in zip(page.items, page.cursors, strict=True)
+        ],
+        page_info=PageInfo(
+            has_next_page=page.next_page_token is not None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVRecord:
+    ctx = context(info)
+    check_count(info, len(input.items), "items")
+    decoded: list[Item] = []
+    for item in input.items:
+        if (item.text is None) == (item.value is None):
+            raise InvalidArgument(f"item {item.key!r}: give exactly one of text or value")
+        value = item.text.encode() if item.text is not None else b64decode(item.value or "")
+        decoded.append(Item(_key(item.key), value, item.ttl_seconds))
+    attempt = await ctx.idempotency.begin(
+        "putItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+    )
+    if not attempt.done:
+        await ctx.gateway.kv.put_items(input.namespace, str(input.id), decoded, attempt.token)
+        await ctx.idempotency.finish("putItems", input.idempotency_key, attempt)
+    return kv_types.KVRecord(namespace=input.namespace, id=input.id)
+
+
+async def delete_items(info: strawberry.Info, input: DeleteItemsInput) -> kv_types.KVRecord:
+    ctx = context(info)
+    if input.keys is not None:
+        check_count(info, len(input.keys), "keys")
+    attempt = await ctx.idempotency.begin(
+        "deleteItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+    )
+    if not attempt.done:
+        await ctx.gateway.kv.delete_items(
+            input.namespace,
+            str(input.id),
+            attempt.token,
+            keys=[_key(k) for k in input.keys] if input.keys is not None else None,
+            start=_key(input.start) if input.start is not None else None,
+            end=_key(input.end) if input.end is not None else None,
+        )
+        await ctx.idempotency.finish("deleteItems", input.idempotency_key, attempt)
+    return kv_types.KVRecord(namespace=input.namespace, id=input.id)

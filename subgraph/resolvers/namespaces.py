@@ -1,0 +1,35 @@
+"""The namespaces field: the control plane, read-only."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import strawberry
+
+from subgraph.schema import namespaces as ns_types
+
+from .common import context
+
+
+def namespaces(info: strawberry.Info) -> list[ns_types.Namespace]:
+    out = []
+    for ns in context(info).gateway.namespaces:
+        settings = [
+            ns_types.NamespaceSetting(key=f.name, value=_text(getattr(ns, f.name)))
+            for f in fields(ns)
+            if f.name not in ("name", "abstraction")
+        ]
+        out.append(
+            ns_types.Namespace(
+                name=ns.name, abstraction=ns_types.Abstraction(ns.abstraction), settings=settings
+            )
+        )
+    return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return str(value)

@@ -1,0 +1,120 @@
+"""Viewing history and play counts of the Profile and Title entities, and recordPlayback."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from abstractions.errors import InvalidArgument
+from abstractions.namespaces import CounterNamespace
+from abstractions.timeseries import Event
+from abstractions.tokens import now_micros
+from subgraph.loaders import SeriesQuery
+from subgraph.schema import counter as counter_types
+from subgraph.schema import playback as playback_types
+from subgraph.schema.common import PageInfo
+
+from .common import check_first, context, interval
+
+if TYPE_CHECKING:
+    from subgraph.schema.inputs import RecordPlaybackInput
+    from subgraph.schema.mutations import RecordPlaybackPayload
+
+HISTORY = "viewing_history"
+PROFILE_PLAYS = "profile_plays"
+TITLE_PLAYS = "title_plays"
+
+
+async def viewing_history(
+    info: strawberry.Info,
+    profile_id: str,
+    first: int,
+    after: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    title_id: str | None,
+) -> playback_types.PlaybackEventConnection:
+    start, end = interval(since, until)
+    equals = ((playback_types.KEY_TITLE, str(title_id).encode()),) if title_id else ()
+    query = SeriesQuery(HISTORY, check_first(info, first), after, start, end, equals)
+    page = await context(info).loaders.series.load((profile_id, query))
+    edges = [
+        playback_types.PlaybackEventEdge(
+            cursor=cursor, node=playback_types.PlaybackEvent.from_record(event)
+        )
+        for event, cursor in zip(page.events, page.cursors, strict=True)
+    ]
+    return playback_types.PlaybackEventConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.next_page_token is not None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+async def play_count(info: strawberry.Info, namespace: str, name: str) -> counter_types.Counter:
+    count = await context(info).loaders.counts.load((name, namespace))
+    return counter_of(info, namespace, name, count)
+
+
+def counter_of(
+    info: strawberry.Info, namespace: str, name: str, count: int
+) -> counter_types.Counter:
+    ns = context(info).gateway.namespaces.get(namespace, CounterNamespace)
+    return counter_types.Counter(
+        namespace=namespace, name=name, count=count, mode=counter_types.CounterMode(ns.mode)
+    )
+
+
+async def record_playback(
+    info: strawberry.Info, input: RecordPlaybackInput
+) -> RecordPlaybackPayload:
+    """Write the event and add 1 to both play counters, once per idempotency key."""
+    from subgraph.schema.mutations import RecordPlaybackPayload
+
+    ctx = context(info)
+    gw = ctx.gateway
+    profile_id, title_id = str(input.profile_id), str(input.title_id)
+    started = (
+        playback_types.datetime_to_micros(input.started_at)
+        if input.started_at is not None else now_micros()
+    )
+    if input.position_seconds < 0 or input.duration_seconds < 0:
+        raise InvalidArgument("positionSeconds and durationSeconds must not be negative")
+    facts = {
+        "profile": profile_id, "title": title_id, "started": started,
+        "position": input.position_seconds, "duration": input.duration_seconds,
+        "device": input.device,
+    }
+    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, facts)
+    # A retry replays the first attempt exactly: same event, same counter tokens.
+    facts = attempt.facts
+    event_id = hashlib.sha256(f"recordPlayback:{input.idempotency_key}".encode()).hexdigest()[:32]
+    items = {
+        playback_types.KEY_TITLE: str(facts["title"]).encode(),
+        playback_types.KEY_POSITION: str(facts["position"]).encode(),
+        playback_types.KEY_DURATION: str(facts["duration"]).encode(),
+    }
+    if facts["device"] is not None:
+        items[playback_types.KEY_DEVICE] = str(facts["device"]).encode()
+    event = Event(str(facts["profile"]), int(facts["started"]), event_id, items)
+    profile_count = title_count = None
+    if not attempt.done:
+        await gw.timeseries.write_events(HISTORY, [event])
+        token = attempt.token
+        profile_count = await gw.counters.add_and_get(PROFILE_PLAYS, event.series_id, 1, token)
+        title_count = await gw.counters.add_and_get(TITLE_PLAYS, str(facts["title"]), 1, token)
+        await ctx.idempotency.finish("recordPlayback", input.idempotency_key, attempt)
+    if profile_count is None or title_count is None:
+        counts = await gw.counters.get_many(PROFILE_PLAYS, [event.series_id])
+        profile_count = counts[event.series_id]
+        title_count = await gw.counters.get(TITLE_PLAYS, str(facts["title"]))
+    return RecordPlaybackPayload(
+        event=playback_types.PlaybackEvent.from_record(event),
+        profile_play_count=counter_of(info, PROFILE_PLAYS, event.series_id, profile_count),
+        title_play_count=counter_of(info, TITLE_PLAYS, str(facts["title"]), title_count),
+    )

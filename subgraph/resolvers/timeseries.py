@@ -1,0 +1,130 @@
+"""Generic time-series fields: timeSeries, writeEvents, searchEvents, distinctValues."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from abstractions.errors import InvalidArgument
+from abstractions.timeseries import Event, EventPage
+from abstractions.tokens import now_micros
+from backends.base import Condition
+from subgraph.loaders import SeriesQuery
+from subgraph.schema import timeseries as ts_types
+from subgraph.schema.common import PageInfo
+from subgraph.schema.playback import datetime_to_micros, event_global_id
+from subgraph.schema.scalars import as_text, b64decode, b64encode
+
+from .common import check_count, check_first, context, interval
+
+if TYPE_CHECKING:
+    from subgraph.schema.timeseries import ItemFilter, SearchQuery, WriteEventsInput
+
+
+def _connection(page: EventPage) -> ts_types.TimeSeriesEventConnection:
+    return ts_types.TimeSeriesEventConnection(
+        edges=[
+            ts_types.TimeSeriesEventEdge(cursor=c, node=ts_types.TimeSeriesEvent.from_record(e))
+            for e, c in zip(page.events, page.cursors, strict=True)
+        ],
+        page_info=PageInfo(
+            has_next_page=page.next_page_token is not None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+async def time_series(
+    info: strawberry.Info,
+    namespace: str,
+    id: str,
+    since: datetime | None,
+    until: datetime | None,
+    first: int,
+    after: str | None,
+    filter: list[ItemFilter] | None,
+) -> ts_types.TimeSeriesEventConnection:
+    start, end = interval(since, until)
+    equals = tuple(sorted((f.key, f.value.encode()) for f in filter or []))
+    query = SeriesQuery(namespace, check_first(info, first), after, start, end, equals)
+    page = await context(info).loaders.series.load((id, query))
+    return _connection(page)
+
+
+def _conditions(query: SearchQuery | None) -> list[Condition]:
+    return [Condition(c.key, c.op.value, c.value) for c in (query.conditions if query else [])]
+
+
+async def search_events(
+    info: strawberry.Info,
+    namespace: str,
+    query: SearchQuery | None,
+    since: datetime | None,
+    until: datetime | None,
+    first: int,
+    after: str | None,
+) -> ts_types.TimeSeriesEventConnection:
+    start, end = interval(since, until)
+    page = await context(info).gateway.timeseries.search_events(
+        namespace, _conditions(query), start=start, end=end, limit=check_first(info, first),
+        page_token=after,
+    )
+    return _connection(page)
+
+
+async def distinct_values(
+    info: strawberry.Info,
+    namespace: str,
+    key: str,
+    query: SearchQuery | None,
+    since: datetime | None,
+    until: datetime | None,
+    first: int,
+) -> list[ts_types.DistinctValue]:
+    start, end = interval(since, until)
+    values = await context(info).gateway.timeseries.aggregate_distinct(
+        namespace, key, _conditions(query), start=start, end=end, limit=check_first(info, first)
+    )
+    return [ts_types.DistinctValue(value=b64encode(v), text=as_text(v), count=n) for v, n in values]
+
+
+async def write_events(
+    info: strawberry.Info, input: WriteEventsInput
+) -> ts_types.WriteEventsPayload:
+    """Events without an id get one derived from the idempotency key, so retries coincide."""
+    ctx = context(info)
+    check_count(info, len(input.events), "events")
+    now = now_micros()
+    attempt = await ctx.idempotency.begin(
+        "writeEvents", input.idempotency_key, {"namespace": input.namespace, "now": now}
+    )
+    default_time = int(attempt.facts["now"])
+    events: list[Event] = []
+    for index, given in enumerate(input.events):
+        items: dict[str, bytes] = {}
+        for item in given.items:
+            if (item.text is None) == (item.value is None):
+                raise InvalidArgument(f"item {item.key!r}: give exactly one of text or value")
+            items[item.key] = (
+                item.text.encode() if item.text is not None else b64decode(item.value or "")
+            )
+        event_id = given.event_id or hashlib.sha256(
+            f"writeEvents:{input.idempotency_key}:{index}".encode()
+        ).hexdigest()[:32]
+        when = datetime_to_micros(given.event_time) if given.event_time else default_time
+        events.append(Event(given.series_id, when, event_id, items))
+    if not attempt.done:
+        if input.mode is ts_types.WriteMode.FIRE_AND_FORGET:
+            await ctx.gateway.timeseries.write_events_async(input.namespace, events)
+        else:
+            await ctx.gateway.timeseries.write_events(input.namespace, events)
+        await ctx.idempotency.finish("writeEvents", input.idempotency_key, attempt)
+    return ts_types.WriteEventsPayload(
+        accepted=len(events),
+        event_ids=[
+            strawberry.ID(event_global_id(e.series_id, e.event_time, e.event_id)) for e in events
+        ],
+    )

@@ -1,0 +1,75 @@
+"""Entities owned by other subgraphs and extended here: Profile and Title.
+
+References resolve without a backend call: only the key is needed until a field asks for data,
+and those fields go through the request's dataloaders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from .counter import Counter
+
+if TYPE_CHECKING:
+    from .playback import PlaybackEventConnection
+
+Connection = Annotated["PlaybackEventConnection", strawberry.lazy("subgraph.schema.playback")]
+
+
+@strawberry.federation.type(
+    keys=["id"], description="A viewer profile, owned by the profiles subgraph."
+)
+class Profile:
+    id: strawberry.ID = strawberry.field(description="The profile's id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Profile:
+        return cls(id=id)
+
+    @strawberry.field(
+        description="What the profile watched, newest first (namespace `viewing_history`)."
+    )
+    async def viewing_history(
+        self,
+        info: strawberry.Info,
+        first: Annotated[int, strawberry.argument(description="Page size.")] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor from `pageInfo.endCursor`.")
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="Only events at or after this.")
+        ] = None,
+        until: Annotated[
+            datetime | None, strawberry.argument(description="Only events before this.")
+        ] = None,
+        title_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only plays of this title.")
+        ] = None,
+    ) -> Connection:
+        return await playback_resolvers.viewing_history(
+            info, str(self.id), first, after, since, until, title_id
+        )
+
+    @strawberry.field(description="How often the profile started a playback (`profile_plays`).")
+    async def play_count(self, info: strawberry.Info) -> Counter:
+        return await playback_resolvers.play_count(info, "profile_plays", str(self.id))
+
+
+@strawberry.federation.type(keys=["id"], description="A title, owned by the titles subgraph.")
+class Title:
+    id: strawberry.ID = strawberry.field(description="The title's id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Title:
+        return cls(id=id)
+
+    @strawberry.field(description="How often the title was played (`title_plays`).")
+    async def play_count(self, info: strawberry.Info) -> Counter:
+        return await playback_resolvers.play_count(info, "title_plays", str(self.id))
+
+
+# Imported last: the resolvers build PlaybackEvents, whose module imports these entities.
+from subgraph.resolvers import playback as playback_resolvers  # noqa: E402

@@ -1,0 +1,75 @@
+"""Key-Value records and items, with bytes as base64 and a text convenience."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from abstractions.kv import Item
+from subgraph.resolvers import kv as kv_resolvers
+
+from .common import PageInfo
+from .scalars import as_text, b64encode
+
+
+@strawberry.type(description="One item of a KV record: a key and its value.")
+class KVItem:
+    key: str = strawberry.field(description="The item key (UTF-8).")
+    value: str = strawberry.field(description="The value, base64-encoded.")
+    text: str | None = strawberry.field(description="The value as text, when it is UTF-8.")
+    ttl_seconds: int | None = strawberry.field(description="Seconds until the item expires.")
+
+    @classmethod
+    def from_record(cls, item: Item) -> KVItem:
+        return cls(
+            key=item.key.decode("utf-8", errors="replace"),
+            value=b64encode(item.value),
+            text=as_text(item.value),
+            ttl_seconds=item.ttl_seconds,
+        )
+
+
+@strawberry.type(description="A KV item and its cursor.")
+class KVItemEdge:
+    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    node: KVItem = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items in key order.")
+class KVItemConnection:
+    edges: list[KVItemEdge] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+@strawberry.type(description="A KV record: a sorted map of items under one id.")
+class KVRecord:
+    namespace: str = strawberry.field(description="The KV namespace.")
+    id: strawberry.ID = strawberry.field(description="The record id.")
+
+    @strawberry.field(description="Items of the record: all, by keys, or by key range.")
+    async def items(
+        self,
+        info: strawberry.Info,
+        first: Annotated[int, strawberry.argument(description="Items per page.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        keys: Annotated[
+            list[str] | None, strawberry.argument(description="Only these keys.")
+        ] = None,
+        start: Annotated[
+            str | None, strawberry.argument(description="Range start (inclusive).")
+        ] = None,
+        end: Annotated[
+            str | None, strawberry.argument(description="Range end (exclusive).")
+        ] = None,
+        descending: Annotated[
+            bool, strawberry.argument(description="Reverse key order.")
+        ] = False,
+        page_bytes: Annotated[
+            int | None, strawberry.argument(description="Stop a page after about this many bytes.")
+        ] = None,
+    ) -> KVItemConnection:
+        return await kv_resolvers.items(
+            info, self.namespace, str(self.id), first, after, keys, start, end, descending,
+            page_bytes,
+        )

@@ -1,0 +1,61 @@
+"""The Mutation root: every write takes an idempotency key."""
+
+from __future__ import annotations
+
+import strawberry
+
+from subgraph.resolvers import counters, kv, playback, timeseries
+
+from .counter import Counter
+from .inputs import (
+    AddCountInput,
+    ClearCountInput,
+    DeleteItemsInput,
+    PutItemsInput,
+    RecordPlaybackInput,
+)
+from .kv import KVRecord
+from .playback import PlaybackEvent
+from .timeseries import WriteEventsInput, WriteEventsPayload
+
+
+@strawberry.type(description="The recorded playback and both play counters after it.")
+class RecordPlaybackPayload:
+    event: PlaybackEvent = strawberry.field(description="The event as stored.")
+    profile_play_count: Counter = strawberry.field(description="The profile's play count.")
+    title_play_count: Counter = strawberry.field(description="The title's play count.")
+
+
+@strawberry.type(description="Writes.")
+class Mutation:
+    @strawberry.mutation(
+        description="Record a playback: the event into viewing history, +1 on both play counters."
+    )
+    async def record_playback(
+        self, info: strawberry.Info, input: RecordPlaybackInput
+    ) -> RecordPlaybackPayload:
+        return await playback.record_playback(info, input)
+
+    @strawberry.mutation(description="Upsert items of a KV record.")
+    async def put_items(self, info: strawberry.Info, input: PutItemsInput) -> KVRecord:
+        return await kv.put_items(info, input)
+
+    @strawberry.mutation(description="Delete keys, a key range, or a whole KV record.")
+    async def delete_items(self, info: strawberry.Info, input: DeleteItemsInput) -> KVRecord:
+        return await kv.delete_items(info, input)
+
+    @strawberry.mutation(description="Write events to a time-series namespace.")
+    async def write_events(
+        self, info: strawberry.Info, input: WriteEventsInput
+    ) -> WriteEventsPayload:
+        return await timeseries.write_events(info, input)
+
+    @strawberry.mutation(description="Add a signed delta to a counter; returns it after the add.")
+    async def add_count(self, info: strawberry.Info, input: AddCountInput) -> Counter:
+        return await counters.add_count(
+            info, input.namespace, input.name, input.delta, input.idempotency_key
+        )
+
+    @strawberry.mutation(description="Reset a counter to zero.")
+    async def clear_count(self, info: strawberry.Info, input: ClearCountInput) -> Counter:
+        return await counters.clear_count(info, input.namespace, input.name, input.idempotency_key)

@@ -1,0 +1,27 @@
+"""The control plane as data: which namespaces exist and how they are set."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum(description="The data abstraction a namespace belongs to.")
+class Abstraction(Enum):
+    KV = strawberry.enum_value("kv", description="Key-Value.")
+    TIMESERIES = strawberry.enum_value("timeseries", description="TimeSeries.")
+    COUNTER = strawberry.enum_value("counter", description="Distributed Counter.")
+
+
+@strawberry.type(description="One setting of a namespace.")
+class NamespaceSetting:
+    key: str = strawberry.field(description="The setting's name, as in the namespaces file.")
+    value: str = strawberry.field(description="Its value, as text.")
+
+
+@strawberry.type(description="A named dataset with its abstraction and settings.")
+class Namespace:
+    name: str = strawberry.field(description="The namespace name.")
+    abstraction: Abstraction = strawberry.field(description="Its abstraction.")
+    settings: list[NamespaceSetting] = strawberry.field(description="Its settings.")

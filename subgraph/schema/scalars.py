@@ -1,0 +1,61 @@
+"""Custom scalars: `Long` (64-bit, as a string on the wire) and base64 helpers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import NewType
+
+import strawberry
+
+from abstractions.errors import InvalidArgument
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _serialize_long(value: int) -> str:
+    return str(int(value))
+
+
+def _parse_long(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("Long cannot represent a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    else:
+        raise ValueError(f"Long cannot represent {value!r}: send an integer or a decimal string")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError("Long must fit in a signed 64-bit integer")
+    return number
+
+
+Long = strawberry.scalar(
+    NewType("Long", int),
+    name="Long",
+    description=(
+        "A signed 64-bit integer. Serialised as a decimal string so that JavaScript clients "
+        "lose no precision above 2^53; accepted as a string or an integer."
+    ),
+    serialize=_serialize_long,
+    parse_value=_parse_long,
+)
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, what: str = "value") -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidArgument(f"{what} is not valid base64") from exc
+
+
+def as_text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
