@@ -10,6 +10,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
 from subgraph.errors import ErrorCodes
 from subgraph.limits import Limits
@@ -17,6 +18,7 @@ from subgraph.limits import Limits
 from .entities import Profile, Title
 from .mutations import Mutation
 from .query import Query
+from .scalars import LONG_SCALAR, Long
 
 
 def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
@@ -26,13 +28,15 @@ def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
         query=Query,
         mutation=Mutation,
         types=[Profile, Title],
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        # Factories: extensions hold per-request state; the caches behind them are shared.
         extensions=[
             ErrorCodes,
-            ParserCache(maxsize=limits.parser_cache_size),
-            ValidationCache(maxsize=limits.validation_cache_size),
-            QueryDepthLimiter(max_depth=limits.max_depth),
-            MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-            MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ParserCache(maxsize=limits.parser_cache_size),
+            lambda: ValidationCache(maxsize=limits.validation_cache_size),
+            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         ],
     )
 

@@ -31,8 +31,10 @@ def _parse_long(value: object) -> int:
     return number
 
 
-Long = strawberry.scalar(
-    NewType("Long", int),
+Long = NewType("Long", int)
+
+# Registered through the schema's `scalar_map` (see `subgraph.schema.build_schema`).
+LONG_SCALAR = strawberry.scalar(
     name="Long",
     description=(
         "A signed 64-bit integer. Serialised as a decimal string so that JavaScript clients "
