@@ -1,0 +1,1 @@
+"""Service modules for ``scripts/services`` (one module per service, helpers in ``common``)."""

@@ -1,0 +1,346 @@
+"""Helpers shared by the service modules of ``scripts/services``.
+
+Everything here is stdlib only, so the script runs before any virtualenv exists. The services are
+long-lived JVMs started detached from the calling shell; we find them again through PID files in
+the run directory and check ``/proc/<pid>/cmdline`` for a marker (the node's own run directory) so
+that a recycled PID never gets signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root: ``scripts/svc/common.py`` -> two levels up."""
+
+
+class ServiceError(Exception):
+    """A failure to report to the user as one message (the dispatcher exits non-zero)."""
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def run_root() -> Path:
+    """Where running services keep config, data, logs and PID files (``<repo>/.run``).
+
+    ``DATA_GATEWAY_RUN_DIR`` overrides it, e.g. for CI runs that want a scratch disk.
+    """
+    override = os.environ.get("DATA_GATEWAY_RUN_DIR")
+    return Path(override).resolve() if override else REPO_ROOT / ".run"
+
+
+def run_dir(name: str) -> Path:
+    """The run directory of one service, e.g. ``<repo>/.run/cassandra``."""
+    return run_root() / name
+
+
+def cache_root() -> Path:
+    """A download/resolution cache that outlives the work tree (``~/.cache/data-gateway``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "data-gateway"
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` so two concurrent starts/stops do not interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def log(message: str) -> None:
+    """Progress for humans goes to stderr, so stdout stays machine-readable (contact points)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def tail(path: Path, lines: int = 40, width: int = 300) -> str:
+    """The last ``lines`` lines of a log file, each cut to ``width`` characters (JVMs log their
+    whole classpath on one line), or a note when the file does not exist."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"({path} does not exist)"
+    clipped = (line if len(line) <= width else line[:width] + " ..." for line in data.splitlines())
+    return "\n".join(list(clipped)[-lines:])
+
+
+# --------------------------------------------------------------------------- Java
+
+
+def java_major(java_home: Path) -> int | None:
+    """The feature version of a JDK from its ``release`` file (no JVM start needed)."""
+    try:
+        text = (java_home / "release").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("JAVA_VERSION="):
+            version = line.split("=", 1)[1].strip().strip('"')
+            head = version.split(".")[0]
+            if head == "1":  # 1.8.0_x
+                head = version.split(".")[1]
+            return int(head) if head.isdigit() else None
+    return None
+
+
+def find_java_home(accepted: Iterable[int]) -> Path:
+    """A JDK whose major version is in ``accepted`` (first = preferred), from ``$JAVA_HOME`` or
+    /usr/lib/jvm.
+
+    The servers are picky (Cassandra 5.0 dies on JDK 24+ because it installs a security manager),
+    and the machine may have several JDKs, so we never trust whatever ``java`` is on PATH.
+    """
+    wanted = list(accepted)
+    candidates: list[Path] = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]))
+    jvm_dir = Path("/usr/lib/jvm")
+    if jvm_dir.is_dir():
+        candidates.extend(sorted(p for p in jvm_dir.iterdir() if not p.is_symlink()))
+    majors = {home: java_major(home) for home in candidates if (home / "bin" / "java").exists()}
+    for major in wanted:  # in order of preference
+        for home, found in majors.items():
+            if found == major:
+                return home
+    raise ServiceError(
+        f"no JDK with major version in {wanted} found (looked at $JAVA_HOME and "
+        "/usr/lib/jvm); install one, e.g. apt-get install openjdk-17-jdk-headless"
+    )
+
+
+# --------------------------------------------------------------------------- Maven
+
+
+def maven_classpath(
+    pom_xml: str, cache_dir: Path, java_home: Path, *, plugin_version: str = "3.8.1"
+) -> list[Path]:
+    """Resolve the dependencies of ``pom_xml`` to a list of jars, cached in ``cache_dir``.
+
+    The first call runs Maven (jars land in ``~/.m2``) and writes ``classpath.txt`` next to a copy
+    of the pom; later calls return the cached list without starting Maven, as long as the pom is
+    unchanged and every jar is still present.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    pom_path = cache_dir / "pom.xml"
+    cp_path = cache_dir / "classpath.txt"
+    digest_path = cache_dir / "pom.sha256"
+    digest = hashlib.sha256(pom_xml.encode()).hexdigest()
+    if cp_path.exists() and digest_path.exists() and digest_path.read_text().strip() == digest:
+        jars = [Path(p) for p in cp_path.read_text().strip().split(os.pathsep) if p]
+        if jars and all(j.exists() for j in jars):
+            return jars
+
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven")
+    pom_path.write_text(pom_xml)
+    tmp_out = cache_dir / "classpath.txt.tmp"
+    maven_log = cache_dir / "maven.log"
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom_path),
+        f"org.apache.maven.plugins:maven-dependency-plugin:{plugin_version}:build-classpath",
+        f"-Dmdep.outputFile={tmp_out}",
+    ]
+    log(f"resolving jars with Maven (once; cached in {cache_dir}) ...")
+    env = dict(os.environ, JAVA_HOME=str(java_home))
+    with maven_log.open("wb") as out:
+        result = subprocess.run(
+            cmd, cwd=cache_dir, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0 or not tmp_out.exists():
+        raise ServiceError(f"Maven failed (exit {result.returncode}):\n{tail(maven_log)}")
+    tmp_out.replace(cp_path)
+    digest_path.write_text(digest + "\n")
+    return [Path(p) for p in cp_path.read_text().strip().split(os.pathsep) if p]
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def spawn_detached(
+    cmd: Sequence[str], *, cwd: Path, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session with stdout/stderr to ``log_path`` (truncated).
+
+    A new session means the server survives the shell (and a Ctrl-C there) that started it.
+    """
+    with log_path.open("wb") as out:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def write_pid(path: Path, pid: int) -> None:
+    """Write a PID file atomically (a reader never sees a half-written number)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(f"{pid}\n")
+    tmp.replace(path)
+
+
+def read_pid(path: Path) -> int | None:
+    """The PID in ``path``, or None when the file is missing or garbled."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pid_alive(pid: int, marker: str | None = None) -> bool:
+    """True when ``pid`` is a live (non-zombie) process whose command line contains ``marker``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode("utf-8", errors="replace")
+        )
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    return marker is None or marker in cmdline
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop_pids(targets: Sequence[tuple[int, str | None]], timeout: float = 30.0) -> None:
+    """SIGTERM every (pid, marker) that is still ours, wait up to ``timeout``, then SIGKILL.
+
+    All processes get SIGTERM at once so a cluster shuts down in one timeout, not N of them.
+    """
+    live = [(pid, marker) for pid, marker in targets if pid_alive(pid, marker)]
+    for pid, _ in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while live and time.monotonic() < deadline:
+        for pid, _ in live:
+            _reap(pid)
+        live = [(pid, marker) for pid, marker in live if pid_alive(pid, marker)]
+        if live:
+            time.sleep(0.2)
+    for pid, _ in live:
+        log(f"pid {pid} ignored SIGTERM for {timeout:.0f}s; sending SIGKILL")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid, marker in live:
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            _reap(pid)
+            if not pid_alive(pid, marker):
+                break
+            time.sleep(0.1)
+
+
+def stop_pid(pid: int, marker: str | None = None, timeout: float = 30.0) -> None:
+    """Stop one process: SIGTERM, wait up to ``timeout``, then SIGKILL."""
+    stop_pids([(pid, marker)], timeout)
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def wait_until(
+    probe: Callable[[], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], bool] | None = None,
+    interval: float = 1.0,
+) -> bool:
+    """Poll ``probe`` until it returns True (-> True) or ``timeout`` passes (-> False).
+
+    ``alive`` is checked between polls so a server that crashed fails fast instead of after the
+    full timeout; its death also returns False.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if probe():
+            return True
+        if alive is not None and not alive():
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a TCP connection to ``host:port`` succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float, *, alive: Callable[[], bool] | None = None
+) -> bool:
+    """Wait until ``host:port`` accepts TCP connections."""
+    return wait_until(lambda: port_open(host, port), timeout, alive=alive)
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes] | None:
+    """GET ``url``: (status, body), or None when nothing answers. Non-2xx is still an answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_http(
+    url: str,
+    timeout: float,
+    *,
+    accept: Callable[[int, bytes], bool] = lambda status, _body: 200 <= status < 300,
+    alive: Callable[[], bool] | None = None,
+) -> bool:
+    """Wait until ``url`` answers with a response that ``accept(status, body)`` likes."""
+
+    def probe() -> bool:
+        answer = http_get(url)
+        return answer is not None and accept(*answer)
+
+    return wait_until(probe, timeout, alive=alive)
