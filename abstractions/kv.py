@@ -254,13 +254,16 @@ class KeyValue:
             if item.key in seen:
                 raise InvalidArgument(f"key {item.key!r} appears twice in one request")
             seen.add(item.key)
+            if not isinstance(item.value, bytes):
+                raise InvalidArgument(f"value of key {item.key!r} must be bytes")
             if len(item.value) > ns.max_value_bytes:
                 raise TooLarge(
                     f"value of key {item.key!r} is {len(item.value)} bytes; namespace "
                     f"{ns.name!r} allows {ns.max_value_bytes}"
                 )
-            if item.ttl_seconds is not None and item.ttl_seconds <= 0:
-                raise InvalidArgument("ttl_seconds must be greater than 0")
+            ttl = item.ttl_seconds
+            if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+                raise InvalidArgument("ttl_seconds must be an integer greater than 0")
             total += len(item.key) + len(item.value)
         if total > ns.max_request_bytes:
             raise TooLarge(
@@ -395,5 +398,7 @@ def _check_key(ns: KVNamespace, key: bytes) -> None:
 
 
 def _check_range(start: bytes | None, end: bytes | None) -> None:
+    if not all(bound is None or isinstance(bound, bytes) for bound in (start, end)):
+        raise InvalidArgument("key range bounds must be bytes")
     if start is not None and end is not None and start >= end:
         raise InvalidArgument("key range is empty: start must be less than end")

@@ -43,10 +43,12 @@ class IdempotencyToken:
 
     def check(self, max_future_micros: int, now: int | None = None) -> None:
         """Reject a token dated too far into the future, so no write can outlive later ones."""
-        if not self.nonce or len(self.nonce) > MAX_NONCE_LENGTH:
+        if not isinstance(self.nonce, str) or not 0 < len(self.nonce) <= MAX_NONCE_LENGTH:
             raise InvalidIdempotencyToken(
                 f"idempotency nonce must be 1 to {MAX_NONCE_LENGTH} characters"
             )
+        if isinstance(self.generation_time, bool) or not isinstance(self.generation_time, int):
+            raise InvalidIdempotencyToken("idempotency generation time must be an integer")
         if self.generation_time <= 0:
             raise InvalidIdempotencyToken("idempotency generation time must be positive")
         current = now_micros() if now is None else now
@@ -83,6 +85,8 @@ class PageTokens:
         return _b64(mac + payload)
 
     def decode(self, scope: str, token: str) -> dict[str, Any]:
+        if not isinstance(token, str):
+            raise InvalidPageToken("page token is not valid")
         try:
             raw = _unb64(token)
         except (ValueError, UnicodeEncodeError) as exc:

@@ -1,0 +1,158 @@
+"""Idempotency tokens and signed page tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from abstractions.errors import ClientError, InvalidIdempotencyToken, InvalidPageToken
+from abstractions.tokens import (
+    IdempotencyToken,
+    PageTokens,
+    decode_bytes,
+    encode_bytes,
+    now_micros,
+)
+from backends.base import WriteStamp
+
+NOW = 1_700_000_000_000_000
+SKEW = 1_000_000
+
+# --- idempotency tokens --------------------------------------------------------------------
+
+
+def test_new_token_is_dated_now_with_a_random_128_bit_nonce() -> None:
+    before = now_micros()
+    a, b = IdempotencyToken.new(), IdempotencyToken.new()
+    after = now_micros()
+    assert before <= a.generation_time <= b.generation_time <= after
+    assert len(a.nonce) == 32 and int(a.nonce, 16) >= 0
+    assert a.nonce != b.nonce
+
+
+def test_stamp_carries_time_and_nonce() -> None:
+    assert IdempotencyToken(123, "abc").stamp() == WriteStamp(123, "abc")
+
+
+def test_token_up_to_the_allowed_skew_in_the_future_is_accepted() -> None:
+    IdempotencyToken(NOW, "n").check(SKEW, now=NOW)
+    IdempotencyToken(NOW - 10**12, "n").check(SKEW, now=NOW)  # old tokens are fine here
+    IdempotencyToken(NOW + SKEW, "n").check(SKEW, now=NOW)
+
+
+def test_token_beyond_the_allowed_skew_is_rejected() -> None:
+    with pytest.raises(InvalidIdempotencyToken, match="future") as caught:
+        IdempotencyToken(NOW + SKEW + 1, "n").check(SKEW, now=NOW)
+    assert isinstance(caught.value, ClientError)
+    with pytest.raises(InvalidIdempotencyToken):
+        IdempotencyToken(now_micros() + 5 * SKEW, "n").check(SKEW)
+
+
+@pytest.mark.parametrize("nonce", ["", "x" * 129])
+def test_nonce_must_be_1_to_128_characters(nonce: str) -> None:
+    with pytest.raises(InvalidIdempotencyToken, match="nonce"):
+        IdempotencyToken(NOW, nonce).check(SKEW, now=NOW)
+    IdempotencyToken(NOW, "x" * 128).check(SKEW, now=NOW)
+
+
+@pytest.mark.parametrize("when", [0, -1])
+def test_generation_time_must_be_positive(when: int) -> None:
+    with pytest.raises(InvalidIdempotencyToken, match="positive"):
+        IdempotencyToken(when, "n").check(SKEW, now=NOW)
+
+
+@pytest.mark.parametrize("when", ["1700000000000000", 1.7e15, True, None])
+def test_generation_time_must_be_an_integer(when: Any) -> None:
+    with pytest.raises(InvalidIdempotencyToken):
+        IdempotencyToken(when, "n").check(SKEW, now=NOW)
+
+
+@pytest.mark.parametrize("nonce", [123, None, b"bytes"])
+def test_nonce_must_be_text(nonce: Any) -> None:
+    with pytest.raises(InvalidIdempotencyToken):
+        IdempotencyToken(NOW, nonce).check(SKEW, now=NOW)
+
+
+# --- page tokens ---------------------------------------------------------------------------
+
+
+def test_page_token_round_trips_its_state() -> None:
+    tokens = PageTokens(b"secret")
+    state = {"a": encode_bytes(b"\x00\xffkey"), "n": 3, "s": "series"}
+    token = tokens.encode("scope-1", state)
+    assert tokens.decode("scope-1", token) == state
+    assert decode_bytes(tokens.decode("scope-1", token)["a"]) == b"\x00\xffkey"
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_every_modified_character_is_detected() -> None:
+    tokens = PageTokens(b"secret")
+    token = tokens.encode("scope", {"a": "abc"})
+    for i, char in enumerate(token):
+        for other in {"A", "z", "0", "_"} - {char}:
+            modified = token[:i] + other + token[i + 1:]
+            try:
+                state = tokens.decode("scope", modified)
+            except InvalidPageToken:
+                continue
+            # A base64 tail change may leave the bytes as they were; then nothing changed.
+            assert state == {"a": "abc"}, f"modified at {i} was obeyed"
+
+
+def test_forged_payload_is_rejected() -> None:
+    tokens = PageTokens(b"secret")
+    raw = base64.urlsafe_b64decode(tokens.encode("scope", {"a": "abc"}) + "==")
+    forged_payload = json.dumps({"s": "scope", "p": {"a": "zzz"}}, separators=(",", ":"))
+    forged = base64.urlsafe_b64encode(raw[:16] + forged_payload.encode()).decode().rstrip("=")
+    with pytest.raises(InvalidPageToken):
+        tokens.decode("scope", forged)
+
+
+def test_token_of_another_scope_is_rejected() -> None:
+    tokens = PageTokens(b"secret")
+    token = tokens.encode("query-a", {"a": "x"})
+    with pytest.raises(InvalidPageToken, match="another query"):
+        tokens.decode("query-b", token)
+
+
+def test_token_signed_with_another_secret_is_rejected() -> None:
+    token = PageTokens(b"one").encode("scope", {"a": "x"})
+    with pytest.raises(InvalidPageToken):
+        PageTokens(b"two").decode("scope", token)
+
+
+def test_replicas_sharing_the_secret_from_the_environment_accept_each_others_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUBGRAPH_TOKEN_SECRET", "shared")
+    token = PageTokens().encode("scope", {"a": "x"})
+    assert PageTokens().decode("scope", token) == {"a": "x"}
+    monkeypatch.delenv("SUBGRAPH_TOKEN_SECRET")
+    with pytest.raises(InvalidPageToken):
+        PageTokens().decode("scope", token)  # a random secret per process
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "A", "AAAA", "not a token", "é", "!!!!", "A" * 40, "=" * 8, "\x00", "..", "a b"],
+)
+def test_garbage_is_an_invalid_page_token(garbage: str) -> None:
+    with pytest.raises(InvalidPageToken):
+        PageTokens(b"secret").decode("scope", garbage)
+
+
+@pytest.mark.parametrize("garbage", [None, 123, b"bytes", ["list"]])
+def test_a_token_that_is_not_text_is_an_invalid_page_token(garbage: Any) -> None:
+    with pytest.raises(InvalidPageToken):
+        PageTokens(b"secret").decode("scope", garbage)
+
+
+def test_bytes_in_a_token_round_trip_and_bad_ones_are_rejected() -> None:
+    for data in (b"", b"\x00", bytes(range(256))):
+        assert decode_bytes(encode_bytes(data)) == data
+    for bad in (None, 5, ["x"], "a"):
+        with pytest.raises(InvalidPageToken):
+            decode_bytes(bad)
