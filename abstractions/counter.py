@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from backends.base import CounterEvent, CounterStore, Rollup
+from backends.base import CounterEvent, CounterStore, CountOutOfRange, Rollup
 
 from .errors import InvalidArgument, InvalidIdempotencyToken, TooLarge, store_errors
 from .metrics import CallCounter
@@ -152,10 +152,21 @@ class Counters:
         _check_name(name)
         if isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) > INT64_MAX:
             raise InvalidArgument("delta must be a 64-bit integer")
+        if ns.mode == "best_effort":
+            try:
+                with store_errors():
+                    return await self._store.counter_incr(ns.name, name, delta)
+            except CountOutOfRange as exc:
+                raise InvalidArgument(str(exc)) from exc
+        token = self._check_token(ns, token)
+        if delta and ns.mode == "accurate":
+            # Accurate reads fold the whole live log, so an add past 64 bits would make every
+            # later read fail: refuse it.  (Concurrent adds near the limit can still race.
+            # Eventual counters keep their last good rollup; the rollup logs the overflow.)
+            current = (await self._counts(ns, [name]))[name]
+            if not -INT64_MAX - 1 <= current + delta <= INT64_MAX:
+                raise InvalidArgument(f"counter {name!r} would leave the 64-bit range")
         with store_errors():
-            if ns.mode == "best_effort":
-                return await self._store.counter_incr(ns.name, name, delta)
-            token = self._check_token(ns, token)
             await self._store.counter_append(
                 ns.name, [CounterEvent(name, token.generation_time, token.nonce, delta)]
             )

@@ -13,7 +13,7 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -28,6 +28,10 @@ class StoreUnavailable(StoreError):
 
 class StoreTimeout(StoreError):
     """The engine did not answer within the deadline."""
+
+
+class CountOutOfRange(ValueError):
+    """An add would take a counter outside the signed 64-bit range; nothing was written."""
 
 
 # --- Key-Value -------------------------------------------------------------------------------
@@ -232,13 +236,50 @@ class TimeSeriesStore(Protocol):
 
 
 @runtime_checkable
+class EventScan(Protocol):
+    """A `TimeSeriesStore` that can list every event of an interval (to rebuild a search index)."""
+
+    def ts_scan(
+        self, namespace: str, layout: TimeSeriesLayout, start: int, end: int, batch: int = 500
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """Every event in `[start, end)`, whole, in batches of at most `batch`, in any order."""
+        ...
+
+
+@runtime_checkable
 class SearchIndex(Protocol):
-    """Search across series: AND of conditions, newest first, and distinct values of one key."""
+    """Search across series: AND of conditions, newest first, and distinct values of one key.
+
+    A store can be its own index (SQLite); then `index_events` and `drop_slices_before` do
+    nothing, and `open`/`close` are the store's.  A separate index (OpenSearch) keeps one index
+    per namespace per time slice, so retention drops it as the store drops its slices.
+    """
+
+    async def open(self) -> None:
+        """Get ready to serve; must not fail when the engine is down (calls fail instead)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
 
     async def index_events(
-        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        events: Sequence[StoredEvent],
+        *,
+        refresh_seconds: float = 1.0,
     ) -> None:
-        """Make events searchable (may be eventually consistent)."""
+        """Make events searchable within about `refresh_seconds`; the same event again merges
+        its items into what is indexed, as the store merges them."""
+        ...
+
+    async def drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        """Drop what indexes slices that end at or before `cutoff_seconds`; returns their starts."""
         ...
 
     async def search(

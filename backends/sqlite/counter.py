@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from backends.base import CounterEvent, Fold, Rollup
+from backends.base import CounterEvent, CountOutOfRange, Fold, Rollup
 
 from .db import SQLiteDB
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class SQLiteCounter(SQLiteDB):
@@ -81,13 +83,18 @@ class SQLiteCounter(SQLiteDB):
 
     async def counter_incr(self, namespace: str, name: str, delta: int) -> int:
         def incr(conn: sqlite3.Connection) -> int:
+            # One writer thread: reading, checking and writing here is atomic.
             row = conn.execute(
-                "INSERT INTO counter_fast (ns, name, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (ns, name) DO UPDATE SET value = value + excluded.value"
-                " RETURNING value",
-                (namespace, name, delta),
+                "SELECT value FROM counter_fast WHERE ns = ? AND name = ?", (namespace, name)
             ).fetchone()
-            return int(row[0])
+            value = (row[0] if row else 0) + delta
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise CountOutOfRange(f"counter {name!r} would leave the 64-bit range")
+            conn.execute(
+                "INSERT OR REPLACE INTO counter_fast (ns, name, value) VALUES (?, ?, ?)",
+                (namespace, name, value),
+            )
+            return value
 
         return await self.write(incr)
 

@@ -1,0 +1,109 @@
+"""The command line, run as a user would: `python -m subgraph seed | serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from subgraph.app import Settings, open_gateway
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without SUBGRAPH_* settings, so the CLI sees only its arguments."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_")}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "subgraph", *args], cwd=ROOT, env=clean_env(),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+async def test_seed_writes_the_demo_data_once(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/x.db"
+    first = cli("seed", "--store", store)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "demo data written"
+    second = cli("seed", "--store", store)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "demo data already present"
+
+    gateway = open_gateway(Settings(store))
+    await gateway.start(background=False)
+    try:
+        page = await gateway.timeseries.read_events("viewing_history", "p1", limit=50)
+        plays = await gateway.counters.get("profile_plays", "p1")
+    finally:
+        await gateway.stop()
+    assert len(page.events) == 6  # written once, not twice
+    assert plays == 6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`python -m subgraph serve --demo` on a free port; killed if a test leaves it running."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
+             "--store", f"sqlite:///{tmp_path}/db", "--demo"],
+            cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=15)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited early:\n{log.read_text()}"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server did not become healthy:\n{log.read_text()}")
+
+
+def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    query = """{ _entities(representations: [{__typename: "Profile", id: "p1"}]) {
+      ... on Profile { viewingHistory { edges { node { title { id } device } } }
+                       playCount { count } } } }"""
+    response = httpx.post(f"{base}/graphql", json={"query": query}, timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    [profile] = body["data"]["_entities"]
+    assert len(profile["viewingHistory"]["edges"]) == 6
+    assert profile["playCount"] == {"count": "6"}
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0, log.read_text()

@@ -1,0 +1,138 @@
+"""Generic KV fields: kvRecord items (paging, keys, range, order, text and base64), putItems,
+deleteItems."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from .conftest import GraphQLClient
+
+PUT = """
+mutation ($input: PutItemsInput!) { putItems(input: $input) { namespace id } }
+"""
+DELETE = """
+mutation ($input: DeleteItemsInput!) { deleteItems(input: $input) { id } }
+"""
+ITEMS = """
+query ($id: ID!, $first: Int!, $after: String, $keys: [String!], $start: String, $end: String,
+       $descending: Boolean!) {
+  kvRecord(namespace: "profile_settings", id: $id) {
+    items(first: $first, after: $after, keys: $keys, start: $start, end: $end,
+          descending: $descending) {
+      edges { cursor node { key value text ttlSeconds } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+LETTERS = ["a", "b", "c", "d", "e"]
+
+
+async def put(client: GraphQLClient, id: str, items: list[dict[str, Any]], key: str) -> None:
+    data = await client.data(PUT, {"input": {
+        "namespace": "profile_settings", "id": id, "items": items, "idempotencyKey": key,
+    }})
+    assert data["putItems"] == {"namespace": "profile_settings", "id": id}
+
+
+async def items(client: GraphQLClient, id: str = "r1", **args: Any) -> dict[str, Any]:
+    variables = {"id": id, "first": 20, "descending": False, **args}
+    return (await client.data(ITEMS, variables))["kvRecord"]["items"]
+
+
+def keys_of(page: dict[str, Any]) -> list[str]:
+    return [edge["node"]["key"] for edge in page["edges"]]
+
+
+async def put_letters(client: GraphQLClient) -> None:
+    await put(client, "r1", [{"key": k, "text": k.upper()} for k in LETTERS], "letters")
+
+
+async def test_items_are_paged_in_key_order_by_following_end_cursor(
+    client: GraphQLClient,
+) -> None:
+    await put_letters(client)
+    pages: list[tuple[list[str], bool]] = []
+    after = None
+    while True:
+        page = await items(client, first=2, after=after)
+        pages.append((keys_of(page), page["pageInfo"]["hasNextPage"]))
+        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert pages == [(["a", "b"], True), (["c", "d"], True), (["e"], False)]
+
+
+async def test_items_filter_by_keys_by_range_and_in_descending_order(
+    client: GraphQLClient,
+) -> None:
+    await put_letters(client)
+    assert keys_of(await items(client, keys=["d", "b", "zz"])) == ["b", "d"]
+    assert keys_of(await items(client, start="b", end="d")) == ["b", "c"]
+    assert keys_of(await items(client, descending=True)) == ["e", "d", "c", "b", "a"]
+    assert keys_of(await items(client, descending=True, first=2)) == ["e", "d"]
+
+
+async def test_values_come_as_base64_with_text_only_when_utf8(client: GraphQLClient) -> None:
+    binary = bytes([0xFF, 0x00, 0xFE])
+    await put(client, "r2", [
+        {"key": "greeting", "text": "héllo"},
+        {"key": "blob", "value": base64.b64encode(binary).decode()},
+        {"key": "short", "text": "x", "ttlSeconds": 3600},
+    ], "mixed")
+    nodes = {e["node"]["key"]: e["node"] for e in (await items(client, "r2"))["edges"]}
+    assert nodes["greeting"] == {
+        "key": "greeting", "value": base64.b64encode("héllo".encode()).decode(),
+        "text": "héllo", "ttlSeconds": None,
+    }
+    assert nodes["blob"] == {
+        "key": "blob", "value": "/wD+", "text": None, "ttlSeconds": None,
+    }
+    assert 3500 <= nodes["short"]["ttlSeconds"] <= 3600
+
+
+async def test_put_items_needs_exactly_one_of_text_and_value(client: GraphQLClient) -> None:
+    for bad, key in (({"key": "k", "text": "t", "value": "dA=="}, "both"), ({"key": "k"}, "none")):
+        errors = await client.errors(PUT, {"input": {
+            "namespace": "profile_settings", "id": "r3", "items": [bad], "idempotencyKey": key,
+        }})
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert (await items(client, "r3"))["edges"] == []
+
+
+async def test_put_items_rejects_a_value_that_is_not_base64(client: GraphQLClient) -> None:
+    errors = await client.errors(PUT, {"input": {
+        "namespace": "profile_settings", "id": "r3", "items": [{"key": "k", "value": "@@@"}],
+        "idempotencyKey": "bad64",
+    }})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+
+
+async def test_put_items_retried_with_the_same_key_does_not_overwrite_a_later_write(
+    client: GraphQLClient,
+) -> None:
+    await put(client, "r4", [{"key": "lang", "text": "en"}], "first")
+    await put(client, "r4", [{"key": "lang", "text": "fr"}], "second")
+    await put(client, "r4", [{"key": "lang", "text": "en"}], "first")  # a late retry
+    assert [e["node"]["text"] for e in (await items(client, "r4"))["edges"]] == ["fr"]
+
+
+async def delete(client: GraphQLClient, key: str, **selection: Any) -> None:
+    data = await client.data(DELETE, {"input": {
+        "namespace": "profile_settings", "id": "r1", "idempotencyKey": key, **selection,
+    }})
+    assert data["deleteItems"] == {"id": "r1"}
+
+
+async def test_delete_items_by_keys_then_by_range_then_the_whole_record(
+    client: GraphQLClient,
+) -> None:
+    await put_letters(client)
+    await delete(client, "del-keys", keys=["a", "e"])
+    assert keys_of(await items(client)) == ["b", "c", "d"]
+    await delete(client, "del-range", start="b", end="d")
+    assert keys_of(await items(client)) == ["d"]
+    await delete(client, "del-record")
+    assert keys_of(await items(client)) == []
