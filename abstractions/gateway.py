@@ -30,6 +30,7 @@ class DataGateway:
         self.events = EventCounter()
         tokens = page_tokens or PageTokens()
         # Without a separate index, a store that can search (SQLite) serves search itself.
+        self.search_index = search_index if search_index is not store else None
         index = search_index or (store if isinstance(store, SearchIndex) else None)
         self.kv = KeyValue(store, namespaces, tokens, self.calls)
         self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
@@ -42,12 +43,16 @@ class DataGateway:
     async def start(self, *, background: bool = True) -> None:
         """Open the store, then start rollups and retention (unless `background` is False)."""
         await self.store.open()
+        if self.search_index is not None:
+            await self.search_index.open()
         if background:
             await self.counters.start()
             await self.timeseries.start()
 
     async def stop(self) -> None:
-        """Flush buffered writes, stop background work, then close the store."""
+        """Flush buffered writes, stop background work, then close the index and the store."""
         await self.timeseries.stop()
         await self.counters.stop()
+        if self.search_index is not None:
+            await self.search_index.close()
         await self.store.close()

@@ -6,6 +6,7 @@ deployment fails at start-up rather than on the first request that touches it.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -72,6 +73,7 @@ class TimeSeriesNamespace:
     accept_window_seconds: float = 86400.0
     search: bool = False
     search_fields: Mapping[str, FieldType] = field(default_factory=dict)
+    search_refresh_seconds: float = 1.0
     max_events_per_write: int = 1000
     max_items_per_event: int = 64
     max_item_bytes: int = 64 * 1024
@@ -152,6 +154,8 @@ def _check_value(cls: type, key: str, value: Any) -> str | None:
     elif isinstance(sample, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
+        if not math.isfinite(value):
+            return "must be a finite number"
     elif isinstance(sample, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be an integer"

@@ -237,6 +237,8 @@ class TimeSeries:
 
     async def apply_retention(self, namespace: str | None = None) -> dict[str, list[int]]:
         """Drop the slices that lie wholly before each namespace's retention; returns them."""
+        if namespace is not None:
+            self._namespace(namespace)  # an unknown name is an error, not an empty sweep
         dropped: dict[str, list[int]] = {}
         for ns in self._namespaces:
             if isinstance(ns, TimeSeriesNamespace) and namespace in (None, ns.name):
@@ -245,6 +247,7 @@ class TimeSeries:
                     dropped[ns.name] = await self._store.ts_drop_slices_before(
                         ns.name, ns.layout, cutoff
                     )
+                await self._drop_index_slices(ns, cutoff)
         return dropped
 
     # --- helpers ----------------------------------------------------------------------------
@@ -267,6 +270,10 @@ class TimeSeries:
             _check_series(event.series_id)
             if not isinstance(event.event_id, str) or not 0 < len(event.event_id) <= MAX_EVENT_ID:
                 raise InvalidArgument(f"event_id must be 1 to {MAX_EVENT_ID} characters")
+            if isinstance(event.event_time, bool) or not isinstance(event.event_time, int):
+                raise InvalidArgument("event_time must be an integer (microseconds)")
+            if not isinstance(event.items, Mapping):
+                raise InvalidArgument("event items must be a map of key to bytes")
             if event.event_time < oldest:
                 raise InvalidArgument(
                     f"event time {_iso(event.event_time)} is older than the accept window of "
@@ -381,7 +388,10 @@ class TimeSeries:
             return
         for attempt in range(INDEX_ATTEMPTS):
             try:
-                await self._index.index_events(ns.name, ns.layout, events)
+                await self._index.index_events(
+                    ns.name, ns.layout, ns.search_fields, events,
+                    refresh_seconds=ns.search_refresh_seconds,
+                )
                 return
             except StoreError:
                 self.events.add(f"search_index_retries:{ns.name}")
@@ -389,6 +399,17 @@ class TimeSeries:
         self.events.add(f"search_index_failures:{ns.name}", len(events))
         log.warning("indexing %d events of %s failed; the primary write stands",
                     len(events), ns.name)
+
+    async def _drop_index_slices(self, ns: TimeSeriesNamespace, cutoff: int) -> None:
+        """Retention of a separate index: a failure is counted, and the next pass catches up."""
+        if not ns.search or self._index is None or self._index is self._store:
+            return
+        try:
+            await self._index.drop_slices_before(ns.name, ns.layout, cutoff)
+        except StoreError:
+            self.events.add(f"search_retention_failures:{ns.name}")
+            log.warning("dropping old search slices of %s failed; will retry", ns.name,
+                        exc_info=True)
 
     def _buffer(self, ns: TimeSeriesNamespace) -> _Buffer:
         buffer = self._buffers.get(ns.name)

@@ -1,4 +1,4 @@
-"""Command line: `python -m subgraph serve | seed | export-schema`.
+"""Command line: `python -m subgraph serve | seed | reindex | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
 """
@@ -9,9 +9,12 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from backends import DEFAULT_STORE_URL
+
+from .reindex import parse_time
 
 
 def _env(name: str, default: str | None) -> str | None:
@@ -28,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
                             " (env SUBGRAPH_STORE)")
         p.add_argument("--namespaces", default=_env("SUBGRAPH_NAMESPACES", None),
                        help="namespaces TOML file (env SUBGRAPH_NAMESPACES; default: shipped)")
+        p.add_argument("--search", default=_env("SUBGRAPH_SEARCH", None) or None,
+                       help="search index URL: opensearch://host[,host][:port][?prefix=ts-]"
+                            " (env SUBGRAPH_SEARCH; default: the store searches itself,"
+                            " which only SQLite can)")
 
     serve = commands.add_parser("serve", help="serve GraphQL over HTTP")
     serve.add_argument("--host", default=_env("SUBGRAPH_HOST", "127.0.0.1"),
@@ -43,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     data_options(serve)
     seed = commands.add_parser("seed", help="write the demo data once")
     data_options(seed)
+    reindex = commands.add_parser(
+        "reindex", help="rebuild a namespace's search index from the primary store"
+    )
+    reindex.add_argument("namespace", help="a time-series namespace with search = true")
+    reindex.add_argument("--since", type=parse_time, default=None,
+                         help="ISO-8601 start (default: the namespace's retention)")
+    reindex.add_argument("--until", type=parse_time, default=None,
+                         help="ISO-8601 end, exclusive (default: a day from now)")
+    data_options(reindex)
     commands.add_parser("export-schema", help="print the subgraph SDL")
     return parser
 
@@ -57,15 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(export_sdl())
         return 0
     if args.command == "seed":
-        return asyncio.run(_seed(args.store, args.namespaces))
+        return asyncio.run(_seed(args.store, args.namespaces, args.search))
+    if args.command == "reindex":
+        from .reindex import run
+
+        return asyncio.run(run(args))
     return _serve(args)
 
 
-async def _seed(store: str, namespaces: str | None) -> int:
+async def _seed(store: str, namespaces: str | None, search: str | None) -> int:
     from .app import Settings, open_gateway
     from .seed import seed_demo_data
 
-    gateway = open_gateway(Settings(store, namespaces))
+    gateway = open_gateway(Settings(store, namespaces, search_url=search))
     await gateway.start(background=False)
     try:
         wrote = await seed_demo_data(gateway)
@@ -83,6 +103,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.namespaces:
         os.environ["SUBGRAPH_NAMESPACES"] = args.namespaces
     os.environ["SUBGRAPH_DEMO"] = "1" if args.demo else "0"
+    if args.search:
+        os.environ["SUBGRAPH_SEARCH"] = args.search
+    # After its graceful shutdown uvicorn re-raises the SIGTERM it caught; under the default
+    # handler the process would then die of the signal (status 143) although it stopped cleanly.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "subgraph.asgi:app",
         host=args.host,
@@ -93,6 +118,10 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

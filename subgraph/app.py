@@ -36,6 +36,7 @@ class Settings:
     store_url: str
     namespaces_path: str | None = None
     seed: bool = False
+    search_url: str | None = None
 
 
 class GraphQLApp(GraphQL):
@@ -54,7 +55,12 @@ def open_gateway(settings: Settings) -> DataGateway:
     namespaces = load_namespaces(settings.namespaces_path)
     if not any(ns.name == NAMESPACE for ns in namespaces):
         namespaces = namespaces.with_overrides(DEFAULT_NAMESPACE)
-    return DataGateway(open_store(settings.store_url), namespaces)
+    search_index = None
+    if settings.search_url:
+        from backends.search import open_search_index
+
+        search_index = open_search_index(settings.search_url)
+    return DataGateway(open_store(settings.store_url), namespaces, search_index=search_index)
 
 
 def create_app(

@@ -1,6 +1,7 @@
 """The ASGI entry point for uvicorn and other servers: `uvicorn subgraph.asgi:app`.
 
-Configured from the environment (SUBGRAPH_STORE, SUBGRAPH_NAMESPACES, SUBGRAPH_DEMO, limits).
+Configured from the environment (SUBGRAPH_STORE, SUBGRAPH_NAMESPACES, SUBGRAPH_SEARCH,
+SUBGRAPH_DEMO, limits).
 """
 
 from __future__ import annotations
@@ -16,5 +17,6 @@ app = create_app(
         store_url=os.environ.get("SUBGRAPH_STORE", DEFAULT_STORE_URL),
         namespaces_path=os.environ.get("SUBGRAPH_NAMESPACES") or None,
         seed=os.environ.get("SUBGRAPH_DEMO", "0") == "1",
+        search_url=os.environ.get("SUBGRAPH_SEARCH") or None,
     )
 )

@@ -7,11 +7,12 @@ reported as INTERNAL_SERVER_ERROR with a request id that also appears in the log
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from abstractions.errors import DataGatewayError
 
@@ -72,3 +73,20 @@ class ErrorCodes(SchemaExtension):
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "-")
         result.errors = [classify(e, request_id) for e in result.errors]
+
+
+class CodedParserCache(ParserCache):
+    """Strawberry's bounded parser cache, leaving a document that does not parse to Strawberry.
+
+    `ParserCache` raises a syntax error (or the token limit, which the parser enforces) from its
+    hook, outside the operation, where `ErrorCodes` never sees it; Strawberry's own parse, run
+    next, reports it as a result error instead.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield

@@ -8,7 +8,9 @@ completed writes nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,10 @@ NAMESPACE = "idempotency"
 RETENTION_SECONDS = 7 * 86400
 MAX_KEY_LENGTH = 128
 DEFAULT_NAMESPACE = KVNamespace(name=NAMESPACE, default_ttl_seconds=RETENTION_SECONDS)
+
+# One lock per key while an attempt is looked up and recorded, so that concurrent attempts in this
+# process (hedged or impatient retries) find the first one instead of each recording their own.
+_beginning: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +49,15 @@ class Idempotency:
         """The earlier attempt with this key, or a new one recorded with `facts`."""
         _check(key)
         record = f"{operation}:{key}"
-        page = await self._gateway.kv.get_items(NAMESPACE, record, keys=[b"attempt"])
-        if page.items:
-            stored = json.loads(page.items[0].value)
-            token = IdempotencyToken(stored["t"], stored["n"])
-            return Attempt(token, stored["f"], stored["d"])
-        attempt = Attempt(IdempotencyToken.new(), facts, False)
-        await self._save(record, attempt)
-        return attempt
+        async with _beginning.setdefault(record, asyncio.Lock()):
+            page = await self._gateway.kv.get_items(NAMESPACE, record, keys=[b"attempt"])
+            if page.items:
+                stored = json.loads(page.items[0].value)
+                token = IdempotencyToken(stored["t"], stored["n"])
+                return Attempt(token, stored["f"], stored["d"])
+            attempt = Attempt(IdempotencyToken.new(), facts, False)
+            await self._save(record, attempt)
+            return attempt
 
     async def finish(self, operation: str, key: str, attempt: Attempt) -> None:
         """Mark the attempt complete: later retries return without writing."""

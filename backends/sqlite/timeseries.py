@@ -8,7 +8,7 @@ read through the `num()` and `epoch()` functions registered in `db.py`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from backends.base import (
     Condition,
@@ -182,12 +182,47 @@ class SQLiteTimeSeries(SQLiteDB):
 
         return await self.read(slices)
 
+    async def ts_scan(
+        self, namespace: str, layout: TimeSeriesLayout, start: int, end: int, batch: int = 500
+    ) -> AsyncIterator[list[StoredEvent]]:
+        def scan(conn: sqlite3.Connection, after: EventKey) -> list[StoredEvent]:
+            keys = conn.execute(
+                "SELECT series, event_time, event_id FROM ts_items"
+                " WHERE ns = ? AND event_time >= ? AND event_time < ?"
+                " AND (series, event_time, event_id) > (?, ?, ?)"
+                " GROUP BY series, event_time, event_id"
+                " ORDER BY series, event_time, event_id LIMIT ?",
+                (namespace, start, end, *after, batch),
+            ).fetchall()
+            return _load(conn, namespace, [tuple(k) for k in keys])
+
+        after: EventKey = ("", start - 1, "")
+        while True:
+            events = await self.read(lambda conn, after=after: scan(conn, after))
+            if events:
+                yield events
+            if len(events) < batch:
+                return
+            last = events[-1]
+            after = (last.series_id, last.event_time, last.event_id)
+
     # --- SearchIndex: SQLite searches its own rows, so indexing is a no-op ---------------------
 
     async def index_events(
-        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        events: Sequence[StoredEvent],
+        *,
+        refresh_seconds: float = 1.0,
     ) -> None:
         return None
+
+    async def drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        return []  # the rows go with the store's own slices (ts_drop_slices_before)
 
     async def search(
         self,

@@ -6,13 +6,15 @@ import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.info import Info
 
-from subgraph.errors import ErrorCodes
+from abstractions.errors import InvalidArgument
+from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.limits import Limits
 
 from .entities import Profile, Title
@@ -20,11 +22,44 @@ from .mutations import Mutation
 from .query import Query
 from .scalars import LONG_SCALAR, Long
 
+ENTITIES = frozenset({"Profile", "Title"})
+
+
+def _is_reference(representation: object) -> bool:
+    return (
+        isinstance(representation, dict)
+        and representation.keys() == {"__typename", "id"}
+        and representation["__typename"] in ENTITIES
+        and isinstance(representation["id"], str | int)
+    )
+
+
+class FederatedSchema(strawberry.federation.Schema):
+    """Strawberry's federation schema, where a malformed representation is the client's error.
+
+    Strawberry fails on one (unknown `__typename`, no `id`) with a KeyError or TypeError, which
+    would be masked as an internal error; here its entity is null with BAD_USER_INPUT instead.
+    """
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        valid = [_is_reference(r) for r in representations]
+        resolved = iter(super().entities_resolver(
+            info, [r for r, ok in zip(representations, valid, strict=True) if ok]
+        ))
+        return [
+            next(resolved) if ok else InvalidArgument(
+                f"representation {index} must be {{__typename: Profile | Title, id: ID}}"
+            )
+            for index, ok in enumerate(valid)
+        ]
+
 
 def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
     """The schema with its request limits; the SDL does not depend on `limits`."""
     limits = limits or Limits()
-    return strawberry.federation.Schema(
+    return FederatedSchema(
         query=Query,
         mutation=Mutation,
         types=[Profile, Title],
@@ -32,7 +67,7 @@ def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
         # Factories: extensions hold per-request state; the caches behind them are shared.
         extensions=[
             ErrorCodes,
-            lambda: ParserCache(maxsize=limits.parser_cache_size),
+            lambda: CodedParserCache(maxsize=limits.parser_cache_size),
             lambda: ValidationCache(maxsize=limits.validation_cache_size),
             lambda: QueryDepthLimiter(max_depth=limits.max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from subgraph.resolvers import counters, kv, playback, timeseries
@@ -18,6 +20,8 @@ from .kv import KVRecord
 from .playback import PlaybackEvent
 from .timeseries import WriteEventsInput, WriteEventsPayload
 
+INPUT = strawberry.argument(description="What to write, with its idempotency key.")
+
 
 @strawberry.type(description="The recorded playback and both play counters after it.")
 class RecordPlaybackPayload:
@@ -32,30 +36,38 @@ class Mutation:
         description="Record a playback: the event into viewing history, +1 on both play counters."
     )
     async def record_playback(
-        self, info: strawberry.Info, input: RecordPlaybackInput
+        self, info: strawberry.Info, input: Annotated[RecordPlaybackInput, INPUT]
     ) -> RecordPlaybackPayload:
         return await playback.record_playback(info, input)
 
     @strawberry.mutation(description="Upsert items of a KV record.")
-    async def put_items(self, info: strawberry.Info, input: PutItemsInput) -> KVRecord:
+    async def put_items(
+        self, info: strawberry.Info, input: Annotated[PutItemsInput, INPUT]
+    ) -> KVRecord:
         return await kv.put_items(info, input)
 
     @strawberry.mutation(description="Delete keys, a key range, or a whole KV record.")
-    async def delete_items(self, info: strawberry.Info, input: DeleteItemsInput) -> KVRecord:
+    async def delete_items(
+        self, info: strawberry.Info, input: Annotated[DeleteItemsInput, INPUT]
+    ) -> KVRecord:
         return await kv.delete_items(info, input)
 
     @strawberry.mutation(description="Write events to a time-series namespace.")
     async def write_events(
-        self, info: strawberry.Info, input: WriteEventsInput
+        self, info: strawberry.Info, input: Annotated[WriteEventsInput, INPUT]
     ) -> WriteEventsPayload:
         return await timeseries.write_events(info, input)
 
     @strawberry.mutation(description="Add a signed delta to a counter; returns it after the add.")
-    async def add_count(self, info: strawberry.Info, input: AddCountInput) -> Counter:
+    async def add_count(
+        self, info: strawberry.Info, input: Annotated[AddCountInput, INPUT]
+    ) -> Counter:
         return await counters.add_count(
             info, input.namespace, input.name, input.delta, input.idempotency_key
         )
 
     @strawberry.mutation(description="Reset a counter to zero.")
-    async def clear_count(self, info: strawberry.Info, input: ClearCountInput) -> Counter:
+    async def clear_count(
+        self, info: strawberry.Info, input: Annotated[ClearCountInput, INPUT]
+    ) -> Counter:
         return await counters.clear_count(info, input.namespace, input.name, input.idempotency_key)

@@ -15,6 +15,11 @@ from .namespaces import Namespace
 from .timeseries import DistinctValue, ItemFilter, SearchQuery, TimeSeriesEventConnection
 
 NS = strawberry.argument(description="The namespace.")
+SINCE = strawberry.argument(description="Only events at or after this time.")
+UNTIL = strawberry.argument(description="Only events before this time.")
+FIRST = strawberry.argument(description="Page size.")
+AFTER = strawberry.argument(description="Cursor from `pageInfo.endCursor` of the previous page.")
+SEARCH = strawberry.argument(description="Conditions on item values (default: every event).")
 
 
 @strawberry.type(description="Reads.")
@@ -32,10 +37,10 @@ class Query:
         info: strawberry.Info,
         namespace: Annotated[str, NS],
         id: Annotated[str, strawberry.argument(description="The time series id.")],
-        since: datetime | None = None,
-        until: datetime | None = None,
-        first: int = 20,
-        after: str | None = None,
+        since: Annotated[datetime | None, SINCE] = None,
+        until: Annotated[datetime | None, UNTIL] = None,
+        first: Annotated[int, FIRST] = 20,
+        after: Annotated[str | None, AFTER] = None,
         filter: Annotated[
             list[ItemFilter] | None,
             strawberry.argument(description="Only events with all these item values."),
@@ -50,11 +55,11 @@ class Query:
         self,
         info: strawberry.Info,
         namespace: Annotated[str, NS],
-        query: SearchQuery | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        first: int = 20,
-        after: str | None = None,
+        query: Annotated[SearchQuery | None, SEARCH] = None,
+        since: Annotated[datetime | None, SINCE] = None,
+        until: Annotated[datetime | None, UNTIL] = None,
+        first: Annotated[int, FIRST] = 20,
+        after: Annotated[str | None, AFTER] = None,
     ) -> TimeSeriesEventConnection:
         return await timeseries.search_events(info, namespace, query, since, until, first, after)
 
@@ -63,23 +68,31 @@ class Query:
         self,
         info: strawberry.Info,
         namespace: Annotated[str, NS],
-        key: str,
-        query: SearchQuery | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        first: int = 20,
+        key: Annotated[str, strawberry.argument(description="The item key.")],
+        query: Annotated[SearchQuery | None, SEARCH] = None,
+        since: Annotated[datetime | None, SINCE] = None,
+        until: Annotated[datetime | None, UNTIL] = None,
+        first: Annotated[
+            int, strawberry.argument(description="At most this many values, most common first.")
+        ] = 20,
     ) -> list[DistinctValue]:
         return await timeseries.distinct_values(info, namespace, key, query, since, until, first)
 
     @strawberry.field(description="One counter.")
     async def counter(
-        self, info: strawberry.Info, namespace: Annotated[str, NS], name: str
+        self,
+        info: strawberry.Info,
+        namespace: Annotated[str, NS],
+        name: Annotated[str, strawberry.argument(description="The counter.")],
     ) -> Counter:
         return await counters.counter(info, namespace, name)
 
     @strawberry.field(description="Several counters of one namespace, in the order asked.")
     async def counters(
-        self, info: strawberry.Info, namespace: Annotated[str, NS], names: list[str]
+        self,
+        info: strawberry.Info,
+        namespace: Annotated[str, NS],
+        names: Annotated[list[str], strawberry.argument(description="The counters.")],
     ) -> list[Counter]:
         return await counters.counters(info, namespace, names)
 

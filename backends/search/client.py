@@ -1,0 +1,240 @@
+"""`OpenSearchIndex`: the `SearchIndex` on OpenSearch, through opensearch-py's asyncio client.
+
+The request bodies come from `bodies`; this module sends them, applies a deadline to every call
+and translates what the client raises (`errors`).  The index holds no state a restart loses:
+the template of a namespace is put again by the first write of each process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from backends.base import (
+    Condition,
+    EventQuery,
+    FieldType,
+    StoredEvent,
+    StoreUnavailable,
+    TimeSeriesLayout,
+)
+
+from . import bodies
+from .config import SearchConfig
+from .errors import bulk_error, is_client_error, translate
+
+if TYPE_CHECKING:
+    from opensearchpy import AsyncOpenSearch
+
+DELETE_BATCH = 50  # index names per delete request, to keep its URL short
+BULK_BYTES = 8 * 1024 * 1024  # about this much JSON per bulk request (the node takes 100 MiB)
+_WILDCARD_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
+
+
+class OpenSearchIndex:
+    """Events of TimeSeries namespaces indexed in OpenSearch, one index per namespace per slice."""
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.config = config
+        self._client: AsyncOpenSearch | None = None
+        self._templates: set[tuple[object, ...]] = set()
+
+    @classmethod
+    def from_url(cls, url: str) -> OpenSearchIndex:
+        return cls(SearchConfig.from_url(url))
+
+    def __repr__(self) -> str:
+        return f"OpenSearchIndex({self.config!r})"
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the client; nothing is sent, so a cluster that is down fails calls, not this."""
+        if self._client is None:
+            self._client = _connect(self.config)
+        self._templates.clear()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def ping(self) -> None:
+        """Raise `StoreError` when the cluster does not answer."""
+        await self._call("cluster health", lambda c: c.cluster.health())
+
+    # --- SearchIndex ------------------------------------------------------------------------
+
+    async def index_events(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        events: Sequence[StoredEvent],
+        *,
+        refresh_seconds: float = 1.0,
+    ) -> None:
+        if not events:
+            return
+        await self._ensure_template(namespace, fields, refresh_seconds)
+        for chunk in _chunks(events, BULK_BYTES):
+            actions = bodies.bulk_body(self.config.prefix, namespace, layout, fields, chunk)
+            response = await self._call("bulk index", lambda c, a=actions: c.bulk(body=a))
+            failures = bodies.bulk_failures(response)
+            if failures:
+                raise bulk_error("bulk index", failures)
+
+    async def search(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[StoredEvent]:
+        target = bodies.search_target(self.config.prefix, namespace, layout, query.start, query.end)
+        body = bodies.search_body(fields, conditions, query)
+        response = await self._call(
+            "search", lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
+        )
+        return [bodies.event_from_hit(hit) for hit in response["hits"]["hits"]]
+
+    async def distinct(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        fields: Mapping[str, FieldType],
+        key: str,
+        conditions: Sequence[Condition],
+        query: EventQuery,
+    ) -> list[tuple[bytes, int]]:
+        target = bodies.search_target(self.config.prefix, namespace, layout, query.start, query.end)
+        body = bodies.distinct_body(fields, key, conditions, query)
+        response = await self._call(
+            "distinct", lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
+        )
+        return bodies.distinct_values(response)
+
+    async def drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        doomed = [
+            start for start in await self.slices(namespace)
+            if start + layout.seconds_per_slice <= cutoff_seconds
+        ]
+        await self.delete_slices(namespace, doomed)
+        return doomed
+
+    # --- administration (reindex, tests) ----------------------------------------------------
+
+    async def slices(self, namespace: str) -> list[int]:
+        """Starts of the slices that have an index, ascending."""
+        pattern = bodies.index_pattern(self.config.prefix, namespace)
+        rows = await self._call(
+            "list slices",
+            lambda c: c.cat.indices(index=pattern, format="json", h="index",
+                                    expand_wildcards="all"),
+        )
+        starts = (bodies.slice_of_index(self.config.prefix, namespace, r["index"]) for r in rows)
+        return sorted(s for s in starts if s is not None)
+
+    async def delete_slices(self, namespace: str, starts: Sequence[int]) -> None:
+        """Delete the indices of these slices (those that exist)."""
+        names = [bodies.index_name(self.config.prefix, namespace, s) for s in starts]
+        for offset in range(0, len(names), DELETE_BATCH):
+            batch = ",".join(names[offset:offset + DELETE_BATCH])
+            await self._call(
+                "delete slices",
+                lambda c, batch=batch: c.indices.delete(index=batch, ignore_unavailable=True),
+            )
+
+    async def refresh(self, namespace: str) -> None:
+        """Make every write so far searchable now, instead of at the next refresh interval."""
+        pattern = bodies.index_pattern(self.config.prefix, namespace)
+        await self._call("refresh", lambda c: c.indices.refresh(index=pattern, **_WILDCARD_OPTIONS))
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _ensure_template(
+        self, namespace: str, fields: Mapping[str, FieldType], refresh_seconds: float
+    ) -> None:
+        """Put the namespace's template (once per process and settings) before a first write.
+
+        Keys declared since an index was created are added to it too, so a reindex fills them.
+        """
+        key = (namespace, tuple(sorted(fields.items())), refresh_seconds)
+        if key in self._templates:
+            return
+        cfg = self.config
+        template = bodies.index_template(
+            cfg.prefix, namespace, fields, refresh_seconds=refresh_seconds,
+            shards=cfg.shards, replicas=cfg.replicas,
+        )
+        name = bodies.template_name(cfg.prefix, namespace)
+        await self._call(
+            "put template", lambda c: c.indices.put_index_template(name=name, body=template)
+        )
+        pattern = bodies.index_pattern(cfg.prefix, namespace)
+        added = bodies.added_mappings(fields)
+        await self._call(
+            "put mapping",
+            lambda c: c.indices.put_mapping(index=pattern, body=added, **_WILDCARD_OPTIONS),
+        )
+        self._templates.add(key)
+
+    async def _call(
+        self, what: str, request: Callable[[AsyncOpenSearch], Awaitable[Any]]
+    ) -> Any:
+        """`request(client)` within the deadline, with client errors as `StoreError`s."""
+        client = self._client
+        if client is None:
+            raise StoreUnavailable(f"OpenSearch {what}: the search index is not open")
+        # The client's own timeout bounds each attempt; this bounds the attempts together.
+        deadline = self.config.timeout * len(self.config.hosts) + 1.0
+        try:
+            async with asyncio.timeout(deadline):
+                return await request(client)
+        except Exception as exc:
+            if is_client_error(exc):
+                raise translate(exc, what) from exc
+            raise
+
+
+def _chunks(events: Sequence[StoredEvent], limit: int) -> list[Sequence[StoredEvent]]:
+    """Events in runs whose documents come to about `limit` bytes of JSON each (at least one)."""
+    chunks: list[Sequence[StoredEvent]] = []
+    start = size = 0
+    for i, event in enumerate(events):
+        # base64 in `items`, up to 6 JSON bytes a byte in `kw`, and the fixed fields
+        cost = 300 + sum(3 * len(k) + 8 * len(v) for k, v in event.items.items())
+        if size and size + cost > limit:
+            chunks.append(events[start:i])
+            start, size = i, 0
+        size += cost
+    chunks.append(events[start:])
+    return chunks
+
+
+def _connect(config: SearchConfig) -> AsyncOpenSearch:
+    try:
+        import aiohttp  # noqa: F401  (AsyncOpenSearch's transport)
+        from opensearchpy import AsyncOpenSearch
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise RuntimeError(
+            "the OpenSearch search index needs opensearch-py and aiohttp:"
+            " pip install 'opensearch-py[async]'"
+        ) from exc
+    auth = (config.username, config.password or "") if config.username else None
+    return AsyncOpenSearch(
+        hosts=[{"host": host, "port": port} for host, port in config.hosts],
+        use_ssl=config.use_ssl,
+        verify_certs=config.verify,
+        ssl_show_warn=config.verify,
+        http_auth=auth,
+        timeout=config.timeout,
+        # One attempt per node: the abstraction retries writes itself, and a search that
+        # fails fast tells the client to retry sooner than one that waits.
+        max_retries=len(config.hosts) - 1,
+        retry_on_timeout=False,
+    )

@@ -1,0 +1,60 @@
+"""The search URL: hosts, TLS, credentials and options, and the errors for bad ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from backends.search import SearchConfig, open_search_index
+
+
+def test_defaults_of_a_bare_url() -> None:
+    config = SearchConfig.from_url("opensearch://search.internal")
+    assert config == SearchConfig(hosts=(("search.internal", 9200),))
+    assert (config.prefix, config.timeout, config.shards, config.replicas) == ("ts-", 10.0, 1, 1)
+    assert not config.use_ssl
+
+
+def test_several_hosts_ports_and_ipv6() -> None:
+    config = SearchConfig.from_url("opensearch://a:9201,b,[::1]:9300,[fe80::1]")
+    assert config.hosts == (("a", 9201), ("b", 9200), ("::1", 9300), ("fe80::1", 9200))
+
+
+@pytest.mark.parametrize(("url", "tls"), [
+    ("opensearchs://h", True), ("https://h", True), ("opensearch://h", False),
+    ("http://h:9200", False),
+])
+def test_scheme_chooses_tls(url: str, tls: bool) -> None:
+    assert SearchConfig.from_url(url).use_ssl is tls
+
+
+def test_credentials_and_options_are_read_and_the_password_never_printed() -> None:
+    config = SearchConfig.from_url(
+        "opensearchs://app:s%40cret@h:9243/?prefix=prod-ts-&timeout=2.5&shards=2&replicas=0"
+        "&verify=false"
+    )
+    assert (config.username, config.password) == ("app", "s@cret")
+    assert (config.prefix, config.timeout, config.shards, config.replicas) == (
+        "prod-ts-", 2.5, 2, 0
+    )
+    assert config.verify is False
+    assert "s@cret" not in repr(config)
+    assert "s@cret" not in repr(open_search_index("opensearch://app:s%40cret@h"))
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("elastic://h", "unknown search URL scheme"),
+    ("opensearch://", "needs a host"),
+    ("opensearch://h/index", "no path"),
+    ("opensearch://h?size=3", "unknown search URL option 'size'"),
+    ("opensearch://h?prefix=Upper", "prefix"),
+    ("opensearch://h?prefix=_x", "prefix"),
+    ("opensearch://h?timeout=soon", "timeout must be a number"),
+    ("opensearch://h?timeout=0", "timeout must be greater than 0"),
+    ("opensearch://h?shards=0", "shards must be 1 or more"),
+    ("opensearch://h?verify=maybe", "verify must be true or false"),
+    ("opensearch://h:99999", "bad host"),
+    ("opensearch://a,,b", "bad host"),
+])
+def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SearchConfig.from_url(url)
