@@ -43,6 +43,11 @@ class DataGateway:
     async def start(self, *, background: bool = True) -> None:
         """Open the store, then start rollups and retention (unless `background` is False)."""
         await self.store.open()
+        # Stores with per-namespace tables (Cassandra) make them now, so no request waits on a
+        # schema change (a slow first counter add could otherwise outlast the accept window).
+        create = getattr(self.store, "create_namespace_tables", None)
+        if create is not None:
+            await create(list(self.namespaces))
         if self.search_index is not None:
             await self.search_index.open()
         if background:

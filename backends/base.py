@@ -111,7 +111,10 @@ class KVStore(Protocol):
         ...
 
     async def kv_scan_ids(self, namespace: str, after: str | None, limit: int) -> list[str]:
-        """Ids that hold at least one live item, in id order, after `after`."""
+        """Ids that hold at least one live item, in the store's scan order, after `after`.
+
+        SQLite scans in id order, Cassandra in token order; resuming after an id works for both.
+        """
         ...
 
     async def kv_put_chunks(

@@ -1,0 +1,218 @@
+"""Distributed Counter on Cassandra: an event log, rollup rows, and native counter columns.
+
+Event log: `cl_<ns>` partitioned by `(name, time_bucket)` (10-minute buckets, as in Netflix's
+example configuration), clustered by `(event_time, event_id)`, so a retried add overwrites
+itself and a partition stays bounded however long a counter lives.  A fold reads only the
+buckets a counter has: `cb_<ns>` lists them per counter (written before the events, so a listed
+bucket may be empty but an event is never in an unlisted one), then the buckets of the window
+are read in parallel and folded here.  A simpler table than TimeSeries slices because the log
+has no retention: rollups only ever read forward from their last `as_of`.
+
+Rollups: `cr_<ns>` rows `(count, as_of)` written `USING TIMESTAMP as_of`, so of concurrent
+rollups the one as of the latest time wins on every replica, without a read or a lock.
+
+Best effort: `cf_<ns>` with a Cassandra `counter` column (fast, not idempotent); clear subtracts
+the current value (a deleted counter cannot be reused: incremented again, its old value returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from backends.base import CounterEvent, Fold, Rollup
+
+from .errors import MissingTable
+from .schema import counter_table
+from .store import CassandraBase
+
+LOG_BUCKET_SECONDS = 600
+INDEX_CACHE_LIMIT = 100_000
+
+
+def log_bucket(micros: int) -> int:
+    """Start (seconds) of the log bucket holding `micros`."""
+    seconds = micros // 1_000_000
+    return seconds - seconds % LOG_BUCKET_SECONDS
+
+
+class CassandraCounter(CassandraBase):
+    """The `CounterStore` part of the Cassandra store."""
+
+    def _c(self, namespace: str, kind: str) -> str:
+        return f"{self.ks}.{counter_table(namespace, kind)}"
+
+    async def counter_append(self, namespace: str, events: Sequence[CounterEvent]) -> None:
+        if not events:
+            return
+        await self.schema.ensure_counter(namespace, "cb", "cl")
+        db = self.db
+        partitions: dict[tuple[str, int], list[tuple[object, ...]]] = {}
+        for e in events:
+            bucket = log_bucket(e.event_time)
+            partitions.setdefault((e.name, bucket), []).append(
+                (e.name, bucket, e.event_time, e.event_id, e.delta, e.reset)
+            )
+        async with db.call("counter_append"):
+            unlisted = [
+                (name, bucket) for name, bucket in partitions
+                if (namespace, name, bucket) not in self._indexed
+            ]
+            if unlisted:
+                index = await db.prepare(
+                    f"INSERT INTO {self._c(namespace, 'cb')} (name, time_bucket) VALUES (?, ?)",
+                    write=True,
+                )
+                await self.each(db.run(db.bind(index, key), "counter index") for key in unlisted)
+                if len(self._indexed) > INDEX_CACHE_LIMIT:
+                    self._indexed.clear()
+                self._indexed.update((namespace, n, b) for n, b in unlisted)
+            insert = await db.prepare(
+                f"INSERT INTO {self._c(namespace, 'cl')}"
+                " (name, time_bucket, event_time, event_id, delta, reset)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                write=True,
+            )
+            await self.each(
+                self.write_rows(insert, rows, 3, "counter_append") for rows in partitions.values()
+            )
+
+    async def counter_fold(
+        self, namespace: str, windows: Mapping[str, tuple[int, int]]
+    ) -> dict[str, Fold]:
+        if not windows:
+            return {}
+        try:
+            async with self.db.call("counter_fold"):
+                if not await self.schema.has(counter_table(namespace, "cb")):
+                    return dict.fromkeys(windows, Fold(0, False, None))
+                folds = await self.each(
+                    self._fold(namespace, name, after, until)
+                    for name, (after, until) in windows.items()
+                )
+        except MissingTable:  # no event was ever appended in the namespace
+            return dict.fromkeys(windows, Fold(0, False, None))
+        return dict(zip(windows, folds, strict=True))
+
+    async def _fold(self, namespace: str, name: str, after: int, until: int) -> Fold:
+        """The log of one counter over `(after, until]`: deltas after the last reset count."""
+        if until <= after:
+            return Fold(0, False, None)
+        db = self.db
+        buckets = await db.prepare(
+            f"SELECT time_bucket FROM {self._c(namespace, 'cb')}"
+            " WHERE name = ? AND time_bucket >= ? AND time_bucket <= ?",
+            write=False,
+        )
+        listed = await db.rows(
+            db.bind(buckets, [name, log_bucket(after + 1), log_bucket(until)]), "counter buckets"
+        )
+        select = await db.prepare(
+            f"SELECT event_time, delta, reset FROM {self._c(namespace, 'cl')}"
+            " WHERE name = ? AND time_bucket = ? AND event_time > ? AND event_time <= ?",
+            write=False,
+        )
+        parts = await self.each(
+            db.rows(db.bind(select, [name, bucket, after, until]), "counter_fold")
+            for (bucket,) in listed
+        )
+        rows = [row for part in parts for row in part]
+        if not rows:
+            return Fold(0, False, None)
+        resets = [t for t, _, reset in rows if reset]
+        since = max(resets) if resets else after
+        total = sum(delta or 0 for t, delta, reset in rows if not reset and t > since)
+        return Fold(total, bool(resets), max(t for t, _, _ in rows))
+
+    async def counter_rollups(self, namespace: str, names: Sequence[str]) -> dict[str, Rollup]:
+        if not names:
+            return {}
+        db = self.db
+        try:
+            async with db.call("counter_rollups"):
+                if not await self.schema.has(counter_table(namespace, "cr")):
+                    return {}
+                select = await db.prepare(
+                    f"SELECT count, as_of FROM {self._c(namespace, 'cr')} WHERE name = ?",
+                    write=False,
+                )
+                found = await self.each(
+                    db.rows(db.bind(select, [name]), "counter_rollups") for name in names
+                )
+        except MissingTable:
+            return {}
+        return {
+            name: Rollup(rows[0][0], rows[0][1]) for name, rows in zip(names, found, strict=True)
+            if rows
+        }
+
+    async def counter_put_rollup(self, namespace: str, name: str, rollup: Rollup) -> None:
+        await self.schema.ensure_counter(namespace, "cr")
+        db = self.db
+        async with db.call("counter_put_rollup"):
+            insert = await db.prepare(
+                f"INSERT INTO {self._c(namespace, 'cr')} (name, count, as_of) VALUES (?, ?, ?)"
+                " USING TIMESTAMP ?",
+                write=True,
+            )
+            await db.run(
+                db.bind(insert, [name, rollup.count, rollup.as_of, rollup.as_of]),
+                "counter_put_rollup",
+            )
+
+    async def counter_incr(self, namespace: str, name: str, delta: int) -> int:
+        await self.schema.ensure_counter(namespace, "cf")
+        db = self.db
+        t = self._c(namespace, "cf")
+        async with db.call("counter_incr"):
+            update = await db.prepare(
+                f"UPDATE {t} SET value = value + ? WHERE name = ?", write=True, idempotent=False
+            )
+            await db.run(db.bind(update, [delta, name]), "counter_incr")
+            select = await db.prepare(f"SELECT value FROM {t} WHERE name = ?", write=False)
+            rows = await db.rows(db.bind(select, [name]), "counter_incr")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    async def counter_values(self, namespace: str, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        db = self.db
+        try:
+            async with db.call("counter_values"):
+                if not await self.schema.has(counter_table(namespace, "cf")):
+                    return {}
+                select = await db.prepare(
+                    f"SELECT value FROM {self._c(namespace, 'cf')} WHERE name = ?", write=False
+                )
+                found = await self.each(
+                    db.rows(db.bind(select, [name]), "counter_values") for name in names
+                )
+        except MissingTable:
+            return {}
+        return {
+            name: int(rows[0][0]) for name, rows in zip(names, found, strict=True)
+            if rows and rows[0][0] is not None
+        }
+
+    async def counter_zero(self, namespace: str, name: str) -> None:
+        """Subtract the current value: a deleted Cassandra counter that is incremented again
+        comes back with its old value (counter removal is not reusable), so no DELETE here.
+
+        Adds that land between the read and the subtraction are kept; two clears racing
+        subtract twice, which best effort allows.
+        """
+        db = self.db
+        t = self._c(namespace, "cf")
+        async with db.call("counter_zero"):
+            if not await self.schema.has(counter_table(namespace, "cf")):
+                return  # never counted: nothing to clear
+            try:
+                select = await db.prepare(f"SELECT value FROM {t} WHERE name = ?", write=False)
+                rows = await db.rows(db.bind(select, [name]), "counter_zero")
+            except MissingTable:
+                return
+            value = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+            if value:
+                update = await db.prepare(
+                    f"UPDATE {t} SET value = value + ? WHERE name = ?", write=True, idempotent=False
+                )
+                await db.run(db.bind(update, [-value, name]), "counter_zero")

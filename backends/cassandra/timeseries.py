@@ -1,0 +1,297 @@
+"""TimeSeries on Cassandra: a table per time slice, partitions (series, time bucket, event bucket).
+
+Layout (after Netflix's TimeSeries abstraction): a slice table `ts_<ns>_<slice start>` holds the
+events of `[start, start + seconds_per_slice)`; its partition key is
+`(time_series_id, time_bucket, event_bucket)` where `time_bucket` is the start (seconds) of the
+event's bucket and `event_bucket = crc32(event_id) % event_buckets` spreads a busy series'
+bucket over several partitions; rows are clustered `(event_time DESC, event_id DESC, item_key)`,
+one row per item, so a retried write overwrites itself.  `ts_slices` lists the slices whose
+table exists; retention drops whole tables (no tombstones) and unlists them.
+
+Tables are made ahead of time: a write makes sure the slice of now and the next one exist (in
+the background), and creates on demand an older slice it writes into (within the accept window).
+
+A read walks the interval's time buckets newest first.  It reads a group of buckets at once,
+every event bucket of each in parallel, merges the group newest first, and stops as soon as the
+limit is met; the group doubles each round so a sparse series needs few rounds.  Each partition
+is read page by page only until it has given enough complete, matching events.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+
+from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
+
+from .errors import MissingTable
+from .schema import slice_table
+from .store import CassandraBase
+
+MAX_GROUP_BUCKETS = 32
+ROWS_PER_EVENT_GUESS = 4
+
+
+def time_bucket(layout: TimeSeriesLayout, micros: int) -> int:
+    """Start (seconds) of the time bucket holding `micros`."""
+    seconds = micros // 1_000_000
+    return seconds - seconds % layout.seconds_per_bucket
+
+
+def event_bucket(layout: TimeSeriesLayout, event_id: str) -> int:
+    """A stable spread of event ids over the event buckets (not Python's salted hash)."""
+    return zlib.crc32(event_id.encode()) % layout.event_buckets
+
+
+@dataclass(slots=True)
+class _Building:
+    """The event whose item rows are being read."""
+
+    event_time: int
+    event_id: str
+    items: dict[str, bytes] = field(default_factory=dict)
+
+
+class CassandraTimeSeries(CassandraBase):
+    """The `TimeSeriesStore` part of the Cassandra store (search is OpenSearch's job)."""
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def ts_write(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        if not events:
+            return
+        try:
+            await self._write(namespace, layout, events)
+        except MissingTable:
+            # Another process dropped a slice this one still believed in: make it again, once.
+            self.schema.forget(slice_table(namespace, layout.slice_of(e.event_time))
+                               for e in events)
+            await self._write(namespace, layout, events)
+
+    async def _write(
+        self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
+    ) -> None:
+        tables = {
+            s: await self.schema.ensure_slice(namespace, s)
+            for s in sorted({layout.slice_of(e.event_time) for e in events})
+        }
+        self.make_slices_ahead(namespace, layout)
+        partitions: dict[tuple[int, str, int, int], list[tuple[object, ...]]] = {}
+        for e in events:
+            tb, eb = time_bucket(layout, e.event_time), event_bucket(layout, e.event_id)
+            rows = partitions.setdefault((layout.slice_of(e.event_time), e.series_id, tb, eb), [])
+            rows.extend(
+                (e.series_id, tb, eb, e.event_time, e.event_id, key, value)
+                for key, value in e.items.items()
+            )
+        db = self.db
+        async with db.call("ts_write"):
+            inserts = {
+                s: await db.prepare(
+                    f"INSERT INTO {self.ks}.{t} (time_series_id, time_bucket, event_bucket,"
+                    " event_time, event_id, item_key, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    write=True,
+                )
+                for s, t in tables.items()
+            }
+            await self.each(
+                self.write_rows(inserts[key[0]], rows, 6, "ts_write")
+                for key, rows in partitions.items()
+            )
+
+    def make_slices_ahead(self, namespace: str, layout: TimeSeriesLayout) -> None:
+        """In the background, create the slice of now and the next one if they are missing."""
+        pending = self._ahead_pending
+        now_slice = layout.slice_of(time.time_ns() // 1000)
+        for start in (now_slice, now_slice + layout.seconds_per_slice):
+            name = slice_table(namespace, start)
+            if self.schema.is_listed(name) or name in pending:
+                continue
+            pending.add(name)
+            self.in_background(self._make_slice(namespace, start, name))
+
+    async def _make_slice(self, namespace: str, start: int, name: str) -> None:
+        try:
+            await self.schema.ensure_slice(namespace, start)
+        finally:
+            self._ahead_pending.discard(name)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def ts_read(
+        self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
+    ) -> list[StoredEvent]:
+        async with self.db.call("ts_read"):
+            slices = {s for s, _ in await self._listed(namespace)}
+            return await self._read(namespace, layout, series_id, query, slices)
+
+    async def ts_read_many(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        series_ids: Sequence[str],
+        query: EventQuery,
+    ) -> dict[str, list[StoredEvent]]:
+        if not series_ids:
+            return {}
+        async with self.db.call("ts_read_many"):
+            slices = {s for s, _ in await self._listed(namespace)}
+            found = await self.each(
+                self._read(namespace, layout, s, query, slices) for s in series_ids
+            )
+        return dict(zip(series_ids, found, strict=True))
+
+    async def _read(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        series_id: str,
+        query: EventQuery,
+        slices: set[int],
+    ) -> list[StoredEvent]:
+        low, high = query.start, query.end - 1  # inclusive bounds, microseconds
+        if query.before is not None:
+            high = min(high, query.before.event_time)
+        if query.limit <= 0 or high < low:
+            return []
+        buckets = _buckets(layout, slices, low, high)
+        found: list[StoredEvent] = []
+        width, i = 1, 0
+        while i < len(buckets) and len(found) < query.limit:
+            group, i = buckets[i:i + width], i + width
+            need = query.limit - len(found)
+            parts = await self.each(
+                self._partition(namespace, slice_start, series_id, tb, eb, low, high, query, need)
+                for slice_start, tb in group
+                for eb in range(layout.event_buckets)
+            )
+            merged = sorted(chain.from_iterable(parts),
+                            key=lambda e: (e.event_time, e.event_id), reverse=True)
+            found.extend(merged[:need])
+            width = min(width * 2, MAX_GROUP_BUCKETS)
+        return found
+
+    async def _partition(
+        self,
+        namespace: str,
+        slice_start: int,
+        series_id: str,
+        tb: int,
+        eb: int,
+        low: int,
+        high: int,
+        query: EventQuery,
+        need: int,
+    ) -> list[StoredEvent]:
+        """Up to `need` complete events of one partition that match `query.equals`, newest first."""
+        db = self.db
+        try:
+            select = await db.prepare(
+                f"SELECT event_time, event_id, item_key, value"
+                f" FROM {self.ks}.{slice_table(namespace, slice_start)}"
+                " WHERE time_series_id = ? AND time_bucket = ? AND event_bucket = ?"
+                " AND event_time >= ? AND event_time <= ?",
+                write=False,
+            )
+            fetch = min(self.config.fetch_size, (need + 1) * ROWS_PER_EVENT_GUESS)
+            pages = db.pages(db.bind(select, [series_id, tb, eb, low, high], fetch), "ts_read")
+            events: list[StoredEvent] = []
+            current: _Building | None = None
+            before = query.before
+            while (page := await pages.next()) is not None:
+                for event_time, event_id, key, value in page:
+                    if before is not None and (event_time, event_id) >= (
+                        before.event_time, before.event_id
+                    ):
+                        continue
+                    if current is None or (current.event_time, current.event_id) != (
+                        event_time, event_id
+                    ):
+                        if (
+                            current is not None
+                            and _keep(current, query, series_id, events)
+                            and len(events) >= need
+                        ):
+                            return events
+                        current = _Building(event_time, event_id)
+                    current.items[key] = value or b""
+            if current is not None:
+                _keep(current, query, series_id, events)
+            return events[:need]
+        except MissingTable:  # retention dropped the slice since it was listed
+            return []
+
+    # --- slices -----------------------------------------------------------------------------
+
+    async def _listed(self, namespace: str) -> list[tuple[int, str]]:
+        """`(slice start, table)` of the namespace's slices, ascending, from `ts_slices`.
+
+        Read on every call rather than cached: another process may just have created an older
+        slice on demand, and a read must see the events written there.
+        """
+        db = self.db
+        select = await db.prepare(
+            f"SELECT slice, table_name FROM {self.ks}.ts_slices WHERE namespace = ?", write=False
+        )
+        rows = await db.rows(db.bind(select, [namespace]), "ts_slices")
+        return sorted((int(s), str(t)) for s, t in rows)
+
+    async def ts_slices(self, namespace: str) -> list[int]:
+        async with self.db.call("ts_slices"):
+            return [s for s, _ in await self._listed(namespace)]
+
+    async def ts_drop_slices_before(
+        self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
+    ) -> list[int]:
+        """Drop the tables of slices ending at or before the cutoff, then unlist them.
+
+        Dropped first: if unlisting fails, the next pass finds the slice again and the
+        `DROP TABLE IF EXISTS` is a no-op; readers treat a listed but missing table as empty.
+        """
+        async with self.db.call("ts_drop_slices_before"):
+            listed = await self._listed(namespace)
+        doomed = [(s, t) for s, t in listed if s + layout.seconds_per_slice <= cutoff_seconds]
+        db = self.db
+        for start, table in doomed:
+            await self.schema.drop([table])
+            async with db.call("ts_drop_slices_before"):
+                unlist = await db.prepare(
+                    f"DELETE FROM {self.ks}.ts_slices WHERE namespace = ? AND slice = ?",
+                    write=True,
+                )
+                await db.run(db.bind(unlist, [namespace, start]), "unlist slice")
+        return [s for s, _ in doomed]
+
+
+def _keep(
+    event: _Building, query: EventQuery, series_id: str, into: list[StoredEvent]
+) -> bool:
+    """Append the finished event if its items include every `query.equals` pair."""
+    if any(event.items.get(k) != v for k, v in query.equals.items()):
+        return False
+    into.append(StoredEvent(series_id, event.event_time, event.event_id, event.items))
+    return True
+
+
+def _buckets(
+    layout: TimeSeriesLayout, slices: set[int], low: int, high: int
+) -> list[tuple[int, int]]:
+    """`(slice, bucket)` starts of the buckets in `[low, high]` of listed slices, newest first."""
+    low_s, high_s = low // 1_000_000, high // 1_000_000
+    step = layout.seconds_per_bucket
+    found: list[tuple[int, int]] = []
+    for start in sorted(slices, reverse=True):
+        end = start + layout.seconds_per_slice - 1
+        if start > high_s or end < low_s:
+            continue
+        first = min(end, high_s)
+        first -= first % step
+        last = max(start, low_s)
+        last -= last % step
+        found.extend((start, tb) for tb in range(first, last - 1, -step))
+    return found

@@ -1,0 +1,91 @@
+"""Counters on Cassandra: the bucketed event log, converging rollups, native counters."""
+
+from __future__ import annotations
+
+import pytest
+
+from abstractions.namespaces import CounterNamespace, KVNamespace, TimeSeriesNamespace
+from abstractions.tokens import now_micros
+from backends.base import CounterEvent, Fold, Rollup
+from backends.cassandra import CassandraStore
+from backends.cassandra.counter import LOG_BUCKET_SECONDS, log_bucket
+from backends.cassandra.schema import counter_table
+
+from .conftest import needs_cassandra
+from .helpers import SEC, cql, tables
+
+pytestmark = [pytest.mark.cassandra, needs_cassandra]
+
+
+async def test_fold_reads_every_listed_log_bucket_of_the_window(
+    store: CassandraStore, ns_name: str
+) -> None:
+    step = LOG_BUCKET_SECONDS * SEC
+    t = now_micros() - 10 * step
+    events = [
+        CounterEvent("c", t, "a", delta=5),
+        CounterEvent("c", t + step, "b", delta=7),
+        CounterEvent("c", t + 2 * step, "reset", reset=True),
+        CounterEvent("c", t + 3 * step, "d", delta=2),
+        CounterEvent("c", t + 5 * step, "e", delta=3),
+    ]
+    await store.counter_append(ns_name, events)
+    await store.counter_append(ns_name, events[:2])  # a retried append changes nothing
+    buckets = await cql(
+        store,
+        f"SELECT time_bucket FROM {store.config.keyspace}.{counter_table(ns_name, 'cb')}"
+        " WHERE name = %s",
+        ["c"],
+    )
+    assert sorted(b for (b,) in buckets) == sorted({log_bucket(e.event_time) for e in events})
+
+    folds = await store.counter_fold(ns_name, {
+        "c": (0, 2**63 - 1),
+        "none": (0, 2**63 - 1),
+    })
+    assert folds["c"] == Fold(5, True, t + 5 * step)
+    assert folds["none"] == Fold(0, False, None)
+    before_reset = await store.counter_fold(ns_name, {"c": (0, t + step)})
+    assert before_reset["c"] == Fold(12, False, t + step)
+    assert (await store.counter_fold(ns_name, {"c": (t + 3 * step, t + 5 * step)}))["c"] == Fold(
+        3, False, t + 5 * step
+    )
+
+
+async def test_concurrent_rollups_converge_on_the_latest_as_of(
+    store: CassandraStore, ns_name: str
+) -> None:
+    await store.counter_put_rollup(ns_name, "c", Rollup(10, 2_000))
+    await store.counter_put_rollup(ns_name, "c", Rollup(7, 1_000))  # a slower, older rollup
+    assert await store.counter_rollups(ns_name, ["c", "other"]) == {"c": Rollup(10, 2_000)}
+    await store.counter_put_rollup(ns_name, "c", Rollup(12, 3_000))
+    assert await store.counter_rollups(ns_name, ["c"]) == {"c": Rollup(12, 3_000)}
+
+
+async def test_best_effort_counters_clear_and_count_again(
+    store: CassandraStore, ns_name: str
+) -> None:
+    assert await store.counter_incr(ns_name, "c", 5) == 5
+    assert await store.counter_incr(ns_name, "c", -2) == 3
+    await store.counter_zero(ns_name, "c")
+    assert await store.counter_values(ns_name, ["c", "other"]) == {"c": 0}
+    assert await store.counter_incr(ns_name, "c", 4) == 4
+    await store.counter_zero(ns_name, "never-added")
+    assert await store.counter_values(ns_name, ["c"]) == {"c": 4}
+
+
+async def test_namespace_tables_can_be_made_before_any_request(
+    store: CassandraStore, ns_name: str
+) -> None:
+    namespaces = [
+        KVNamespace(f"{ns_name}_kv"),
+        CounterNamespace(f"{ns_name}_ev", mode="eventual"),
+        CounterNamespace(f"{ns_name}_be", mode="best_effort"),
+        TimeSeriesNamespace(f"{ns_name}_ts", seconds_per_slice=60, seconds_per_bucket=10),
+    ]
+    await store.create_namespace_tables(namespaces)
+    made = await tables(store, "")
+    assert {f"kv_{ns_name}_kv", f"kvc_{ns_name}_kv", f"kvk_{ns_name}_kv"} <= made
+    assert {f"cb_{ns_name}_ev", f"cl_{ns_name}_ev", f"cr_{ns_name}_ev"} <= made
+    assert f"cf_{ns_name}_ev" not in made and f"cf_{ns_name}_be" in made
+    assert len(await store.ts_slices(f"{ns_name}_ts")) >= 2  # now and the next slice

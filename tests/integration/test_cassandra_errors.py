@@ -1,0 +1,64 @@
+"""Store failures surface as typed `StoreError`s within the call's deadline, never as hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import time
+
+import pytest
+
+from backends.base import KVQuery, StoreTimeout, StoreUnavailable
+from backends.cassandra import CassandraStore
+
+from .conftest import OpenStore, needs_cassandra
+from .helpers import cql
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_no_server_is_unavailable_quickly() -> None:
+    store = CassandraStore.from_url(
+        f"cassandra://127.0.0.1:{free_port()}/nowhere?connect_timeout=1"
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="NoHostAvailable"):
+        await store.open()
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.cassandra
+@needs_cassandra
+async def test_a_call_past_its_deadline_is_a_store_timeout(open_store: OpenStore) -> None:
+    store = await open_store()
+    await store.kv_get("kv_small", "any", KVQuery())  # tables made, statements prepared
+    store.db.config = dataclasses.replace(store.config, timeout=0.000001)
+    with pytest.raises(StoreTimeout, match="deadline"):
+        await store.kv_get("kv_small", "any", KVQuery())
+    with pytest.raises(StoreTimeout):
+        await CassandraStore(store.db.config).open()  # open checks the schema version in time
+
+
+@pytest.mark.cassandra
+@needs_cassandra
+async def test_too_few_replicas_is_unavailable(open_store: OpenStore) -> None:
+    """A keyspace wanting 3 replicas, on a 1-node cluster, cannot reach LOCAL_QUORUM."""
+    probe = await open_store()
+    if len(probe.db.cluster.metadata.all_hosts()) >= 3:
+        pytest.skip("the cluster has 3 nodes: LOCAL_QUORUM of 3 replicas is reachable")
+    keyspace = f"{probe.config.keyspace}_rf3"
+    config = dataclasses.replace(probe.config, keyspace=keyspace, replication_factor=3)
+    await cql(probe, f"DROP KEYSPACE IF EXISTS {keyspace}")
+    store = CassandraStore(config)
+    try:
+        # Open creates the keyspace (schema changes need no quorum), then its first
+        # LOCAL_QUORUM read, of the schema version, finds one replica of three.
+        with pytest.raises(StoreUnavailable, match="Cannot achieve consistency level"):
+            await asyncio.wait_for(store.open(), 60)
+    finally:
+        await cql(probe, f"DROP KEYSPACE IF EXISTS {keyspace}")
