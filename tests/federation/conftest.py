@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,9 +43,21 @@ def node_tooling() -> None:
     ensure_node_modules()
 
 
-@pytest.fixture(scope="module")
-def subgraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m subgraph serve` on a free port; stopped with SIGTERM afterwards."""
+CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")
+STORES = ["sqlite"] + (["cassandra"] if CASSANDRA else [])
+
+
+def store_url(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp}/gateway.db"
+    return f"cassandra://{CASSANDRA}/fed_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module", params=STORES)
+def subgraph_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`python -m subgraph serve` on a free port over a fresh store; SIGTERM afterwards."""
     tmp = tmp_path_factory.mktemp("subgraph")
     text = BASE_NAMESPACES.read_text()
     start = text.index("[namespaces.title_plays]")
@@ -55,12 +68,12 @@ def subgraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
-         "--store", f"sqlite:///{tmp}/gateway.db", "--namespaces", str(namespaces)],
+         "--store", store_url(request.param, tmp), "--namespaces", str(namespaces)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "SUBGRAPH_LOG_LEVEL": "WARNING"},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
@@ -70,6 +83,8 @@ def subgraph_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
+            log.close()
             raise RuntimeError("subgraph did not start:\n" + (tmp / "serve.log").read_text())
         time.sleep(0.2)
     try:
