@@ -1,0 +1,24 @@
+"""Benchmarks of the subgraph against its peers: `python -m bench` (see bench/README.md).
+
+Each benchmark is one module with `NAME`, `run(options) -> dict` (the figures, JSON-ready, or
+`{"skipped": reason}`) and `tables(figures) -> list[Table]` (how the figures print).  Timings are
+medians over repeated runs after a warm-up; comparisons are ratios measured in the same run, since
+the machine is shared and absolute times drift while ratios hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How hard to measure: `quick` cuts repetitions and durations (same figures, wider noise)."""
+
+    quick: bool = False
+
+    def pick(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def seconds(self, full: float, quick: float) -> float:
+        return quick if self.quick else full
