@@ -13,6 +13,8 @@ per-round ratios show how steady it was.  Figures:
   caches, execution), a fresh request context each time;
 - `ours_core_execute`: graphql-core's `execute` on our schema with a document parsed once, no
   extensions: what the pipeline around execution costs is the difference;
+- `ours_core_standard`: the same with Strawberry's standard execution context (graphql-core's
+  own executor) instead of ours (`subgraph.execution.FastExecutor`): what the executor gains;
 - `peer_execute`: graphql-js `execute` on a document parsed and validated once (what the
   target of the issue compares with); `peer_apollo`: `ApolloServer.executeOperation`.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import graphql
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from subgraph.context import Context
 from subgraph.limits import Limits
@@ -93,14 +96,19 @@ class Ours:
             QUERY, variable_values=self._variables(), context_value=context
         )
 
-    async def core_execute(self, i: int = 0) -> Any:
+    async def core_execute(self, i: int = 0, executor_class: Any = None) -> Any:
         context = Context.create(self.gateway, self.limits)
         result = graphql.execute(
             self.schema._schema, self._document, context_value=context,
-            variable_values=self._variables(), executor_class=self.schema.execution_context_class,
+            variable_values=self._variables(),
+            executor_class=executor_class or self.schema.execution_context_class,
             is_awaitable=self._is_awaitable,
         )
         return await result if inspect.isawaitable(result) else result
+
+    async def core_execute_standard(self, i: int = 0) -> Any:
+        """`core_execute` with Strawberry's standard executor instead of ours."""
+        return await self.core_execute(i, StrawberryGraphQLCoreExecutionContext)
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -127,7 +135,8 @@ async def _run(options: Options) -> dict[str, Any]:
     rounds = options.pick(20, 8)
     per_round = options.pick(10, 5)
     samples: dict[str, list[float]] = {
-        "ours": [], "ours_core_execute": [], "peer_execute": [], "peer_apollo": [],
+        "ours": [], "ours_core_execute": [], "ours_core_standard": [], "peer_execute": [],
+        "peer_apollo": [],
     }
     round_ratios: list[float] = []
     figures: dict[str, Any] = {
@@ -137,6 +146,10 @@ async def _run(options: Options) -> dict[str, Any]:
         "abstraction_calls_per_request": calls,
         "core_execute_same_response": core_first.data == first.data,
     }
+    standard_first = await ours.core_execute_standard()
+    figures["standard_executor_same_response"] = (
+        standard_first.data == first.data and not standard_first.errors
+    )
 
     peer: NodePeer | None = None
     try:
@@ -161,6 +174,9 @@ async def _run(options: Options) -> dict[str, Any]:
             samples["ours_core_execute"] += await timed(
                 ours.core_execute, warmup=2, runs=per_round
             )
+            samples["ours_core_standard"] += await timed(
+                ours.core_execute_standard, warmup=1, runs=per_round
+            )
             if peer is not None:
                 peer_round = peer.time("execute", warmup=5, runs=per_round)
                 samples["peer_execute"] += peer_round
@@ -181,6 +197,7 @@ async def _run(options: Options) -> dict[str, Any]:
             min(samples["ours"]), min(samples["peer_execute"])
         )
         figures["ratio_core_execute"] = ratio(median(samples["ours_core_execute"]), base)
+        figures["ratio_core_standard"] = ratio(median(samples["ours_core_standard"]), base)
         figures["ratio_vs_apollo"] = ratio(
             median(samples["ours"]), median(samples["peer_apollo"])
         )
@@ -258,6 +275,7 @@ def tables(figures: dict[str, Any]) -> list[Table]:
     labels = {
         "ours": "ours: strawberry Schema.execute",
         "ours_core_execute": "ours: graphql-core execute only",
+        "ours_core_standard": "ours: execute, standard executor",
         "peer_execute": "graphql-js execute (peer)",
         "peer_apollo": "Apollo Server executeOperation",
     }
@@ -266,7 +284,7 @@ def tables(figures: dict[str, Any]) -> list[Table]:
         if s is None:
             continue
         versus = None
-        if key.startswith("peer") and "ours" in figures:
+        if key != "ours" and "ours" in figures:
             versus = ratio(figures["ours"]["median_ms"], s["median_ms"])
         table.rows.append([
             label, fmt(s["median_ms"], 3), fmt(s["p90_ms"], 3), str(s["runs"]),
@@ -284,6 +302,8 @@ def tables(figures: dict[str, Any]) -> list[Table]:
         table.notes.append(
             "peer responses equal ours: "
             + ", ".join(f"{m} {'yes' if ok else 'NO'}" for m, ok in same.items())
+            + "; standard executor "
+            + ("yes" if figures.get("standard_executor_same_response") else "NO")
             + f"; abstraction calls per request: {figures['abstraction_calls_per_request']}"
         )
     else:

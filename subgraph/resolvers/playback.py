@@ -41,12 +41,8 @@ async def viewing_history(
     equals = ((playback_types.KEY_TITLE, str(title_id).encode()),) if title_id else ()
     query = SeriesQuery(HISTORY, check_first(info, first), after, start, end, equals)
     page = await context(info).loaders.series.load((profile_id, query))
-    edges = [
-        playback_types.PlaybackEventEdge(
-            cursor=cursor, node=playback_types.PlaybackEvent.from_record(event)
-        )
-        for event, cursor in zip(page.events, page.cursors, strict=True)
-    ]
+    edge = playback_types.PlaybackEventEdge.of
+    edges = [edge(cursor, event) for event, cursor in zip(page.events, page.cursors, strict=True)]
     return playback_types.PlaybackEventConnection(
         edges=edges,
         page_info=PageInfo(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -15,6 +16,7 @@ from strawberry.types.info import Info
 
 from abstractions.errors import InvalidArgument
 from subgraph.errors import CodedParserCache, ErrorCodes
+from subgraph.execution import FastExecutor
 from subgraph.limits import Limits
 
 from .entities import Profile, Title
@@ -59,18 +61,26 @@ class FederatedSchema(strawberry.federation.Schema):
 def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
     """The schema with its request limits; the SDL does not depend on `limits`."""
     limits = limits or Limits()
+    # The rules of QueryDepthLimiter and MaxAliasesLimiter, built once: those extensions build a
+    # new rule class per instance, i.e. per request, and the validation cache is keyed by the
+    # rules, so it never hit and every request was validated again.
+    limit_rules = [
+        query_depth_limiter.create_validator(limits.max_depth, None, None),
+        max_aliases.create_validator(limits.max_aliases),
+    ]
     return FederatedSchema(
         query=Query,
         mutation=Mutation,
         types=[Profile, Title],
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        # graphql-core's executor with planned selection sets (subgraph/execution.py).
+        execution_context_class=FastExecutor,
         # Factories: extensions hold per-request state; the caches behind them are shared.
         extensions=[
             ErrorCodes,
             lambda: CodedParserCache(maxsize=limits.parser_cache_size),
             lambda: ValidationCache(maxsize=limits.validation_cache_size),
-            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from datetime import UTC, datetime
 
 import strawberry
@@ -19,9 +20,13 @@ KEY_DURATION = "duration_seconds"
 KEY_DEVICE = "device"
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def event_global_id(series_id: str, event_time: int, event_id: str) -> str:
+    # base64.urlsafe_b64encode(raw).decode().rstrip("="), without its two Python-level calls.
     raw = f"{event_time}:{event_id}:{series_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode().rstrip("=")
 
 
 def parse_event_global_id(value: str) -> tuple[str, int, str]:
@@ -43,6 +48,9 @@ def datetime_to_micros(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
 
 
+_new = object.__new__
+
+
 def _int(raw: bytes | None) -> int:
     try:
         return int(raw or b"0")
@@ -62,23 +70,44 @@ class PlaybackEvent:
 
     @classmethod
     def from_record(cls, event: Event) -> PlaybackEvent:
+        # On the hot path of every viewing-history page (a thousand per 100-profile request):
+        # the instances are built as the dataclass __init__ would build them (no defaults, no
+        # __post_init__), without its keyword-argument calls.  `strawberry.ID` is a NewType.
         items = event.items
+        series_id = event.series_id
+        event_time = event.event_time
         device = items.get(KEY_DEVICE)
-        return cls(
-            id=strawberry.ID(event_global_id(event.series_id, event.event_time, event.event_id)),
-            profile=Profile(id=strawberry.ID(event.series_id)),
-            title=Title(id=strawberry.ID(items.get(KEY_TITLE, b"").decode(errors="replace"))),
-            started_at=micros_to_datetime(event.event_time),
-            position_seconds=_int(items.get(KEY_POSITION)),
-            duration_seconds=_int(items.get(KEY_DURATION)),
-            device=device.decode(errors="replace") if device is not None else None,
-        )
+        title_id = items.get(KEY_TITLE)
+        position = items.get(KEY_POSITION)
+        duration = items.get(KEY_DURATION)
+        profile = _new(Profile)
+        profile.__dict__ = {"id": series_id}
+        title = _new(Title)
+        title.__dict__ = {"id": title_id.decode(errors="replace") if title_id else ""}
+        self = _new(cls)
+        self.__dict__ = {
+            "id": event_global_id(series_id, event_time, event.event_id),
+            "profile": profile,
+            "title": title,
+            "started_at": datetime.fromtimestamp(event_time / 1_000_000, UTC),
+            "position_seconds": _int(position) if position else 0,
+            "duration_seconds": _int(duration) if duration else 0,
+            "device": device.decode(errors="replace") if device is not None else None,
+        }
+        return self
 
 
 @strawberry.type(description="A playback event and its cursor.")
 class PlaybackEventEdge:
     cursor: str = strawberry.field(description="Opaque cursor of this edge.")
     node: PlaybackEvent = strawberry.field(description="The event.")
+
+    @classmethod
+    def of(cls, cursor: str, event: Event) -> PlaybackEventEdge:
+        """The edge of a stored event, built as `from_record` builds its node."""
+        self = _new(cls)
+        self.__dict__ = {"cursor": cursor, "node": PlaybackEvent.from_record(event)}
+        return self
 
 
 @strawberry.type(description="A page of playback events, newest first.")
