@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from backends.base import KVQuery, KVStore, StoredItem, WriteStamp
 
+from .cursors import Cursors
 from .errors import InvalidArgument, TooLarge, Unavailable, store_errors
 from .metrics import CallCounter
 from .namespaces import KVNamespace, Namespaces
@@ -46,7 +47,7 @@ class ItemPage:
 
     items: list[Item]
     next_page_token: str | None = None
-    cursors: list[str] = field(default_factory=list)
+    cursors: Sequence[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ class KeyValue:
         stored: list[StoredItem] = []
         with store_errors():
             for item in items:
-                stored.append(await self._encode(ns, id, item, stamp))
+                plain = _plain(ns, item)
+                stored.append(plain or await self._encode(ns, id, item, stamp))
             await self._store.kv_put(ns.name, id, stored, stamp)
 
     async def delete_items(
@@ -178,11 +180,12 @@ class KeyValue:
         _check_id(id)
         selection = self._selection(ns, keys, start, end, descending)
         count, size = self._page_limits(ns, limit, page_bytes)
-        after = self._resume(selection.scope(ns.name, id), page_token)
+        scope = selection.scope(ns.name, id)
+        after = self._resume(scope, page_token)
         query = _query(selection, after, count + 1)
         with store_errors():
             rows = await self._store.kv_get(ns.name, id, query)
-            return await self._page(ns, id, selection, rows, count, size)
+            return await self._page(ns, id, scope, rows, count, size)
 
     async def get_items_many(
         self,
@@ -211,7 +214,10 @@ class KeyValue:
                 ns.name, unique, _query(selection, None, count + 1)
             )
             pages = await asyncio.gather(
-                *(self._page(ns, id, selection, found.get(id, []), count, size) for id in unique)
+                *(
+                    self._page(ns, id, selection.scope(ns.name, id), found.get(id, []), count, size)
+                    for id in unique
+                )
             )
         return dict(zip(unique, pages, strict=True))
 
@@ -249,22 +255,24 @@ class KeyValue:
             )
         seen: set[bytes] = set()
         total = 0
+        max_key, max_value = ns.max_key_bytes, ns.max_value_bytes
         for item in items:
-            _check_key(ns, item.key)
-            if item.key in seen:
-                raise InvalidArgument(f"key {item.key!r} appears twice in one request")
-            seen.add(item.key)
-            if not isinstance(item.value, bytes):
-                raise InvalidArgument(f"value of key {item.key!r} must be bytes")
-            if len(item.value) > ns.max_value_bytes:
+            key, value, ttl = item.key, item.value, item.ttl_seconds
+            if type(key) is not bytes or len(key) > max_key:  # the common case, checked fast
+                _check_key(ns, key)
+            if key in seen:
+                raise InvalidArgument(f"key {key!r} appears twice in one request")
+            seen.add(key)
+            if not isinstance(value, bytes):
+                raise InvalidArgument(f"value of key {key!r} must be bytes")
+            if len(value) > max_value:
                 raise TooLarge(
-                    f"value of key {item.key!r} is {len(item.value)} bytes; namespace "
-                    f"{ns.name!r} allows {ns.max_value_bytes}"
+                    f"value of key {key!r} is {len(value)} bytes; namespace "
+                    f"{ns.name!r} allows {max_value}"
                 )
-            ttl = item.ttl_seconds
             if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
                 raise InvalidArgument("ttl_seconds must be an integer greater than 0")
-            total += len(item.key) + len(item.value)
+            total += len(key) + len(value)
         if total > ns.max_request_bytes:
             raise TooLarge(
                 f"request carries {total} bytes; namespace {ns.name!r} allows "
@@ -353,25 +361,70 @@ class KeyValue:
         self,
         ns: KVNamespace,
         id: str,
-        selection: _Selection,
+        scope: str,
         rows: list[StoredItem],
         count: int,
         size: int,
     ) -> ItemPage:
-        """Cut rows to the count and byte limits (at least one item), and sign the resume point."""
+        """Cut rows to the count and byte limits (at least one item), and sign the resume point.
+
+        Edge cursors are signed when read (`Cursors`); only the next-page token is signed here.
+        """
         taken: list[StoredItem] = []
+        items: list[Item] = []
         used = 0
         for row in rows[:count]:
-            weight = len(row.key) + _Meta.decode(row.metadata, len(row.value)).size
+            meta = row.metadata
+            flags = meta[1] if meta else 0  # `_Meta` as encoded: format version, flags, ...
+            weight = len(row.key) + (_META.unpack_from(meta)[2] if flags else len(row.value))
             if taken and used + weight > size:
                 break
             taken.append(row)
             used += weight
-        items = [await self._decode(ns, id, row) for row in taken]
-        scope = selection.scope(ns.name, id)
-        cursors = [self._tokens.encode(scope, {"a": encode_bytes(row.key)}) for row in taken]
+            if flags:  # compressed or chunked
+                items.append(await self._decode(ns, id, row))
+            else:
+                items.append(_plain_item(row.key, row.value, row.ttl_seconds))
+        # (the keys, not the rows: the rows can go as soon as the page is made)
+        cursors = Cursors(self._tokens, scope, [row.key for row in taken], _resume_state)
         token = cursors[-1] if len(taken) < len(rows) and taken else None
         return ItemPage(items, token, cursors)
+
+
+def _resume_state(key: bytes) -> dict[str, str]:
+    return {"a": encode_bytes(key)}
+
+
+# `Item(...)` for every row of a page, at about half the cost: the frozen dataclass's generated
+# `__init__` sets each field through `object.__setattr__`; the slots' own setters do the same
+# directly.  (Item has exactly these fields, and no `__post_init__`.)
+assert tuple(Item.__dataclass_fields__) == ("key", "value", "ttl_seconds")
+assert not hasattr(Item, "__post_init__")
+_new = object.__new__
+_set_key, _set_value, _set_ttl = (getattr(Item, name).__set__ for name in Item.__dataclass_fields__)
+
+
+def _plain_item(key: bytes, value: bytes, ttl_seconds: int | None) -> Item:
+    item = _new(Item)
+    _set_key(item, key)
+    _set_value(item, value)
+    _set_ttl(item, ttl_seconds)
+    return item
+
+
+def _plain(ns: KVNamespace, item: Item) -> StoredItem | None:
+    """The stored form of an item kept as it is (too small to compress or chunk), else None.
+
+    The same as `_encode` makes of it, without a coroutine per item.
+    """
+    size = len(item.value)
+    if (ns.compress_over_bytes and size > ns.compress_over_bytes) or (
+        size > ns.chunk_threshold_bytes
+    ):
+        return None
+    meta = _META.pack(1, 0, size, 0, 0)  # _Meta(0, size).encode()
+    ttl = item.ttl_seconds or ns.default_ttl_seconds or None
+    return StoredItem(item.key, item.value, meta, ttl)
 
 
 def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:

@@ -24,6 +24,7 @@ from backends.base import (
     TimeSeriesStore,
 )
 
+from .cursors import Cursors
 from .errors import InvalidArgument, Overloaded, TooLarge, store_errors
 from .metrics import CallCounter, EventCounter
 from .namespaces import Namespaces, TimeSeriesNamespace
@@ -52,7 +53,7 @@ class EventPage:
 
     events: list[Event]
     next_page_token: str | None = None
-    cursors: list[str] = field(default_factory=list)
+    cursors: Sequence[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -349,12 +350,8 @@ class TimeSeries:
         self, rows: list[Event], count: int, scope: str, *, with_series: bool = False
     ) -> EventPage:
         events = rows[:count]
-        cursors = []
-        for event in events:
-            state: dict[str, object] = {"t": event.event_time, "i": event.event_id}
-            if with_series:
-                state["s"] = event.series_id
-            cursors.append(self._tokens.encode(scope, state))
+        cursors = Cursors(self._tokens, scope, events,
+                          _series_state if with_series else _event_state)
         token = cursors[-1] if len(rows) > count and events else None
         return EventPage(events, token, cursors)
 
@@ -456,6 +453,15 @@ class TimeSeries:
             except Exception:
                 log.exception("retention pass failed; will retry")
             await asyncio.sleep(interval)
+
+
+def _event_state(event: Event) -> dict[str, object]:
+    """What an edge cursor resumes after (`_query` reads it back)."""
+    return {"t": event.event_time, "i": event.event_id}
+
+
+def _series_state(event: Event) -> dict[str, object]:
+    return {"t": event.event_time, "i": event.event_id, "s": event.series_id}
 
 
 def _check_series(series_id: str) -> None:

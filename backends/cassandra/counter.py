@@ -17,7 +17,8 @@ the current value (a deleted counter cannot be reused: incremented again, its ol
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
 
 from backends.base import CounterEvent, Fold, Rollup
 
@@ -53,28 +54,66 @@ class CassandraCounter(CassandraBase):
                 (e.name, bucket, e.event_time, e.event_id, e.delta, e.reset)
             )
         async with db.call("counter_append"):
-            unlisted = [
-                (name, bucket) for name, bucket in partitions
-                if (namespace, name, bucket) not in self._indexed
-            ]
-            if unlisted:
-                index = await db.prepare(
-                    f"INSERT INTO {self._c(namespace, 'cb')} (name, time_bucket) VALUES (?, ?)",
-                    write=True,
-                )
-                await self.each(db.run(db.bind(index, key), "counter index") for key in unlisted)
-                if len(self._indexed) > INDEX_CACHE_LIMIT:
-                    self._indexed.clear()
-                self._indexed.update((namespace, n, b) for n, b in unlisted)
+            await self._list_buckets(namespace, partitions)
             insert = await db.prepare(
                 f"INSERT INTO {self._c(namespace, 'cl')}"
                 " (name, time_bucket, event_time, event_id, delta, reset)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 write=True,
             )
+            if len(events) == 1:  # one add: one INSERT
+                await db.run(db.bind(insert, next(iter(partitions.values()))[0]), "counter_append")
+                return
             await self.each(
                 self.write_rows(insert, rows, 3, "counter_append") for rows in partitions.values()
             )
+
+    async def _list_buckets(self, namespace: str, keys: Iterable[tuple[str, int]]) -> None:
+        """Make sure `cb` lists each `(name, bucket)` before any event of it is written.
+
+        Each pair is written once per process: pairs known listed are skipped, and concurrent
+        appends to a pair being listed wait for that one write instead of repeating it (if it
+        fails, each writes the row itself, so an event is never acknowledged in an unlisted
+        bucket).
+        """
+        mine: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
+        theirs: list[tuple[tuple[str, str, int], asyncio.Future[bool]]] = []
+        for name, bucket in keys:
+            key = (namespace, name, bucket)
+            if key in self._indexed:
+                continue
+            pending = self._indexing.get(key)
+            if pending is None:
+                mine[key] = self._indexing[key] = asyncio.get_running_loop().create_future()
+            else:
+                theirs.append((key, pending))
+        if mine:
+            listed = False
+            try:
+                await self._write_bucket_rows(namespace, list(mine))
+                listed = True
+            finally:
+                for key, future in mine.items():
+                    self._indexing.pop(key, None)
+                    future.set_result(listed)
+                if listed:
+                    if len(self._indexed) > INDEX_CACHE_LIMIT:
+                        self._indexed.clear()
+                    self._indexed.update(mine)
+        if theirs:
+            done = await asyncio.gather(*(asyncio.shield(f) for _, f in theirs))
+            failed = [key for (key, _), ok in zip(theirs, done, strict=True) if not ok]
+            if failed:
+                await self._write_bucket_rows(namespace, failed)
+                self._indexed.update(failed)
+
+    async def _write_bucket_rows(self, namespace: str, keys: list[tuple[str, str, int]]) -> None:
+        db = self.db
+        index = await db.prepare(
+            f"INSERT INTO {self._c(namespace, 'cb')} (name, time_bucket) VALUES (?, ?)",
+            write=True,
+        )
+        await self.each(db.run(db.bind(index, [n, b]), "counter index") for _, n, b in keys)
 
     async def counter_fold(
         self, namespace: str, windows: Mapping[str, tuple[int, int]]

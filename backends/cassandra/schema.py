@@ -18,6 +18,7 @@ counters).  Bump SCHEMA_VERSION when a table's shape changes and add the migrati
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -65,6 +66,7 @@ _SLICE_TABLE = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def table_name(prefix: str, namespace: str, suffix: str = "") -> str:
     """`prefix_namespace[_suffix]`, shortened with a digest to fit in 48 characters."""
     tail = f"_{suffix}" if suffix else ""
@@ -96,6 +98,9 @@ class Schema:
         self._known: set[str] = set()
         self._suspect: set[str] = set()  # not to be believed from the driver's (lagging) metadata
         self._listed: set[str] = set()  # slice tables known to exist AND be listed in ts_slices
+        # (namespace, kinds) whose KV or counter tables `ensure` made sure of (kinds are of one
+        # abstraction: kv/kvc/kvk and cl/cb/cr/cf do not overlap)
+        self._ready: set[tuple[str, tuple[str, ...]]] = set()
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -140,11 +145,15 @@ class Schema:
 
     async def ensure_kv(self, namespace: str, *kinds: str) -> None:
         """The namespace's KV tables of `kinds` (kv, kvc, kvk), made before their first write."""
-        await self.ensure({kv_table(namespace, k): _KV_TABLES[k] for k in kinds})
+        if (namespace, kinds) not in self._ready:
+            await self.ensure({kv_table(namespace, k): _KV_TABLES[k] for k in kinds})
+            self._ready.add((namespace, kinds))
 
     async def ensure_counter(self, namespace: str, *kinds: str) -> None:
         """The namespace's counter tables of `kinds` (cl, cb, cr, cf)."""
-        await self.ensure({counter_table(namespace, k): _COUNTER_TABLES[k] for k in kinds})
+        if (namespace, kinds) not in self._ready:
+            await self.ensure({counter_table(namespace, k): _COUNTER_TABLES[k] for k in kinds})
+            self._ready.add((namespace, kinds))
 
     async def ensure_slice(self, namespace: str, slice_start: int) -> str:
         """The slice's table, created (then listed in ts_slices) when missing."""
@@ -192,6 +201,7 @@ class Schema:
 
     def forget(self, names: Iterable[str]) -> None:
         """Tables found missing after all: the next `ensure` checks (and creates) them again."""
+        self._ready.clear()
         for name in names:
             self._known.discard(name)
             self._listed.discard(name)

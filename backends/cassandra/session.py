@@ -9,7 +9,8 @@ a reader that has enough rows stops fetching.
 Three limits apply to every statement:
 
 - a deadline: each store call sets one (`call()`); every page request gets the time that is
-  left as its driver timeout, and the await is bounded too, so nothing waits forever;
+  left as its driver timeout, and a watchdog ends the calls still running a grace period past
+  their deadline (a lost callback), so nothing waits forever;
 - a semaphore of `concurrency` slots: held only while one request is in flight (never across
   pages or nested calls), so fan-outs are bounded and cannot deadlock;
 - error translation: driver errors leave this module as `StoreError`s (see errors.py).
@@ -21,9 +22,9 @@ those driver calls are blocking and happen once, not per call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
-from contextvars import ContextVar
+import socket
+from collections.abc import Sequence
+from contextvars import ContextVar, Token
 from typing import Any
 
 from cassandra import ConsistencyLevel
@@ -53,6 +54,7 @@ from .errors import is_driver_error, translate
 
 Row = tuple[Any, ...]
 GRACE_SECONDS = 1.0  # the driver's own timer fires first; ours only guards against a lost callback
+WATCH_SECONDS = 0.25  # how often the watchdog looks for calls past their deadline and grace
 _DEADLINE: ContextVar[float | None] = ContextVar("cassandra_deadline", default=None)
 
 
@@ -75,8 +77,10 @@ class _Waiter:
         self._post(None, exc)
 
     def _post(self, rows: Any, exc: BaseException | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+        try:  # (not contextlib.suppress: this runs once per result, on the driver's thread)
             self._loop.call_soon_threadsafe(self._settle, rows, exc)
+        except RuntimeError:  # the loop is closed: nobody is waiting
+            return
 
     def _settle(self, rows: Any, exc: BaseException | None) -> None:
         future = self._current
@@ -103,7 +107,7 @@ class Pages:
         """The next page, or None when the result is exhausted."""
         if self.done:
             return None
-        async with self._db.slot():
+        async with self._db.slots:
             remaining = self._db.remaining()
             pending = self._waiter.arm()
             try:
@@ -122,6 +126,66 @@ class Pages:
         return list(rows or ())
 
 
+class _Call:
+    """`Database.call`: a deadline for one store call, and what enforces it.
+
+    Not a timer per call (with a thousand calls in flight, their heap costs more than the rest
+    of a call): the database's watchdog cancels, every WATCH_SECONDS, the calls past their
+    deadline and grace, and the cancellation leaves here as `StoreTimeout` (as
+    `asyncio.timeout` turns its own into `TimeoutError`).
+    """
+
+    __slots__ = ("_cancelling", "_db", "_expired", "_task", "_token", "_what", "deadline")
+
+    def __init__(self, db: Database, what: str) -> None:
+        self._db = db
+        self._what = what
+        self._token: Token[float | None] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self._expired = False
+        self.deadline = 0.0
+
+    async def __aenter__(self) -> None:
+        if _DEADLINE.get() is not None:  # nested: the outer call's deadline holds
+            return
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Cassandra store call must run in a task")
+        self.deadline = asyncio.get_running_loop().time() + self._db.config.timeout
+        self._token = _DEADLINE.set(self.deadline)
+        self._task, self._cancelling = task, task.cancelling()
+        self._db.watch(self)
+
+    def expire(self) -> None:
+        """Past the deadline and its grace (the watchdog's call): stop the task."""
+        if self._task is not None and not self._expired:
+            self._expired = True
+            self._task.cancel()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        if self._token is None:
+            return False
+        token, self._token = self._token, None
+        self._db.unwatch(self)
+        _DEADLINE.reset(token)
+        timed_out = isinstance(exc, TimeoutError)
+        if (  # uncancel() balances the watchdog's cancel() whenever it made one
+            self._expired
+            and self._task is not None
+            and self._task.uncancel() <= self._cancelling
+            and kind is asyncio.CancelledError
+        ):
+            timed_out = True
+        if timed_out:
+            raise StoreTimeout(
+                f"Cassandra {self._what}: no answer within {self._db.config.timeout:g}s"
+            ) from exc
+        return False
+
+
 class Database:
     """One cluster connection: prepared statements, bounded execution, deadlines, DDL."""
 
@@ -133,6 +197,9 @@ class Database:
         self._prepared: dict[str, PreparedStatement] = {}
         self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
         self._slots: asyncio.Semaphore | None = None
+        self._calls: set[_Call] = set()  # calls in flight, for the watchdog
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watch_loop: asyncio.AbstractEventLoop | None = None
         self._read_cl = ConsistencyLevel.name_to_value[config.read_consistency]
         self._write_cl = ConsistencyLevel.name_to_value[config.write_consistency]
 
@@ -163,6 +230,9 @@ class Database:
             # need not (Schema.has asks the server), which spares every gateway a refresh per
             # slice table made anywhere, and the refresh racing `shutdown` at close.
             schema_event_refresh_window=-1,
+            # Requests are small and latency-bound: send them now, not after the peer's
+            # delayed ACK of the previous segment (Nagle's algorithm adds up to ~40 ms).
+            sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         try:
             session = await asyncio.wait_for(
@@ -216,24 +286,31 @@ class Database:
 
     # --- deadlines and slots ----------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def call(self, what: str) -> AsyncIterator[None]:
+    def call(self, what: str) -> _Call:
         """One store call: everything inside shares one deadline (nested calls keep the outer)."""
-        if _DEADLINE.get() is not None:
-            yield
-            return
+        return _Call(self, what)
+
+    def watch(self, call: _Call) -> None:
+        """Have the watchdog look after `call` until `unwatch`."""
+        self._calls.add(call)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.timeout
-        token = _DEADLINE.set(deadline)
-        try:
-            async with asyncio.timeout_at(deadline + GRACE_SECONDS):
-                yield
-        except TimeoutError as exc:
-            raise StoreTimeout(
-                f"Cassandra {what}: no answer within {self.config.timeout:g}s"
-            ) from exc
-        finally:
-            _DEADLINE.reset(token)
+        if self._watchdog is None or self._watch_loop is not loop:
+            self._watch_loop = loop
+            self._watchdog = loop.call_later(WATCH_SECONDS, self._watch)
+
+    def unwatch(self, call: _Call) -> None:
+        self._calls.discard(call)
+
+    def _watch(self) -> None:
+        """Expire the calls past their deadline and grace; look again while calls remain."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for call in [c for c in self._calls if c.deadline + GRACE_SECONDS <= now]:
+            self._calls.discard(call)
+            call.expire()
+        if self._calls:
+            self._watchdog = loop.call_later(WATCH_SECONDS, self._watch)
 
     def remaining(self) -> float:
         """Seconds left before the current call's deadline (a full timeout outside a call)."""
@@ -245,17 +322,22 @@ class Database:
             raise StoreTimeout(f"Cassandra: the call's {self.config.timeout:g}s deadline passed")
         return left
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """One of `concurrency` in-flight requests."""
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        """`concurrency` slots; one is held while one request is in flight."""
         if self._slots is None:
             raise StoreUnavailable("the Cassandra store is not open")
-        async with self._slots:
-            yield
+        return self._slots
 
     async def settle(self, pending: asyncio.Future[Any], seconds: float, what: str) -> Any:
-        """Await a driver result, bounded, with errors translated."""
+        """Await a driver result, bounded, with errors translated.
+
+        Inside a store call the call's watchdog bounds the await already (the driver's
+        request timeout, `seconds`, fires first); outside one, a timer of its own does.
+        """
         try:
+            if _DEADLINE.get() is not None:
+                return await pending
             return await asyncio.wait_for(pending, seconds + GRACE_SECONDS)
         except TimeoutError as exc:
             raise StoreTimeout(f"Cassandra {what}: no answer within {seconds:.3g}s") from exc
@@ -307,6 +389,16 @@ class Database:
         batch.is_idempotent = all(p.is_idempotent for p, _ in statements)
         return batch
 
+    def batch_of(
+        self, prepared: PreparedStatement, rows: Sequence[Sequence[Any]]
+    ) -> BatchStatement:
+        """`batch` of one statement's rows (of one partition)."""
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._write_cl)
+        for values in rows:
+            batch.add(prepared, values)
+        batch.is_idempotent = prepared.is_idempotent
+        return batch
+
     @staticmethod
     def bind(
         prepared: PreparedStatement, values: Sequence[Any], fetch_size: int | None = None
@@ -330,8 +422,17 @@ class Database:
         return found
 
     async def run(self, statement: Statement, what: str) -> None:
-        """A statement whose result is not needed (writes)."""
-        await self.pages(statement, what).next()
+        """A statement whose result is not needed (writes): one request, its first page."""
+        async with self.slots:
+            remaining = self.remaining()
+            waiter = _Waiter(asyncio.get_running_loop())
+            pending = waiter.arm()
+            try:
+                future = self.session.execute_async(statement, timeout=remaining)
+                future.add_callbacks(waiter.on_page, waiter.on_error)
+            except Exception as exc:
+                raise _translated(exc, what) from exc
+            await self.settle(pending, remaining, what)
 
     async def ddl(self, cql: str) -> None:
         """A schema change, answered only once the cluster agrees on the new schema."""

@@ -29,6 +29,8 @@ class CassandraBase:
         self._background: set[asyncio.Task[Any]] = set()
         self._ahead_pending: set[str] = set()  # slice tables being made ahead of time
         self._indexed: set[tuple[str, str, int]] = set()  # counter log buckets known listed
+        # counter log buckets being listed now, and whether that worked
+        self._indexing: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -76,7 +78,13 @@ class CassandraBase:
         task.add_done_callback(_log_failure)
 
     async def each(self, works: Iterable[Awaitable[T]]) -> list[T]:
-        """Run awaitables concurrently (the database's slots bound what is in flight)."""
+        """Run awaitables concurrently (the database's slots bound what is in flight).
+
+        A single awaitable is awaited in place: no task for it.
+        """
+        works = list(works)
+        if len(works) == 1:
+            return [await works[0]]
         return list(await asyncio.gather(*works))
 
     async def write_rows(
@@ -87,7 +95,11 @@ class CassandraBase:
         what: str,
     ) -> None:
         """Write rows of ONE partition: unlogged batches (one mutation each) of bounded size."""
-        await self.each(self.db.run(s, what) for s in self.partition_batches(prepared, rows, size))
+        statements = self.partition_batches(prepared, rows, size)
+        if len(statements) == 1:
+            await self.db.run(statements[0], what)
+        else:
+            await self.each(self.db.run(s, what) for s in statements)
 
     def partition_batches(
         self, prepared: PreparedStatement, rows: Sequence[Sequence[Any]], size: int
@@ -96,6 +108,10 @@ class CassandraBase:
 
         `size` is the index of the row's largest value, whose length is what is counted.
         """
+        if rows and len(rows) <= BATCH_ROWS and (
+            sum(len(row[size]) for row in rows) + 64 * len(rows) <= BATCH_BYTES
+        ):
+            return [self._group(prepared, rows)]  # one batch, the common case
         statements: list[Statement] = []
         group: list[Sequence[Any]] = []
         used = 0
@@ -110,10 +126,10 @@ class CassandraBase:
             statements.append(self._group(prepared, group))
         return statements
 
-    def _group(self, prepared: PreparedStatement, group: list[Sequence[Any]]) -> Statement:
+    def _group(self, prepared: PreparedStatement, group: Sequence[Sequence[Any]]) -> Statement:
         if len(group) == 1:
             return self.db.bind(prepared, group[0])
-        return self.db.batch([(prepared, row) for row in group])
+        return self.db.batch_of(prepared, group)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from abstractions.namespaces import CounterNamespace, KVNamespace, TimeSeriesNamespace
@@ -89,3 +91,50 @@ async def test_namespace_tables_can_be_made_before_any_request(
     assert {f"cb_{ns_name}_ev", f"cl_{ns_name}_ev", f"cr_{ns_name}_ev"} <= made
     assert f"cf_{ns_name}_ev" not in made and f"cf_{ns_name}_be" in made
     assert len(await store.ts_slices(f"{ns_name}_ts")) >= 2  # now and the next slice
+
+
+async def test_concurrent_appends_to_a_new_bucket_list_it_once(
+    store: CassandraStore, ns_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket row is written once per process, and before any event of it is acknowledged;
+    when that write fails, the appends waiting on it write the row themselves."""
+    written: list[list[tuple[str, str, int]]] = []
+    real = store._write_bucket_rows
+    fail = [True]
+
+    async def counting(namespace: str, keys: list[tuple[str, str, int]]) -> None:
+        written.append(list(keys))
+        if fail[0]:
+            fail[0] = False
+            await asyncio.sleep(0.05)  # the other appends arrive meanwhile, and wait for it
+            raise RuntimeError("first bucket write fails")
+        await real(namespace, keys)
+
+    t = now_micros()
+    await store.counter_append(ns_name, [CounterEvent("other", t, "x", delta=1)])  # tables made
+    monkeypatch.setattr(store, "_write_bucket_rows", counting)
+    appends = [
+        store.counter_append(ns_name, [CounterEvent("once", t + i, f"e{i}", delta=1)])
+        for i in range(20)
+    ]
+    results = await asyncio.gather(*appends, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1  # only the append whose own bucket write failed
+    assert all(len(keys) == 1 for keys in written)
+    assert len(written) == 20  # the failed write, then each waiter wrote the row itself
+    written.clear()
+    await asyncio.gather(*(
+        store.counter_append(ns_name, [CounterEvent("once", t + 100 + i, f"f{i}", delta=1)])
+        for i in range(20)
+    ))
+    assert written == []  # listed now, and known to be: no more bucket writes
+    fold = await store.counter_fold(ns_name, {"once": (t - 1, t + 1000)})
+    assert fold["once"].total == 39
+
+    written.clear()
+    later = t + LOG_BUCKET_SECONDS * SEC
+    await asyncio.gather(*(
+        store.counter_append(ns_name, [CounterEvent("once", later + i, f"g{i}", delta=1)])
+        for i in range(20)
+    ))
+    assert len(written) == 1  # twenty concurrent appends to a new bucket: one bucket write
