@@ -36,6 +36,7 @@ from cassandra.cluster import (
     ResponseFuture,
     Session,
 )
+from cassandra.connection import ConnectionBusy
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import (
     BatchStatement,
@@ -54,6 +55,7 @@ from .errors import is_driver_error, translate
 
 Row = tuple[Any, ...]
 GRACE_SECONDS = 1.0  # the driver's own timer fires first; ours only guards against a lost callback
+BUSY_PAUSE_SECONDS = 0.01  # first pause before resending a write the driver could not queue
 WATCH_SECONDS = 0.25  # how often the watchdog looks for calls past their deadline and grace
 _DEADLINE: ContextVar[float | None] = ContextVar("cassandra_deadline", default=None)
 
@@ -107,6 +109,19 @@ class Pages:
         """The next page, or None when the result is exhausted."""
         if self.done:
             return None
+        pause = BUSY_PAUSE_SECONDS
+        while True:
+            try:
+                return await self._next_once()
+            except StoreUnavailable as exc:
+                if not _connection_busy(exc.__cause__) or self._db.remaining() <= pause:
+                    raise
+                if self._future is not None and not self._future.has_more_pages:
+                    self._future = None  # the first request never left: send it again
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    async def _next_once(self) -> list[Row] | None:
         async with self._db.slots:
             remaining = self._db.remaining()
             pending = self._waiter.arm()
@@ -360,14 +375,22 @@ class Database:
 
     async def _prepare(self, cql: str, write: bool, idempotent: bool) -> PreparedStatement:
         session = self.session
-        try:
-            prepared = await asyncio.wait_for(
-                asyncio.to_thread(session.prepare, cql), self.config.ddl_timeout
-            )
-        except TimeoutError as exc:
-            raise StoreTimeout(f"Cassandra prepare: no answer for {cql!r}") from exc
-        except Exception as exc:
-            raise _translated(exc, f"prepare {cql!r}") from exc
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.config.ddl_timeout
+        pause = BUSY_PAUSE_SECONDS
+        while True:
+            try:
+                prepared = await asyncio.wait_for(
+                    asyncio.to_thread(session.prepare, cql), give_up - loop.time()
+                )
+                break
+            except TimeoutError as exc:
+                raise StoreTimeout(f"Cassandra prepare: no answer for {cql!r}") from exc
+            except Exception as exc:
+                if not _connection_busy(exc) or loop.time() + pause >= give_up:
+                    raise _translated(exc, f"prepare {cql!r}") from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
         prepared.consistency_level = self._write_cl if write else self._read_cl
         prepared.is_idempotent = idempotent
         self._prepared[cql] = prepared
@@ -422,7 +445,24 @@ class Database:
         return found
 
     async def run(self, statement: Statement, what: str) -> None:
-        """A statement whose result is not needed (writes): one request, its first page."""
+        """A statement whose result is not needed (writes): one request, its first page.
+
+        When the driver's connection is applying back-pressure (its write buffer is full, as
+        with megabytes of chunks in flight), the write is sent again after a short pause until
+        the call's deadline: our writes carry their own timestamps, so a resend is harmless.
+        """
+        pause = BUSY_PAUSE_SECONDS
+        while True:
+            try:
+                await self._run_once(statement, what)
+                return
+            except StoreUnavailable as exc:
+                if not _connection_busy(exc.__cause__) or self.remaining() <= pause:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    async def _run_once(self, statement: Statement, what: str) -> None:
         async with self.slots:
             remaining = self.remaining()
             waiter = _Waiter(asyncio.get_running_loop())
@@ -449,6 +489,16 @@ class Database:
             raise StoreUnavailable(
                 f"Cassandra schema change did not reach agreement within {timeout:g}s: {cql[:80]}"
             )
+
+
+def _connection_busy(exc: BaseException | None) -> bool:
+    """The driver refused to queue more on every connection: back-pressure, not an outage."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(exc, ConnectionBusy):
+        return True
+    return isinstance(errors, dict) and bool(errors) and all(
+        isinstance(e, ConnectionBusy) for e in errors.values()
+    )
 
 
 def _translated(exc: Exception, what: str) -> Exception:

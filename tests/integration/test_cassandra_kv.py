@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
@@ -198,3 +199,21 @@ async def test_equal_timestamps_resolve_whole_items_by_nonce(
                 SMALL, id, [Item(b"k", value)], IdempotencyToken(t, nonce.decode())
             )
         assert await value_of(gateway, id, b"k") == compressed
+
+
+async def test_many_large_values_at_once_wait_out_driver_back_pressure(
+    gateway: DataGateway, uid: str
+) -> None:
+    """Megabytes of chunks in flight fill the driver's write buffer (ConnectionBusy): the
+    writes are resent after a pause, not failed as an outage."""
+    values = [os.urandom(5 * 1024 * 1024) for _ in range(6)]
+    await asyncio.gather(*(
+        gateway.kv.put_items(
+            "profile_settings", f"{uid}-{i}", [Item(b"v", v)], IdempotencyToken.new()
+        )
+        for i, v in enumerate(values)
+    ))
+    pages = await asyncio.gather(
+        *(gateway.kv.get_items("profile_settings", f"{uid}-{i}") for i in range(len(values)))
+    )
+    assert [p.items[0].value for p in pages] == values
