@@ -10,7 +10,7 @@ from abstractions.errors import InvalidArgument
 from abstractions.kv import Item
 from subgraph.loaders import ItemsQuery
 from subgraph.schema import kv as kv_types
-from subgraph.schema.common import PageInfo
+from subgraph.schema.common import page_info
 from subgraph.schema.scalars import b64decode
 
 from .common import check_count, check_first, context
@@ -51,10 +51,7 @@ async def items(
             kv_types.KVItemEdge(cursor=c, node=kv_types.KVItem.from_record(i))
             for i, c in zip(page.items, page.cursors, strict=True)
         ],
-        page_info=PageInfo(
-            has_next_page=page.next_page_token is not None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=page_info(page.next_page_token, page.cursors),
     )
 
 

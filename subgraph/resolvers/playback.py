@@ -15,7 +15,7 @@ from abstractions.tokens import now_micros
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import counter as counter_types
 from subgraph.schema import playback as playback_types
-from subgraph.schema.common import PageInfo
+from subgraph.schema.common import page_info
 
 from .common import check_first, context, interval
 
@@ -45,10 +45,7 @@ async def viewing_history(
     edges = [edge(cursor, event) for event, cursor in zip(page.events, page.cursors, strict=True)]
     return playback_types.PlaybackEventConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.next_page_token is not None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=page_info(page.next_page_token, page.cursors),
     )
 
 

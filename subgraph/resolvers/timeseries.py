@@ -14,7 +14,7 @@ from abstractions.tokens import now_micros
 from backends.base import Condition
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import timeseries as ts_types
-from subgraph.schema.common import PageInfo
+from subgraph.schema.common import page_info
 from subgraph.schema.playback import datetime_to_micros, event_global_id
 from subgraph.schema.scalars import as_text, b64decode, b64encode
 
@@ -30,10 +30,7 @@ def _connection(page: EventPage) -> ts_types.TimeSeriesEventConnection:
             ts_types.TimeSeriesEventEdge(cursor=c, node=ts_types.TimeSeriesEvent.from_record(e))
             for e, c in zip(page.events, page.cursors, strict=True)
         ],
-        page_info=PageInfo(
-            has_next_page=page.next_page_token is not None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=page_info(page.next_page_token, page.cursors),
     )
 
 
