@@ -9,6 +9,7 @@ import strawberry
 from abstractions.errors import InvalidArgument, TooLarge
 from subgraph.context import Context
 from subgraph.schema.playback import datetime_to_micros
+from subgraph.schema.scalars import b64decode
 
 
 def context(info: strawberry.Info) -> Context:
@@ -34,3 +35,10 @@ def interval(since: datetime | None, until: datetime | None) -> tuple[int | None
     if start is not None and end is not None and start >= end:
         raise InvalidArgument("since must be before until")
     return start, end
+
+
+def input_bytes(key: str, text: str | None, value: str | None) -> bytes:
+    """An input item's value, given as text or as base64 (exactly one of them)."""
+    if (text is None) == (value is None):
+        raise InvalidArgument(f"item {key!r}: give exactly one of text or value")
+    return text.encode() if text is not None else b64decode(value or "")

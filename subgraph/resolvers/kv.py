@@ -6,14 +6,12 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from abstractions.errors import InvalidArgument
 from abstractions.kv import Item
 from subgraph.loaders import ItemsQuery
 from subgraph.schema import kv as kv_types
 from subgraph.schema.common import page_info
-from subgraph.schema.scalars import b64decode
 
-from .common import check_count, check_first, context
+from .common import check_count, check_first, context, input_bytes
 
 if TYPE_CHECKING:
     from subgraph.schema.inputs import DeleteItemsInput, PutItemsInput
@@ -60,9 +58,7 @@ async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVR
     check_count(info, len(input.items), "items")
     decoded: list[Item] = []
     for item in input.items:
-        if (item.text is None) == (item.value is None):
-            raise InvalidArgument(f"item {item.key!r}: give exactly one of text or value")
-        value = item.text.encode() if item.text is not None else b64decode(item.value or "")
+        value = input_bytes(item.key, item.text, item.value)
         decoded.append(Item(_key(item.key), value, item.ttl_seconds))
     attempt = await ctx.idempotency.begin(
         "putItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}

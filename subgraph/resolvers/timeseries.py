@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from abstractions.errors import InvalidArgument
 from abstractions.timeseries import Event, EventPage
 from abstractions.tokens import now_micros
 from backends.base import Condition
@@ -16,9 +15,9 @@ from subgraph.loaders import SeriesQuery
 from subgraph.schema import timeseries as ts_types
 from subgraph.schema.common import page_info
 from subgraph.schema.playback import datetime_to_micros, event_global_id
-from subgraph.schema.scalars import as_text, b64decode, b64encode
+from subgraph.schema.scalars import as_text, b64encode
 
-from .common import check_count, check_first, context, interval
+from .common import check_count, check_first, context, input_bytes, interval
 
 if TYPE_CHECKING:
     from subgraph.schema.timeseries import ItemFilter, SearchQuery, WriteEventsInput
@@ -103,11 +102,7 @@ async def write_events(
     for index, given in enumerate(input.events):
         items: dict[str, bytes] = {}
         for item in given.items:
-            if (item.text is None) == (item.value is None):
-                raise InvalidArgument(f"item {item.key!r}: give exactly one of text or value")
-            items[item.key] = (
-                item.text.encode() if item.text is not None else b64decode(item.value or "")
-            )
+            items[item.key] = input_bytes(item.key, item.text, item.value)
         event_id = given.event_id or hashlib.sha256(
             f"writeEvents:{input.idempotency_key}:{index}".encode()
         ).hexdigest()[:32]
