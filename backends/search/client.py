@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 DELETE_BATCH = 50  # index names per delete request, to keep its URL short
 BULK_BYTES = 8 * 1024 * 1024  # about this much JSON per bulk request (the node takes 100 MiB)
 _WILDCARD_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
+SHARD_START_ATTEMPTS = 6  # 20 ms doubling: about 0.6 s of waiting at most
 
 
 class OpenSearchIndex:
@@ -95,9 +96,7 @@ class OpenSearchIndex:
     ) -> list[StoredEvent]:
         target = bodies.search_target(self.config.prefix, namespace, layout, query.start, query.end)
         body = bodies.search_body(fields, conditions, query)
-        response = await self._call(
-            "search", lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
-        )
+        response = await self._search("search", target, body)
         return [bodies.event_from_hit(hit) for hit in response["hits"]["hits"]]
 
     async def distinct(
@@ -111,9 +110,7 @@ class OpenSearchIndex:
     ) -> list[tuple[bytes, int]]:
         target = bodies.search_target(self.config.prefix, namespace, layout, query.start, query.end)
         body = bodies.distinct_body(fields, key, conditions, query)
-        response = await self._call(
-            "distinct", lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
-        )
+        response = await self._search("distinct", target, body)
         return bodies.distinct_values(response)
 
     async def drop_slices_before(
@@ -183,6 +180,28 @@ class OpenSearchIndex:
         )
         self._templates.add(key)
 
+    async def _search(self, what: str, target: str, body: dict[str, Any]) -> Any:
+        """A search; asked again briefly while a just-created slice index starts its shards.
+
+        A search that names an index whose primary is still being allocated (the first write
+        of a new slice, racing this read) fails whole with 503 "all shards failed" and no
+        failed shard; that clears within milliseconds, so it is not an outage.
+        """
+        pause = 0.02
+        for _ in range(SHARD_START_ATTEMPTS - 1):
+            try:
+                return await self._call(
+                    what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
+                )
+            except StoreUnavailable as exc:
+                if not _shards_starting(exc.__cause__):
+                    raise
+            await asyncio.sleep(pause)
+            pause *= 2
+        return await self._call(
+            what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
+        )
+
     async def _call(
         self, what: str, request: Callable[[AsyncOpenSearch], Awaitable[Any]]
     ) -> Any:
@@ -237,4 +256,17 @@ def _connect(config: SearchConfig) -> AsyncOpenSearch:
         # fails fast tells the client to retry sooner than one that waits.
         max_retries=len(config.hosts) - 1,
         retry_on_timeout=False,
+    )
+
+
+def _shards_starting(exc: BaseException | None) -> bool:
+    """503 with no failed shard listed: the target's shards are not started yet."""
+    if getattr(exc, "status_code", None) != 503:
+        return False
+    info = getattr(exc, "info", None)
+    error = info.get("error") if isinstance(info, dict) else None
+    return (
+        isinstance(error, dict)
+        and error.get("type") == "search_phase_execution_exception"
+        and not error.get("failed_shards")
     )
