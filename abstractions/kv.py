@@ -13,6 +13,9 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from operator import itemgetter
+from typing import NamedTuple
 
 from backends.base import KVQuery, KVStore, StoredItem, WriteStamp
 
@@ -29,9 +32,11 @@ _FLAG_CHUNKED = 2
 _META = struct.Struct(">BBQIQ")  # format version, flags, value size, chunk count, chunk stamp
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One item of a record; `ttl_seconds` (when set) makes it expire."""
+class Item(NamedTuple):
+    """One item of a record; `ttl_seconds` (when set) makes it expire.
+
+    A named tuple (a page of a read makes one per row: see `_page`).
+    """
 
     key: bytes
     value: bytes
@@ -60,12 +65,17 @@ class IdPage:
 
 @dataclass(frozen=True, slots=True)
 class _Meta:
+    """How an item is stored.  A value stored as it is has no metadata at all (b""): that is
+    most items, and a read recognises them without looking inside (`_all_plain`)."""
+
     flags: int
     size: int
     chunks: int = 0
     stamp: WriteStamp | None = None
 
     def encode(self) -> bytes:
+        if not self.flags:
+            return b""
         stamp = self.stamp or WriteStamp(0, "")
         head = _META.pack(1, self.flags, self.size, self.chunks, stamp.micros)
         return head + stamp.nonce.encode()
@@ -370,46 +380,54 @@ class KeyValue:
 
         Edge cursors are signed when read (`Cursors`); only the next-page token is signed here.
         """
-        taken: list[StoredItem] = []
-        items: list[Item] = []
+        shown = rows[:count]
+        if _all_plain(shown):  # the common case, item by item in C (no Python per row)
+            keys = list(map(_key_of, shown))
+            if sum(map(len, keys)) + sum(map(len, map(_value_of, shown))) <= size:
+                items = list(map(_make_item, zip(keys, map(_value_of, shown),
+                                                 map(_ttl_of, shown), strict=True)))
+                return self._finish(scope, items, keys, len(rows))
+        taken: list[bytes] = []
+        items = []
         used = 0
-        for row in rows[:count]:
+        for row in shown:
             meta = row.metadata
             flags = meta[1] if meta else 0  # `_Meta` as encoded: format version, flags, ...
             weight = len(row.key) + (_META.unpack_from(meta)[2] if flags else len(row.value))
             if taken and used + weight > size:
                 break
-            taken.append(row)
+            taken.append(row.key)
             used += weight
             if flags:  # compressed or chunked
                 items.append(await self._decode(ns, id, row))
             else:
-                items.append(_plain_item(row.key, row.value, row.ttl_seconds))
-        # (the keys, not the rows: the rows can go as soon as the page is made)
-        cursors = Cursors(self._tokens, scope, [row.key for row in taken], _resume_state)
-        token = cursors[-1] if len(taken) < len(rows) and taken else None
+                items.append(_make_item((row.key, row.value, row.ttl_seconds)))
+        return self._finish(scope, items, taken, len(rows))
+
+    def _finish(self, scope: str, items: list[Item], keys: list[bytes], read: int) -> ItemPage:
+        """The page of `items` (of `keys`), with a next-page token when `read` was more."""
+        cursors = Cursors(self._tokens, scope, keys, _resume_state)
+        token = cursors[-1] if len(keys) < read and keys else None
         return ItemPage(items, token, cursors)
+
+
+def _all_plain(rows: list[StoredItem]) -> bool:
+    """Whether every row holds its value as it is: no row has metadata (see `_Meta`).
+
+    (Metadata that says "as it is" in full, with flags 0, takes the careful path.)
+    """
+    return not any(map(_metadata_of, rows))
 
 
 def _resume_state(key: bytes) -> dict[str, str]:
     return {"a": encode_bytes(key)}
 
 
-# `Item(...)` for every row of a page, at about half the cost: the frozen dataclass's generated
-# `__init__` sets each field through `object.__setattr__`; the slots' own setters do the same
-# directly.  (Item has exactly these fields, and no `__post_init__`.)
-assert tuple(Item.__dataclass_fields__) == ("key", "value", "ttl_seconds")
-assert not hasattr(Item, "__post_init__")
-_new = object.__new__
-_set_key, _set_value, _set_ttl = (getattr(Item, name).__set__ for name in Item.__dataclass_fields__)
-
-
-def _plain_item(key: bytes, value: bytes, ttl_seconds: int | None) -> Item:
-    item = _new(Item)
-    _set_key(item, key)
-    _set_value(item, value)
-    _set_ttl(item, ttl_seconds)
-    return item
+# `tuple.__new__(Item, (key, value, ttl))` is `Item(key, value, ttl)` without the generated
+# `__new__`; the getters take the fields of `StoredItem`s apart in C.
+_make_item = partial(tuple.__new__, Item)
+_key_of, _value_of, _metadata_of, _ttl_of = (itemgetter(i) for i in range(4))
+assert StoredItem._fields == ("key", "value", "metadata", "ttl_seconds")
 
 
 def _plain(ns: KVNamespace, item: Item) -> StoredItem | None:
@@ -422,9 +440,8 @@ def _plain(ns: KVNamespace, item: Item) -> StoredItem | None:
         size > ns.chunk_threshold_bytes
     ):
         return None
-    meta = _META.pack(1, 0, size, 0, 0)  # _Meta(0, size).encode()
     ttl = item.ttl_seconds or ns.default_ttl_seconds or None
-    return StoredItem(item.key, item.value, meta, ttl)
+    return StoredItem(item.key, item.value, b"", ttl)  # b"": _Meta(0, size).encode()
 
 
 def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 
 class StoreError(Exception):
@@ -45,11 +45,12 @@ class WriteStamp:
     nonce: str
 
 
-@dataclass(frozen=True, slots=True)
-class StoredItem:
+class StoredItem(NamedTuple):
     """One KV item as stored: `value` may be compressed or empty (chunked); `metadata` says which.
 
     `metadata` is opaque to the backend; the abstraction reads it back to rebuild the value.
+    A named tuple, not a dataclass: a read makes one per row, and a tuple is the cheapest
+    immutable record to make (`tuple.__new__(StoredItem, fields)`) and to take apart.
     """
 
     key: bytes

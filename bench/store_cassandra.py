@@ -36,6 +36,7 @@ skipped with the reason.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 from collections import defaultdict
@@ -132,7 +133,13 @@ async def _run(options: Options, url: str) -> dict[str, Any]:
 
 
 async def _compare(sides: dict[str, Any], warmup: int, runs: int) -> dict[str, Any]:
-    """Each side's runs, interleaved: side order rotates from one run to the next."""
+    """Each side's runs, interleaved: side order rotates from one run to the next.
+
+    The collector stays on while timing, but each run starts with the young generations
+    collected (outside the timing): otherwise garbage one side left (the driver's requests are
+    reference cycles, each holding its rows) is swept, at the collector's whim, in a run of the
+    other side.  This way each side pays only for collections its own run sets off.
+    """
     for i in range(warmup):
         for op in sides.values():
             await op(-1 - i)
@@ -141,6 +148,7 @@ async def _compare(sides: dict[str, Any], warmup: int, runs: int) -> dict[str, A
     loop = asyncio.get_running_loop()
     for i in range(runs):
         for name, op in order[i % len(order):] + order[:i % len(order)]:
+            gc.collect(1)
             start = loop.time()
             await op(i)
             times[name].append((loop.time() - start) * 1000)
