@@ -22,10 +22,11 @@ class Cursors(Sequence[str]):
     def __init__(
         self,
         tokens: PageTokens,
-        scope: str,
+        scope: str | Callable[[], str],
         sources: Sequence[Any],
         state: Callable[[Any], dict[str, Any]],
     ) -> None:
+        """`scope` may be a function that makes it, called when the first cursor is signed."""
         self._tokens = tokens
         self._scope = scope
         self._sources = sources
@@ -53,7 +54,10 @@ class Cursors(Sequence[str]):
     def _at(self, i: int) -> str:
         found = self._done[i]
         if found is None:
-            found = self._done[i] = self._tokens.encode(self._scope, self._state(self._sources[i]))
+            scope = self._scope
+            if not isinstance(scope, str):
+                scope = self._scope = scope()
+            found = self._done[i] = self._tokens.encode(scope, self._state(self._sources[i]))
         return found
 
     def __iter__(self) -> Iterator[str]:

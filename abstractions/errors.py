@@ -16,8 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from backends.base import StoreError, StoreTimeout
 
@@ -70,12 +69,28 @@ class Overloaded(Unavailable):
     """A bounded buffer is full; the write was not accepted."""
 
 
-@contextmanager
-def store_errors() -> Iterator[None]:
+class _StoreErrors:
+    """What `store_errors()` returns: a class, not a `@contextmanager` generator, since it wraps
+    every store call (and one shared instance: it keeps no state)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if isinstance(exc, StoreTimeout):
+            raise Unavailable("the store did not answer in time; retry later") from exc
+        if isinstance(exc, StoreError):
+            raise Unavailable("the store is unavailable; retry later") from exc
+        return False
+
+
+_STORE_ERRORS = _StoreErrors()
+
+
+def store_errors() -> _StoreErrors:
     """Translate a backend's `StoreError` into `Unavailable`, keeping the cause for the logs."""
-    try:
-        yield
-    except StoreTimeout as exc:
-        raise Unavailable("the store did not answer in time; retry later") from exc
-    except StoreError as exc:
-        raise Unavailable("the store is unavailable; retry later") from exc
+    return _STORE_ERRORS

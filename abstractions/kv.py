@@ -11,13 +11,13 @@ import asyncio
 import hashlib
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
 from typing import NamedTuple
 
-from backends.base import KVQuery, KVStore, StoredItem, WriteStamp
+from backends.base import KVQuery, KVStore, StoredItem, StoredItems, WriteStamp
 
 from .cursors import Cursors
 from .errors import InvalidArgument, TooLarge, Unavailable, store_errors
@@ -190,8 +190,8 @@ class KeyValue:
         _check_id(id)
         selection = self._selection(ns, keys, start, end, descending)
         count, size = self._page_limits(ns, limit, page_bytes)
-        scope = selection.scope(ns.name, id)
-        after = self._resume(scope, page_token)
+        scope = partial(selection.scope, ns.name, id)  # made only when a token is signed or read
+        after = self._resume(scope(), page_token) if page_token is not None else None
         query = _query(selection, after, count + 1)
         with store_errors():
             rows = await self._store.kv_get(ns.name, id, query)
@@ -225,7 +225,8 @@ class KeyValue:
             )
             pages = await asyncio.gather(
                 *(
-                    self._page(ns, id, selection.scope(ns.name, id), found.get(id, []), count, size)
+                    self._page(ns, id, partial(selection.scope, ns.name, id), found.get(id, []),
+                               count, size)
                     for id in unique
                 )
             )
@@ -371,8 +372,8 @@ class KeyValue:
         self,
         ns: KVNamespace,
         id: str,
-        scope: str,
-        rows: list[StoredItem],
+        scope: Callable[[], str],
+        rows: Sequence[StoredItem],
         count: int,
         size: int,
     ) -> ItemPage:
@@ -381,12 +382,12 @@ class KeyValue:
         Edge cursors are signed when read (`Cursors`); only the next-page token is signed here.
         """
         shown = rows[:count]
-        if _all_plain(shown):  # the common case, item by item in C (no Python per row)
-            keys = list(map(_key_of, shown))
-            if sum(map(len, keys)) + sum(map(len, map(_value_of, shown))) <= size:
-                items = list(map(_make_item, zip(keys, map(_value_of, shown),
-                                                 map(_ttl_of, shown), strict=True)))
-                return self._finish(scope, items, keys, len(rows))
+        keys, values, metadata, ttls = _columns(shown)
+        if not any(metadata) and sum(map(len, keys)) + sum(map(len, values)) <= size:
+            # The common case: every item stored as it is (no metadata: see `_Meta`) and the
+            # page within its bytes; its items are made in C, with no Python per item.
+            items = list(map(_make_item, zip(keys, values, ttls, strict=True)))
+            return self._finish(scope, items, keys, len(rows))
         taken: list[bytes] = []
         items = []
         used = 0
@@ -404,19 +405,23 @@ class KeyValue:
                 items.append(_make_item((row.key, row.value, row.ttl_seconds)))
         return self._finish(scope, items, taken, len(rows))
 
-    def _finish(self, scope: str, items: list[Item], keys: list[bytes], read: int) -> ItemPage:
+    def _finish(
+        self, scope: Callable[[], str], items: list[Item], keys: list[bytes], read: int
+    ) -> ItemPage:
         """The page of `items` (of `keys`), with a next-page token when `read` was more."""
         cursors = Cursors(self._tokens, scope, keys, _resume_state)
         token = cursors[-1] if len(keys) < read and keys else None
         return ItemPage(items, token, cursors)
 
 
-def _all_plain(rows: list[StoredItem]) -> bool:
-    """Whether every row holds its value as it is: no row has metadata (see `_Meta`).
-
-    (Metadata that says "as it is" in full, with flags 0, takes the careful path.)
-    """
-    return not any(map(_metadata_of, rows))
+def _columns(
+    rows: Sequence[StoredItem],
+) -> tuple[list[bytes], list[bytes], list[bytes], list[int | None]]:
+    """Keys, values, metadata and TTLs of `rows`: the store's own columns when it gave some."""
+    if isinstance(rows, StoredItems):
+        return rows.keys, rows.values, rows.metadata, rows.ttls
+    return (list(map(_key_of, rows)), list(map(_value_of, rows)),
+            list(map(_metadata_of, rows)), list(map(_ttl_of, rows)))
 
 
 def _resume_state(key: bytes) -> dict[str, str]:
@@ -468,7 +473,9 @@ def _check_key(ns: KVNamespace, key: bytes) -> None:
 
 
 def _check_range(start: bytes | None, end: bytes | None) -> None:
-    if not all(bound is None or isinstance(bound, bytes) for bound in (start, end)):
+    if (start is not None and not isinstance(start, bytes)) or (
+        end is not None and not isinstance(end, bytes)
+    ):
         raise InvalidArgument("key range bounds must be bytes")
     if start is not None and end is not None and start >= end:
         raise InvalidArgument("key range is empty: start must be less than end")

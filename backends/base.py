@@ -13,9 +13,9 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 
 class StoreError(Exception):
@@ -59,6 +59,61 @@ class StoredItem(NamedTuple):
     ttl_seconds: int | None = None
 
 
+class StoredItems(Sequence[StoredItem]):
+    """The items of one read, held as four columns (a sequence of `StoredItem`s to anyone else).
+
+    A store may answer `kv_get` with one to spare the abstraction an object per item: it builds
+    its own items straight from the columns (see `abstractions.kv`), and a `StoredItem` is made
+    only for an item asked for by index.  Compares equal to any sequence of the same items.
+    """
+
+    __slots__ = ("keys", "metadata", "ttls", "values")
+
+    def __init__(
+        self,
+        keys: list[bytes],
+        values: list[bytes],
+        metadata: list[bytes],
+        ttls: list[int | None],
+    ) -> None:
+        self.keys, self.values, self.metadata, self.ttls = keys, values, metadata, ttls
+
+    @classmethod
+    def of(cls, items: Iterable[StoredItem]) -> StoredItems:
+        rows = list(items)
+        return cls([i.key for i in rows], [i.value for i in rows], [i.metadata for i in rows],
+                   [i.ttl_seconds for i in rows])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> StoredItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> StoredItems: ...
+
+    def __getitem__(self, index: int | slice) -> StoredItem | StoredItems:
+        if isinstance(index, slice):
+            return StoredItems(self.keys[index], self.values[index], self.metadata[index],
+                               self.ttls[index])
+        return StoredItem(self.keys[index], self.values[index], self.metadata[index],
+                          self.ttls[index])
+
+    def __iter__(self) -> Iterator[StoredItem]:
+        return map(StoredItem, self.keys, self.values, self.metadata, self.ttls)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # the columns are lists
+
+    def __repr__(self) -> str:
+        return f"StoredItems({list(self)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class KVQuery:
     """Which items of one record to fetch, in key order, after an optional resume point.
@@ -85,13 +140,16 @@ class KVStore(Protocol):
         """Upsert items; an item (or tombstone) with a newer stamp is left as it is."""
         ...
 
-    async def kv_get(self, namespace: str, id: str, query: KVQuery) -> list[StoredItem]:
-        """Live (not deleted, not expired) items of one record, in the query's order."""
+    async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
+        """Live (not deleted, not expired) items of one record, in the query's order.
+
+        A list, or `StoredItems` (columns) when that is cheaper for the store to make.
+        """
         ...
 
     async def kv_get_many(
         self, namespace: str, ids: Sequence[str], query: KVQuery
-    ) -> dict[str, list[StoredItem]]:
+    ) -> dict[str, Sequence[StoredItem]]:
         """`kv_get` for many records in one call; `query.limit` applies per record."""
         ...
 

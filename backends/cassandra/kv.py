@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import repeat as _repeat
+from operator import itemgetter
 
-from backends.base import KVQuery, StoredItem, WriteStamp
+from backends.base import KVQuery, StoredItem, StoredItems, WriteStamp
 
 from .errors import MissingTable
 from .schema import kv_table
@@ -197,7 +199,7 @@ class CassandraKV(CassandraBase):
 
     # --- reads ------------------------------------------------------------------------------
 
-    async def kv_get(self, namespace: str, id: str, query: KVQuery) -> list[StoredItem]:
+    async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
         try:
             async with self.db.call("kv_get"):
                 if not await self.schema.has(kv_table(namespace)):
@@ -208,7 +210,7 @@ class CassandraKV(CassandraBase):
 
     async def kv_get_many(
         self, namespace: str, ids: Sequence[str], query: KVQuery
-    ) -> dict[str, list[StoredItem]]:
+    ) -> dict[str, Sequence[StoredItem]]:
         if not ids:
             return {}
         try:
@@ -220,7 +222,7 @@ class CassandraKV(CassandraBase):
             return {id: [] for id in ids}
         return dict(zip(ids, found, strict=True))
 
-    async def _get(self, namespace: str, id: str, query: KVQuery) -> list[StoredItem]:
+    async def _get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
         if query.limit <= 0:
             return []
         db = self.db
@@ -326,28 +328,38 @@ def _item(key: bytes, cell: bytes, ttl: int | None) -> StoredItem:
                 break
     at += 1 + _LEN.size
     end = at + _LEN.unpack_from(cell, at - _LEN.size)[0]
-    return _tuple(StoredItem, (key, cell[end:], cell[at:end], max(1, ttl) if ttl else None))
+    return StoredItem(key, cell[end:], cell[at:end], max(1, ttl) if ttl else None)
 
 
-def _items(rows: Sequence[tuple[bytes, bytes, int | None]]) -> list[StoredItem]:
-    """`_item` of every row, in one loop: a read of 100 items spends most of its Python time
-    here, so the common case (a nonce without 0x00 bytes) is taken apart inline."""
-    out: list[StoredItem] = []
-    append, unpack_len = out.append, _LEN.unpack_from
-    for key, cell, ttl in rows:
-        at = cell.index(0)
-        if cell[at + 1] == 0xFF:
-            append(_item(key, cell, ttl))
-            continue
-        end = at + 5 + unpack_len(cell, at + 1)[0]  # 5: the terminator and the 4-byte length
-        append(_tuple(StoredItem, (key, cell[end:], cell[at + 5:end],
-                                   max(1, ttl) if ttl else None)))
-    return out
+def _items(rows: Sequence[tuple[bytes, bytes, int | None]]) -> StoredItems:
+    """The items of a read's rows, as columns.
+
+    A read of 100 items spent most of its Python time taking cells apart one by one; the common
+    page (every nonce as long as the first, no 0x00 in it, no metadata) is taken apart with
+    `map`, in C: each cell's first 0x00 sits at the same place `at`, followed by a zero
+    metadata length, so its value is `cell[at + 5:]`.  Other pages go cell by cell.
+    """
+    if not rows:
+        return StoredItems([], [], [], [])
+    keys, cells, ttls = map(list, zip(*rows, strict=True))
+    at = cells[0].find(0)
+    if (
+        at >= 0
+        and all(map(at.__eq__, map(bytes.find, cells, _repeat(_NUL))))
+        and all(map(_PLAIN_HEAD.__eq__, map(itemgetter(slice(at, at + 5)), cells)))
+    ):
+        values = list(map(itemgetter(slice(at + 5, None)), cells))
+        metadata = [b""] * len(cells)
+    else:
+        found = [_item(key, cell, None) for key, cell in zip(keys, cells, strict=True)]
+        values = [item.value for item in found]
+        metadata = [item.metadata for item in found]
+    ttls = [max(1, t) if t else None for t in ttls] if any(ttls) else [None] * len(cells)
+    return StoredItems(keys, values, metadata, ttls)
 
 
-# `tuple.__new__(StoredItem, fields)` is `StoredItem(*fields)` without the generated `__new__`.
-_tuple = tuple.__new__
-assert _LEN.size == 4
+_NUL = b"\x00"
+_PLAIN_HEAD = b"\x00" + _LEN.pack(0)  # the nonce's terminator and an empty metadata's length
 
 
 def _in_range(key: bytes, query: KVQuery) -> bool:

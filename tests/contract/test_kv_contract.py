@@ -18,9 +18,9 @@ from abstractions.errors import (
     Unavailable,
 )
 from abstractions.gateway import DataGateway
-from abstractions.kv import Item, ItemPage
+from abstractions.kv import _META, Item, ItemPage
 from abstractions.tokens import IdempotencyToken, now_micros
-from backends.base import KVQuery
+from backends.base import KVQuery, StoredItem
 
 from .conftest import StoreCalls
 
@@ -679,3 +679,22 @@ async def test_bad_requests_are_invalid_arguments(gateway: DataGateway, uid: str
             await call()
         assert caught.value.code == "BAD_USER_INPUT"
     assert (await gateway.kv.get_items(SMALL, uid)).items == []
+
+
+async def test_items_stored_as_they_are_carry_no_metadata_and_older_rows_still_read(
+    gateway: DataGateway, uid: str
+) -> None:
+    """Plain items are stored with empty metadata (a read recognises a page of them at once);
+    rows written with the full "stored as it is" metadata, as before, read the same."""
+    await put(gateway, SMALL, uid, {b"a": b"1", b"c": b"3"})
+    stored = await gateway.store.kv_get(SMALL, uid, KVQuery(limit=10))
+    assert [(s.key, s.metadata) for s in stored] == [(b"a", b""), (b"c", b"")]
+    older = _META.pack(1, 0, 1, 0, 0)  # format 1, no flags, 1 byte
+    await gateway.store.kv_put(
+        SMALL, uid, [StoredItem(b"b", b"2", older)], token().stamp()
+    )
+    page = await gateway.kv.get_items(SMALL, uid)
+    assert page.items == [Item(b"a", b"1"), Item(b"b", b"2"), Item(b"c", b"3")]
+    assert [i.key for i in (await gateway.kv.get_items(SMALL, uid, limit=2)).items] == [
+        b"a", b"b"
+    ]

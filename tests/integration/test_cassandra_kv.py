@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Awaitable, Callable
 
@@ -217,3 +218,25 @@ async def test_many_large_values_at_once_wait_out_driver_back_pressure(
         *(gateway.kv.get_items("profile_settings", f"{uid}-{i}") for i in range(len(values)))
     )
     assert [p.items[0].value for p in pages] == values
+
+
+async def test_finished_requests_leave_no_garbage_for_the_collector(
+    store: CassandraStore, ns_name: str
+) -> None:
+    """The driver's request keeps a cancelled timer that points back at it; the store drops it,
+    so a read's rows go when it returns instead of waiting for a collection (see `_release`)."""
+    from cassandra.cluster import ResponseFuture
+
+    stamp = WriteStamp(now_micros(), "n")
+    await store.kv_put(ns_name, "r", [StoredItem(b"a", b"1"), StoredItem(b"b", b"2")], stamp)
+    await store.kv_get(ns_name, "r", KVQuery())
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(20):
+            await store.kv_put(ns_name, f"w{i}", [StoredItem(b"k", b"v")], stamp)
+            assert len(await store.kv_get(ns_name, "r", KVQuery())) == 2
+        left = [o for o in gc.get_objects() if isinstance(o, ResponseFuture)]
+    finally:
+        gc.enable()
+    assert left == []
