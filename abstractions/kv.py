@@ -341,6 +341,8 @@ class KeyValue:
         end: bytes | None,
         descending: bool,
     ) -> _Selection:
+        if keys is None and start is None and end is None:
+            return _WHOLE_RECORD[bool(descending)]
         if keys is not None:
             if start is not None or end is not None:
                 raise InvalidArgument("select either keys or a key range, not both")
@@ -424,6 +426,10 @@ def _columns(
             list(map(_metadata_of, rows)), list(map(_ttl_of, rows)))
 
 
+_WHOLE_RECORD = {d: _Selection(None, None, None, d) for d in (False, True)}
+_FIRST_PAGES: dict[tuple[bool, int], KVQuery] = {}  # bounded: 2 x the namespaces' page limits
+
+
 def _resume_state(key: bytes) -> dict[str, str]:
     return {"a": encode_bytes(key)}
 
@@ -450,6 +456,15 @@ def _plain(ns: KVNamespace, item: Item) -> StoredItem | None:
 
 
 def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:
+    if after is None and selection.keys is None and selection.start is None and (
+        selection.end is None
+    ):  # a first page of a whole record: one query per direction and limit, made once
+        found = _FIRST_PAGES.get((selection.descending, limit))
+        if found is None:
+            found = _FIRST_PAGES[selection.descending, limit] = KVQuery(
+                descending=selection.descending, limit=limit
+            )
+        return found
     return KVQuery(
         keys=selection.keys,
         start=selection.start,

@@ -202,7 +202,9 @@ class CassandraKV(CassandraBase):
     async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
         try:
             async with self.db.call("kv_get"):
-                if not await self.schema.has(kv_table(namespace)):
+                if not self.schema.known(kv_table(namespace)) and not await self.schema.has(
+                    kv_table(namespace)
+                ):
                     return []  # nothing was ever written to the namespace
                 return await self._get(namespace, id, query)
         except MissingTable:
@@ -238,9 +240,12 @@ class CassandraKV(CassandraBase):
             rows = rows[: query.limit]
         else:
             where, values = _bounds(query)
-            select = await db.prepare(
-                f"{columns}{where} ORDER BY key {order} LIMIT ?", write=False
-            )
+            shape = (namespace, where, order)  # a get finds its statement without making its text
+            select = self._kv_selects.get(shape)
+            if select is None:
+                select = self._kv_selects[shape] = await db.prepare(
+                    f"{columns}{where} ORDER BY key {order} LIMIT ?", write=False
+                )
             fetch = min(self.config.fetch_size, query.limit)
             rows = await db.rows(
                 db.bind(select, [id, *values, query.limit], fetch), "kv_get", query.limit

@@ -31,6 +31,7 @@ class CassandraBase:
         self._indexed: set[tuple[str, str, int]] = set()  # counter log buckets known listed
         # counter log buckets being listed now, and whether that worked
         self._indexing: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
+        self._kv_selects: dict[tuple[str, str, str], PreparedStatement] = {}  # see CassandraKV
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -56,6 +57,7 @@ class CassandraBase:
     async def close(self) -> None:
         """Finish background schema work, then disconnect."""
         await self.wait_background()
+        self._kv_selects.clear()  # prepared on this connection
         await self.db.close()
 
     async def wait_background(self) -> None:
