@@ -383,7 +383,7 @@ class KeyValue:
 
         Edge cursors are signed when read (`Cursors`); only the next-page token is signed here.
         """
-        shown = rows[:count]
+        shown = rows if len(rows) <= count else rows[:count]
         keys, values, metadata, ttls = _columns(shown)
         if not any(metadata) and sum(map(len, keys)) + sum(map(len, values)) <= size:
             # The common case: every item stored as it is (no metadata: see `_Meta`) and the
