@@ -229,12 +229,14 @@ class CassandraKV(CassandraBase):
             return []
         db = self.db
         order = "DESC" if query.descending else "ASC"
-        columns = f"SELECT key, item, TTL(item) FROM {self._t(namespace)} WHERE id = ?"
+        columns = "SELECT key, item, TTL(item) FROM {} WHERE id = ?"
         if query.keys is not None:
             keys = sorted(k for k in query.keys if _in_range(k, query))
             if not keys:
                 return []
-            select = await db.prepare(f"{columns} AND key IN ?", write=False)
+            select = await db.prepare(
+                f"{columns.format(self._t(namespace))} AND key IN ?", write=False
+            )
             rows = await db.rows(db.bind(select, [id, keys]), "kv_get")
             rows.sort(key=lambda r: r[0], reverse=query.descending)
             rows = rows[: query.limit]
@@ -244,7 +246,8 @@ class CassandraKV(CassandraBase):
             select = self._kv_selects.get(shape)
             if select is None:
                 select = self._kv_selects[shape] = await db.prepare(
-                    f"{columns}{where} ORDER BY key {order} LIMIT ?", write=False
+                    f"{columns.format(self._t(namespace))}{where} ORDER BY key {order} LIMIT ?",
+                    write=False,
                 )
             fetch = min(self.config.fetch_size, query.limit)
             rows = await db.rows(
@@ -351,7 +354,7 @@ def _items(rows: Sequence[tuple[bytes, bytes, int | None]]) -> StoredItems:
     if (
         at >= 0
         and all(map(at.__eq__, map(bytes.find, cells, _repeat(_NUL))))
-        and all(map(_PLAIN_HEAD.__eq__, map(itemgetter(slice(at, at + 5)), cells)))
+        and all(map(bytes.startswith, cells, _repeat(_PLAIN_HEAD), _repeat(at)))
     ):
         values = list(map(itemgetter(slice(at + 5, None)), cells))
         metadata = [b""] * len(cells)
