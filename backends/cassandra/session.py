@@ -504,10 +504,13 @@ def _release(future: ResponseFuture) -> None:
     rows of its last page wait for the garbage collector instead of going when the caller is
     done.  At a few thousand requests a second those collections (each sweeping the young
     generation full of rows) cost more than decoding the rows.  Dropping the timer breaks the
-    cycle; only finished requests (no page to come) are released, since the driver starts the
-    timer of a next page only when `_timer` is unset.
+    cycle.  Only a finished request (its result or error set, so its timer cancelled, and no
+    page to come) is released: the driver cancels a request's timer through `_timer`, and a
+    timer that fired after its request had finished would take the stream id of whichever
+    request uses it by then.  A request given up on while in flight keeps its timer.
     """
-    future._timer = None
+    if future._event.is_set():
+        future._timer = None
 
 
 def _connection_busy(exc: BaseException | None) -> bool:
