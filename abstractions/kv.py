@@ -66,7 +66,7 @@ class IdPage:
 @dataclass(frozen=True, slots=True)
 class _Meta:
     """How an item is stored.  A value stored as it is has no metadata at all (b""): that is
-    most items, and a read recognises them without looking inside (`_all_plain`)."""
+    most items, and a read knows a page of them by `any(metadata)` alone (`KeyValue._page`)."""
 
     flags: int
     size: int
