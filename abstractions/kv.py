@@ -456,9 +456,8 @@ def _plain(ns: KVNamespace, item: Item) -> StoredItem | None:
 
 
 def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:
-    if after is None and selection.keys is None and selection.start is None and (
-        selection.end is None
-    ):  # a first page of a whole record: one query per direction and limit, made once
+    if after is None and selection is _WHOLE_RECORD[bool(selection.descending)]:
+        # a first page of a whole record: one query per direction and limit, made once
         found = _FIRST_PAGES.get((selection.descending, limit))
         if found is None:
             found = _FIRST_PAGES[selection.descending, limit] = KVQuery(

@@ -45,15 +45,6 @@ class CassandraCounter(CassandraBase):
     async def counter_append(self, namespace: str, events: Sequence[CounterEvent]) -> None:
         if not events:
             return
-        if len(events) == 1:  # one add whose bucket is listed and statement prepared: one INSERT
-            e = events[0]
-            bucket = log_bucket(e.event_time)
-            insert = self._log_inserts.get(namespace)
-            if insert is not None and (namespace, e.name, bucket) in self._indexed:
-                row = (e.name, bucket, e.event_time, e.event_id, e.delta, e.reset)
-                async with self.db.call("counter_append"):
-                    await self.db.run(self.db.bind(insert, row), "counter_append")
-                return
         await self.schema.ensure_counter(namespace, "cb", "cl")
         db = self.db
         partitions: dict[tuple[str, int], list[tuple[object, ...]]] = {}
@@ -64,11 +55,12 @@ class CassandraCounter(CassandraBase):
             )
         async with db.call("counter_append"):
             await self._list_buckets(namespace, partitions)
-            insert = self._log_inserts[namespace] = await db.prepare(
+            key = ("counter_append", namespace)  # found without making the text
+            insert = db.statement(key) or await db.prepare(
                 f"INSERT INTO {self._c(namespace, 'cl')}"
                 " (name, time_bucket, event_time, event_id, delta, reset)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                write=True,
+                write=True, key=key,
             )
             if len(events) == 1:  # one add: one INSERT
                 await db.run(db.bind(insert, next(iter(partitions.values()))[0]), "counter_append")

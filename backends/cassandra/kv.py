@@ -202,9 +202,7 @@ class CassandraKV(CassandraBase):
     async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
         try:
             async with self.db.call("kv_get"):
-                if not self.schema.known(kv_table(namespace)) and not await self.schema.has(
-                    kv_table(namespace)
-                ):
+                if not await self.schema.has(kv_table(namespace)):
                     return []  # nothing was ever written to the namespace
                 return await self._get(namespace, id, query)
         except MissingTable:
@@ -242,13 +240,11 @@ class CassandraKV(CassandraBase):
             rows = rows[: query.limit]
         else:
             where, values = _bounds(query)
-            shape = (namespace, where, order)  # a get finds its statement without making its text
-            select = self._kv_selects.get(shape)
-            if select is None:
-                select = self._kv_selects[shape] = await db.prepare(
-                    f"{columns.format(self._t(namespace))}{where} ORDER BY key {order} LIMIT ?",
-                    write=False,
-                )
+            shape = ("kv_get", namespace, where, order)  # found without making the text
+            select = db.statement(shape) or await db.prepare(
+                f"{columns.format(self._t(namespace))}{where} ORDER BY key {order} LIMIT ?",
+                write=False, key=shape,
+            )
             fetch = min(self.config.fetch_size, query.limit)
             rows = await db.rows(
                 db.bind(select, [id, *values, query.limit], fetch), "kv_get", query.limit

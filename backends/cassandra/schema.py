@@ -176,10 +176,6 @@ class Schema:
         """Whether this process made sure the slice table exists and is in `ts_slices`."""
         return name in self._listed
 
-    def known(self, name: str) -> bool:
-        """Whether a table is known to exist here already (`has` without asking anyone)."""
-        return name in self._known
-
     async def has(self, name: str) -> bool:
         """Whether a table exists: known here, in the driver's metadata, or on the server.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -212,6 +212,7 @@ class Database:
         self._session: Session | None = None
         self._policy: DCAwareRoundRobinPolicy | None = None
         self._prepared: dict[str, PreparedStatement] = {}
+        self._keyed: dict[Hashable, PreparedStatement] = {}  # the same statements, by caller's key
         self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._calls: set[_Call] = set()  # calls in flight, for the watchdog
@@ -267,6 +268,7 @@ class Database:
     async def close(self) -> None:
         cluster, self._cluster, self._session = self._cluster, None, None
         self._prepared.clear()
+        self._keyed.clear()
         if cluster is not None:
             await asyncio.to_thread(cluster.shutdown)
 
@@ -363,11 +365,29 @@ class Database:
 
     # --- statements -------------------------------------------------------------------------
 
-    async def prepare(self, cql: str, *, write: bool, idempotent: bool = True) -> PreparedStatement:
-        """A prepared statement for `cql` (prepared once per store; concurrent askers share)."""
+    def statement(self, key: Hashable) -> PreparedStatement | None:
+        """The statement prepared under `key` (see `prepare`), if it has been.
+
+        For the hottest calls: finding a statement by a key of its parts spares making its text.
+        """
+        return self._keyed.get(key)
+
+    async def prepare(
+        self, cql: str, *, write: bool, idempotent: bool = True, key: Hashable = None
+    ) -> PreparedStatement:
+        """A prepared statement for `cql` (prepared once per store; concurrent askers share).
+
+        With `key`, `statement(key)` finds it afterwards.
+        """
         found = self._prepared.get(cql)
-        if found is not None:
-            return found
+        if found is None:
+            found = await self._prepare_once(cql, write, idempotent)
+        if key is not None:
+            self._keyed[key] = found
+        return found
+
+    async def _prepare_once(self, cql: str, write: bool, idempotent: bool) -> PreparedStatement:
+        """Prepare `cql`; concurrent askers wait for the same preparation."""
         pending = self._preparing.get(cql)
         if pending is None:
             pending = asyncio.ensure_future(self._prepare(cql, write, idempotent))
@@ -403,6 +423,8 @@ class Database:
         marker = f".{table} "
         for cql in [c for c in self._prepared if marker in c]:
             del self._prepared[cql]
+        for key in [k for k, p in self._keyed.items() if marker in p.query_string]:
+            del self._keyed[key]
 
     def batch(
         self, statements: Sequence[tuple[PreparedStatement, Sequence[Any]]]

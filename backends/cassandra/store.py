@@ -31,8 +31,6 @@ class CassandraBase:
         self._indexed: set[tuple[str, str, int]] = set()  # counter log buckets known listed
         # counter log buckets being listed now, and whether that worked
         self._indexing: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
-        self._kv_selects: dict[tuple[str, str, str], PreparedStatement] = {}  # see CassandraKV
-        self._log_inserts: dict[str, PreparedStatement] = {}  # see CassandraCounter
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -58,8 +56,6 @@ class CassandraBase:
     async def close(self) -> None:
         """Finish background schema work, then disconnect."""
         await self.wait_background()
-        self._kv_selects.clear()  # prepared on this connection
-        self._log_inserts.clear()
         await self.db.close()
 
     async def wait_background(self) -> None:

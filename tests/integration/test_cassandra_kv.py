@@ -249,3 +249,18 @@ async def test_finished_requests_leave_no_garbage_for_the_collector(
         gc.garbage.clear()
         gc.enable()
     assert cycles == []
+
+
+async def test_a_range_read_finds_its_statement_by_key_until_the_table_is_forgotten(
+    store: CassandraStore, ns_name: str
+) -> None:
+    stamp = WriteStamp(now_micros(), "n")
+    await store.kv_put(ns_name, "r", [StoredItem(b"a", b"1")], stamp)
+    assert [i.key for i in await store.kv_get(ns_name, "r", KVQuery())] == [b"a"]
+    shape = ("kv_get", ns_name, "", "ASC")
+    found = store.db.statement(shape)
+    assert found is not None and kv_table(ns_name) in found.query_string
+    store.db.forget(kv_table(ns_name))
+    assert store.db.statement(shape) is None
+    assert [i.key for i in await store.kv_get(ns_name, "r", KVQuery())] == [b"a"]
+    assert store.db.statement(shape) is not None
