@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from backends.base import CounterEvent, CounterStore, CountOutOfRange, Rollup
 
+from .background import wait_for_event
 from .errors import InvalidArgument, InvalidIdempotencyToken, TooLarge, store_errors
 from .metrics import CallCounter
 from .namespaces import CounterNamespace, Namespaces
@@ -235,8 +236,7 @@ class Counters:
                  if isinstance(n, CounterNamespace) and n.mode != "best_effort"),
                 default=1.0,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            await wait_for_event(self._wake, interval)
             self._wake.clear()
             await asyncio.sleep(interval)
             for ns_name, pending in list(self._pending.items()):

@@ -24,6 +24,7 @@ from backends.base import (
     TimeSeriesStore,
 )
 
+from .background import wait_for_event
 from .cursors import Cursors
 from .errors import InvalidArgument, Overloaded, TooLarge, store_errors
 from .metrics import CallCounter, EventCounter
@@ -419,8 +420,7 @@ class TimeSeries:
     async def _flush_loop(self, ns: TimeSeriesNamespace, buffer: _Buffer) -> None:
         """Write buffered events in batches until stopped, then drain what is left."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(buffer.wake.wait(), ns.flush_interval_seconds)
+            await wait_for_event(buffer.wake, ns.flush_interval_seconds)
             buffer.wake.clear()
             while not buffer.queue.empty():
                 batch = [
