@@ -357,7 +357,8 @@ class Database:
         try:
             if _DEADLINE.get() is not None:
                 return await pending
-            return await asyncio.wait_for(pending, seconds + GRACE_SECONDS)
+            async with asyncio.timeout(seconds + GRACE_SECONDS):  # (not wait_for: see
+                return await pending  # abstractions/background.py)
         except TimeoutError as exc:
             raise StoreTimeout(f"Cassandra {what}: no answer within {seconds:.3g}s") from exc
         except Exception as exc:
