@@ -15,13 +15,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from strawberry.asgi import GraphQL
 
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import load_namespaces
 from backends import open_store
 
 from .context import Context
+from .http import GraphQLView
 from .idempotency import DEFAULT_NAMESPACE, NAMESPACE
 from .limits import Limits
 from .schema import build_schema
@@ -39,11 +39,11 @@ class Settings:
     search_url: str | None = None
 
 
-class GraphQLApp(GraphQL):
-    """Strawberry's ASGI handler with our per-request context."""
+class GraphQLApp(GraphQLView):
+    """The GraphQL view (subgraph.http) with our per-request context."""
 
     def __init__(self, gateway_ref: dict[str, DataGateway], limits: Limits) -> None:
-        super().__init__(build_schema(limits), graphql_ide="graphiql")
+        super().__init__(build_schema(limits), limits)
         self._gateway_ref = gateway_ref
         self._limits = limits
 
@@ -104,7 +104,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # the view answers other methods with 405
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

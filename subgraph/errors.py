@@ -1,14 +1,18 @@
 """Every GraphQL error leaves with an `extensions.code`; unexpected ones are masked and logged.
 
 Abstraction errors carry their own code (`abstractions.errors`); errors graphql-core raises while
-parsing or validating a document are the client's; anything else is a bug or an outage of ours,
-reported as INTERNAL_SERVER_ERROR with a request id that also appears in the log.
+parsing or validating a document, or coercing variables, are the client's; anything else is a
+bug or an outage of ours, reported as INTERNAL_SERVER_ERROR with a request id.
+
+Logs: a request with client errors writes one INFO line (its id and codes), however many
+entities failed; a server error is logged at ERROR with its traceback, once per distinct cause.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterator
 
 from graphql import GraphQLError
@@ -21,29 +25,40 @@ log = logging.getLogger("subgraph.errors")
 INTERNAL = "INTERNAL_SERVER_ERROR"
 
 
-def classify(error: GraphQLError, request_id: str) -> GraphQLError:
-    """The error as the client should see it."""
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def classify(
+    error: GraphQLError, request_id: str, causes: list[BaseException] | None = None
+) -> GraphQLError:
+    """The error as the client should see it; a masked error's cause is added to `causes`."""
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, DataGatewayError):
         extensions["code"] = original.code
         if original.code == INTERNAL:
-            return _masked(error, request_id, original)
+            return _masked(error, request_id, original, causes)
         return _with(error, str(original), extensions)
     if original is None:
         if "code" not in extensions:
-            extensions["code"] = (
-                "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error")
-                else "GRAPHQL_VALIDATION_FAILED"
-            )
+            if error.message.startswith("Syntax Error"):
+                extensions["code"] = PARSE_FAILED
+            elif error.path is None and error.message.startswith("Variable '$"):
+                extensions["code"] = "BAD_USER_INPUT"  # variable coercion (validation has coded)
+            else:
+                extensions["code"] = VALIDATION_FAILED
         return _with(error, error.message, extensions)
     if isinstance(original, GraphQLError):
-        return classify(original, request_id)
+        return classify(original, request_id, causes)
+    if isinstance(original, RecursionError) and error.path is None:
+        # Parsing or validating a document nested deeper than the interpreter's stack.
+        return _with(error, "the document is nested too deeply", {"code": PARSE_FAILED})
     if isinstance(original, ValueError) and error.path is None:
         # Variable coercion (e.g. a bad Long): the client's input, raised before execution.
         extensions["code"] = "BAD_USER_INPUT"
         return _with(error, error.message, extensions)
-    return _masked(error, request_id, original)
+    return _masked(error, request_id, original, causes)
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -53,8 +68,14 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> G
     )
 
 
-def _masked(error: GraphQLError, request_id: str, cause: BaseException) -> GraphQLError:
-    log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=cause)
+def _masked(
+    error: GraphQLError, request_id: str, cause: BaseException,
+    causes: list[BaseException] | None,
+) -> GraphQLError:
+    if causes is None:
+        log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=cause)
+    elif not any(c is cause for c in causes):
+        causes.append(cause)
     return _with(
         error,
         f"Internal server error (request id {request_id})",
@@ -63,7 +84,14 @@ def _masked(error: GraphQLError, request_id: str, cause: BaseException) -> Graph
 
 
 class ErrorCodes(SchemaExtension):
-    """Rewrites the result's errors through `classify` once the operation has run."""
+    """Rewrites the result's errors through `classify` once the operation has run, and logs
+    them once per request."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": VALIDATION_FAILED}
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -72,7 +100,15 @@ class ErrorCodes(SchemaExtension):
             return
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "-")
-        result.errors = [classify(e, request_id) for e in result.errors]
+        causes: list[BaseException] = []
+        result.errors = [classify(e, request_id, causes) for e in result.errors]
+        for cause in causes:
+            log.error("request %s: unexpected error", request_id, exc_info=cause)
+        codes = Counter(str((e.extensions or {}).get("code")) for e in result.errors)
+        log.info(
+            "request %s: %s", request_id,
+            ", ".join(f"{code} x{n}" if n > 1 else code for code, n in sorted(codes.items())),
+        )
 
 
 class CodedParserCache(ParserCache):
@@ -85,7 +121,7 @@ class CodedParserCache(ParserCache):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        with contextlib.suppress(GraphQLError):
+        with contextlib.suppress(GraphQLError, RecursionError):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -77,9 +77,31 @@ class Loaders:
 
     def __init__(self, gateway: DataGateway) -> None:
         self._gateway = gateway
-        self.series = DataLoader(self._load_series)
-        self.counts = DataLoader(self._load_counts)
-        self.items = DataLoader(self._load_items)
+        # aiodataloader runs each batch in a task of its own, outside the request's task: they
+        # are tracked so that a request past its deadline can cancel them (`cancel`).
+        self._batches: set[asyncio.Task[Any]] = set()
+        self.series = DataLoader(self._tracked(self._load_series))
+        self.counts = DataLoader(self._tracked(self._load_counts))
+        self.items = DataLoader(self._tracked(self._load_items))
+
+    def _tracked(
+        self, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
+    ) -> Callable[[Sequence[Any]], Awaitable[list[Any]]]:
+        async def batch(keys: Sequence[Any]) -> list[Any]:
+            task = asyncio.current_task()
+            if task is not None:
+                self._batches.add(task)
+            try:
+                return await load(keys)
+            finally:
+                self._batches.discard(task)  # type: ignore[arg-type]
+
+        return batch
+
+    def cancel(self) -> None:
+        """Cancel the batches still running (the request gave up on them)."""
+        for task in list(self._batches):
+            task.cancel()
 
     async def _load_series(self, keys: Sequence[tuple[str, SeriesQuery]]) -> list[Any]:
         ts = self._gateway.timeseries

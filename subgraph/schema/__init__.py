@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
+from graphql import GraphQLError
+from graphql.validation import MaxIntrospectionDepthRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ValidationCache
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 from strawberry.types.info import Info
 
 from abstractions.errors import InvalidArgument
+from subgraph.cost import CostModel, DemandControl
 from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.execution import FastExecutor
-from subgraph.limits import Limits
+from subgraph.limits import Limits, shape_rule
 
 from .entities import Profile, Title
 from .mutations import Mutation
@@ -58,17 +56,21 @@ class FederatedSchema(strawberry.federation.Schema):
         ]
 
 
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing here: `subgraph.errors.ErrorCodes` logs each request's errors once, after
+        classifying them (Strawberry's default logs every error with its traceback)."""
+
+
 def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
     """The schema with its request limits; the SDL does not depend on `limits`."""
     limits = limits or Limits()
-    # The rules of QueryDepthLimiter and MaxAliasesLimiter, built once: those extensions build a
-    # new rule class per instance, i.e. per request, and the validation cache is keyed by the
-    # rules, so it never hit and every request was validated again.
-    limit_rules = [
-        query_depth_limiter.create_validator(limits.max_depth, None, None),
-        max_aliases.create_validator(limits.max_aliases),
-    ]
-    return FederatedSchema(
+    # Rules built once: the validation cache is keyed by the rules, so a rule class made per
+    # request would never hit.  Depth and aliases are measured in linear time (subgraph.limits).
+    limit_rules = [shape_rule(limits.max_depth, limits.max_aliases), MaxIntrospectionDepthRule]
+    cost_model: list[CostModel] = []  # made once the schema exists
+    schema = FederatedSchema(
         query=Query,
         mutation=Mutation,
         types=[Profile, Title],
@@ -82,8 +84,11 @@ def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
             lambda: ValidationCache(maxsize=limits.validation_cache_size),
             lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: DemandControl(cost_model[0], limits),
         ],
     )
+    cost_model.append(CostModel(schema._schema, limits.max_first))
+    return schema
 
 
 def export_sdl() -> str:

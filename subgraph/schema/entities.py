@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from .counter import Counter
+from .demand import PAGE
 
 if TYPE_CHECKING:
     from .playback import PlaybackEventConnection
@@ -30,7 +31,8 @@ class Profile:
         return cls(id=id)
 
     @strawberry.field(
-        description="What the profile watched, newest first (namespace `viewing_history`)."
+        description="What the profile watched, newest first (namespace `viewing_history`).",
+        directives=[PAGE],
     )
     async def viewing_history(
         self,

@@ -10,6 +10,7 @@ from abstractions.kv import Item
 from subgraph.resolvers import kv as kv_resolvers
 
 from .common import PageInfo
+from .demand import PAGE
 from .scalars import as_text, b64encode
 
 
@@ -47,7 +48,9 @@ class KVRecord:
     namespace: str = strawberry.field(description="The KV namespace.")
     id: strawberry.ID = strawberry.field(description="The record id.")
 
-    @strawberry.field(description="Items of the record: all, by keys, or by key range.")
+    @strawberry.field(
+        description="Items of the record: all, by keys, or by key range.", directives=[PAGE]
+    )
     async def items(
         self,
         info: strawberry.Info,

@@ -6,6 +6,8 @@ from enum import Enum
 
 import strawberry
 
+from .demand import assumed
+
 
 @strawberry.enum(description="The data abstraction a namespace belongs to.")
 class Abstraction(Enum):
@@ -24,4 +26,6 @@ class NamespaceSetting:
 class Namespace:
     name: str = strawberry.field(description="The namespace name.")
     abstraction: Abstraction = strawberry.field(description="Its abstraction.")
-    settings: list[NamespaceSetting] = strawberry.field(description="Its settings.")
+    settings: list[NamespaceSetting] = strawberry.field(
+        description="Its settings.", directives=[assumed(32)]
+    )

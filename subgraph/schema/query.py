@@ -10,6 +10,7 @@ import strawberry
 from subgraph.resolvers import counters, namespaces, timeseries
 
 from .counter import Counter
+from .demand import PAGE, SEARCH_COST, SLICED, assumed
 from .kv import KVRecord
 from .namespaces import Namespace
 from .timeseries import DistinctValue, ItemFilter, SearchQuery, TimeSeriesEventConnection
@@ -31,7 +32,7 @@ class Query:
     ) -> KVRecord:
         return KVRecord(namespace=namespace, id=id)
 
-    @strawberry.field(description="Events of one time series, newest first.")
+    @strawberry.field(description="Events of one time series, newest first.", directives=[PAGE])
     async def time_series(
         self,
         info: strawberry.Info,
@@ -50,7 +51,10 @@ class Query:
             info, namespace, id, since, until, first, after, filter
         )
 
-    @strawberry.field(description="Events of any series matching every condition, newest first.")
+    @strawberry.field(
+        description="Events of any series matching every condition, newest first.",
+        directives=[PAGE, SEARCH_COST],
+    )
     async def search_events(
         self,
         info: strawberry.Info,
@@ -63,7 +67,10 @@ class Query:
     ) -> TimeSeriesEventConnection:
         return await timeseries.search_events(info, namespace, query, since, until, first, after)
 
-    @strawberry.field(description="Distinct values of an item key among matching events.")
+    @strawberry.field(
+        description="Distinct values of an item key among matching events.",
+        directives=[SLICED, SEARCH_COST],
+    )
     async def distinct_values(
         self,
         info: strawberry.Info,
@@ -87,7 +94,10 @@ class Query:
     ) -> Counter:
         return await counters.counter(info, namespace, name)
 
-    @strawberry.field(description="Several counters of one namespace, in the order asked.")
+    @strawberry.field(
+        description="Several counters of one namespace, in the order asked.",
+        directives=[assumed(500)],
+    )
     async def counters(
         self,
         info: strawberry.Info,
@@ -96,6 +106,9 @@ class Query:
     ) -> list[Counter]:
         return await counters.counters(info, namespace, names)
 
-    @strawberry.field(description="Every namespace this subgraph serves, with its settings.")
+    @strawberry.field(
+        description="Every namespace this subgraph serves, with its settings.",
+        directives=[assumed(50)],
+    )
     def namespaces(self, info: strawberry.Info) -> list[Namespace]:
         return namespaces.namespaces(info)

@@ -10,6 +10,7 @@ import strawberry
 from abstractions.timeseries import Event
 
 from .common import PageInfo
+from .demand import assumed
 from .playback import event_global_id, micros_to_datetime
 from .scalars import as_text, b64encode
 
@@ -27,7 +28,9 @@ class TimeSeriesEvent:
     series_id: str = strawberry.field(description="The time series it belongs to.")
     event_time: datetime = strawberry.field(description="When it happened.")
     event_id: str = strawberry.field(description="Its id, unique within its time.")
-    items: list[EventItem] = strawberry.field(description="Its items, by key.")
+    items: list[EventItem] = strawberry.field(
+        description="Its items, by key.", directives=[assumed(64)]
+    )
 
     @classmethod
     def from_record(cls, event: Event) -> TimeSeriesEvent:

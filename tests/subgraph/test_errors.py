@@ -135,6 +135,7 @@ async def test_a_document_deeper_than_max_depth_is_not_executed(client: GraphQLC
       ... on Profile { viewingHistory { edges { node { profile { viewingHistory {
         edges { node { id } } } } } } } } } }"""
     errors = await rejected_before_execution(client, deep)
+    assert codes(errors) == ["MAX_DEPTH_LIMIT"]
     assert "depth" in errors[0]["message"]
     # One level less deep is fine.
     await client.data("""{ _entities(representations: [{__typename: "Profile", id: "p"}]) {
@@ -145,6 +146,7 @@ async def test_more_aliases_than_max_aliases_are_not_executed(client: GraphQLCli
     fields = " ".join(f'a{i}: counter(namespace: "page_views", name: "x") {{ count }}'
                       for i in range(4))
     errors = await rejected_before_execution(client, "{ " + fields + " }")
+    assert codes(errors) == ["MAX_ALIASES_LIMIT"]
     assert "aliases" in errors[0]["message"]
 
 
@@ -208,7 +210,9 @@ async def test_malformed_bodies_never_get_http_500(
     assert 400 <= response.status_code < 500, response.text
 
 
-async def test_requests_graphql_cannot_serve_get_4xx_not_500(client: GraphQLClient) -> None:
+async def test_requests_graphql_cannot_serve_get_4xx_or_a_request_error(
+    client: GraphQLClient,
+) -> None:
     mutation = 'mutation { clearCount(input: {namespace: "page_views", name: "x", ' \
                'idempotencyKey: "k"}) { count } }'
     responses = [
@@ -220,4 +224,8 @@ async def test_requests_graphql_cannot_serve_get_4xx_not_500(client: GraphQLClie
         await client.http.post("/graphql", json={"query": ""}),
         await client.http.put("/graphql", json={"query": "{ namespaces { name } }"}),
     ]
-    assert [r.status_code for r in responses] == [400, 400, 400, 400, 405]
+    assert [r.status_code for r in responses] == [405, 200, 400, 400, 405]
+    assert [r.json()["errors"][0]["extensions"]["code"] for r in responses] == [
+        "BAD_REQUEST", "OPERATION_RESOLUTION_FAILURE", "BAD_REQUEST", "BAD_REQUEST", "BAD_REQUEST",
+    ]
+    assert "data" not in responses[1].json()

@@ -19,7 +19,7 @@ query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
     ... on Profile {
       id
-      viewingHistory { edges { node { id title { id playCount { count } } } } }
+      viewingHistory(first: 1) { edges { node { id title { id playCount { count } } } } }
       playCount { count }
     }
   }

@@ -1,0 +1,358 @@
+"""GraphQL over HTTP: what a request must be before any GraphQL work starts, and its answer.
+
+Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`:
+
+- transport: a body over `max_body_bytes` is refused with 413 before it is read whole (by its
+  Content-Length, else as it streams); a compressed body (any Content-Encoding) or a media type
+  other than `application/json` with 415; bytes that are not UTF-8, text that is not JSON or
+  nests too deep, JSON that is not one object, and request parameters of the wrong JSON type
+  with 400 (BAD_REQUEST); methods other than GET and POST, and mutations over GET, with 405;
+- request errors (the document too large, lone surrogates in any string, variables too many or
+  too deep, parse and validation failures, limits, an operation that cannot be chosen): no
+  `data` entry, HTTP 200 for `application/json` and 400 for `application/graphql-response+json`,
+  as the GraphQL-over-HTTP specification says for each media type.
+
+A request also has a deadline (`request_timeout`): past it, its execution and the dataloader
+batches it started are cancelled and it is answered with REQUEST_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from .errors import classify
+from .limits import Limits
+
+log = logging.getLogger("subgraph.http")
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+TIMEOUT = "REQUEST_TIMEOUT"
+
+
+class RequestRefused(Exception):
+    """A request answered with an error before (or instead of) GraphQL execution.
+
+    `status` None: a GraphQL request error, whose status follows the response's media type.
+    """
+
+    def __init__(
+        self, status: int | None, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class _Adapter(StarletteRequestAdapter):
+    """Strawberry's request adapter, with the Starlette request reachable for streaming."""
+
+    @property
+    def request(self) -> Request:
+        return self._request
+
+
+def negotiate(accept: str) -> str:
+    """The response media type: the GraphQL one when the client lists it, else JSON."""
+    return GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept.lower() else JSON
+
+
+def error_response(
+    media_type: str, status: int | None, code: str, message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    if status is None:
+        status = 400 if media_type == GRAPHQL_RESPONSE else 200
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(json.dumps(body), status, headers=headers, media_type=media_type)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise RequestRefused(400, "BAD_REQUEST", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestRefused:
+    return RequestRefused(
+        413, "PAYLOAD_TOO_LARGE", f"the request body is over the limit of {limit} bytes"
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json(text: str | bytes, what: str) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, nesting bounded by the interpreter's stack."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestRefused(400, "BAD_REQUEST", f"the {what} is not UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise RequestRefused(400, "BAD_REQUEST", f"the {what} nests too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, NaN, integers over 4300 digits
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise RequestRefused(400, "BAD_REQUEST", f"the {what} is not JSON: {message}") from None
+
+
+def _check_media(request: Request) -> None:
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise RequestRefused(
+            415, "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Encoding {encoding!r} is not accepted: send the body uncompressed",
+        )
+    media, _, params = request.headers.get("content-type", "").partition(";")
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media.strip().lower() != JSON or charset not in ("utf-8", "utf8"):
+        raise RequestRefused(
+            415, "UNSUPPORTED_MEDIA_TYPE", "send the request as Content-Type: application/json"
+        )
+
+
+def _unicode(text: str, what: str) -> None:
+    """Refuse lone surrogates (legal JSON escapes, not Unicode text) where strings enter."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestRefused(
+                None, "BAD_USER_INPUT", f"{what} holds a lone surrogate: not valid Unicode text"
+            ) from None
+
+
+def _check_values(root: Mapping[str, Any], what: str, limits: Limits) -> None:
+    """Bound a JSON value's size and depth before graphql-core coerces it; check its text."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > limits.max_variable_values:
+            raise RequestRefused(
+                None, "BAD_USER_INPUT",
+                f"{what} hold more than {limits.max_variable_values} values",
+            )
+        if depth > limits.max_variable_depth:
+            raise RequestRefused(
+                None, "BAD_USER_INPUT",
+                f"{what} nest deeper than {limits.max_variable_depth} levels",
+            )
+        kind = type(value)
+        if kind is str:
+            _unicode(value, what)
+        elif kind is dict:
+            for key, item in value.items():
+                _unicode(key, what)
+                stack.append((item, depth + 1))
+        elif kind is list:
+            stack.extend((item, depth + 1) for item in value)
+
+
+def request_data(data: Any, limits: Limits) -> GraphQLRequestData:
+    """The GraphQL request in a decoded body or query string, checked before any parsing."""
+    if not isinstance(data, dict):
+        kind = "a list (batching is not supported)" if isinstance(data, list) else type(
+            data).__name__.replace("NoneType", "null")
+        raise RequestRefused(400, "BAD_REQUEST", f"the request must be a JSON object, not {kind}")
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestRefused(400, "BAD_REQUEST", "the request has no `query` string")
+    if len(query) > limits.max_document_bytes:
+        raise _document_too_large(limits)
+    _unicode(query, "the query")
+    if len(query.encode("utf-8")) > limits.max_document_bytes:
+        raise _document_too_large(limits)
+    name = data.get("operationName")
+    if name is not None:
+        if not isinstance(name, str):
+            raise RequestRefused(400, "BAD_REQUEST", "`operationName` must be a string or null")
+        _unicode(name, "operationName")
+    parts: dict[str, dict[str, Any] | None] = {}
+    for part in ("variables", "extensions"):
+        value = data.get(part)
+        if value is not None and not isinstance(value, dict):
+            raise RequestRefused(400, "BAD_REQUEST", f"`{part}` must be an object or null")
+        if value:
+            _check_values(value, f"the {part}", limits)
+        parts[part] = value
+    return GraphQLRequestData(
+        query=query, variables=parts["variables"], operation_name=name,
+        extensions=parts["extensions"], protocol="http",
+    )
+
+
+def _document_too_large(limits: Limits) -> RequestRefused:
+    return RequestRefused(
+        413, "PAYLOAD_TOO_LARGE",
+        f"the query document is over {limits.max_document_bytes} bytes; send large values "
+        "as variables",
+    )
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Errors before execution: no `data` entry in the response (GraphQL over HTTP)."""
+    errors = result.errors
+    return bool(
+        result.data is None and errors
+        and all(e.path is None and (e.extensions or {}).get("code") != TIMEOUT for e in errors)
+    )
+
+
+class GraphQLView(GraphQL):
+    """Strawberry's ASGI view with the checks above, the deadline and media types."""
+
+    request_adapter_class = _Adapter
+
+    def __init__(self, schema: BaseSchema, limits: Limits) -> None:
+        super().__init__(schema, graphql_ide="graphiql")
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        media_type = negotiate(request.headers.get("accept", ""))
+        try:
+            response = await self.run(request)
+        except RequestRefused as refused:
+            log.info("request refused: %s %s", refused.code, refused.message)
+            response = error_response(
+                media_type, refused.status, refused.code, refused.message, refused.headers
+            )
+        except HTTPException as exc:
+            code = "UNSUPPORTED_MEDIA_TYPE" if exc.status_code == 415 else "BAD_REQUEST"
+            headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            log.info("request refused: %s %s", exc.status_code, exc.reason)
+            response = error_response(media_type, exc.status_code, code, exc.reason, headers)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Any) -> Response:
+        response = await super().get_sub_response(request)
+        response.media_type = negotiate(request.headers.get("accept", ""))
+        return response
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        http: Request = request.request
+        if http.method == "GET":
+            params = dict(http.query_params)
+            for part in ("variables", "extensions"):
+                if params.get(part):
+                    params[part] = decode_json(params[part], f"`{part}` parameter")
+            return request_data(params, self.limits)
+        _check_media(http)
+        try:
+            body = await read_body(http, self.limits.max_body_bytes)
+        except ClientDisconnect:
+            raise RequestRefused(400, "BAD_REQUEST", "the client closed the request") from None
+        return request_data(decode_json(body, "request body"), self.limits)
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        method = request_adapter.method
+        try:
+            async with asyncio.timeout(self.limits.request_timeout):
+                return await self.schema.execute(
+                    request_data.query,
+                    root_value=root_value,
+                    variable_values=request_data.variables,
+                    context_value=context,
+                    operation_name=request_data.operation_name,
+                    allowed_operation_types=OperationType.from_http(method),
+                    operation_extensions=request_data.extensions,
+                )
+        except TimeoutError:
+            cancel = getattr(getattr(context, "loaders", None), "cancel", None)
+            if cancel is not None:
+                cancel()
+            request_id = getattr(context, "request_id", uuid.uuid4().hex[:16])
+            log.warning("request %s: over its deadline of %gs, cancelled", request_id,
+                        self.limits.request_timeout)
+            return ExecutionResult(data=None, errors=[GraphQLError(
+                f"the request ran over its deadline of {self.limits.request_timeout:g}s "
+                f"(request id {request_id})",
+                extensions={"code": TIMEOUT, "requestId": request_id},
+            )])
+        except CannotGetOperationTypeError as exc:
+            return ExecutionResult(data=None, errors=[GraphQLError(
+                exc.as_http_error_reason(),
+                extensions={"code": "OPERATION_RESOLUTION_FAILURE"},
+            )])
+        except InvalidOperationTypeError as exc:
+            raise RequestRefused(
+                405, "BAD_REQUEST", exc.as_http_error_reason(method), {"Allow": "POST"}
+            ) from None
+        except MissingQueryError:
+            raise RequestRefused(400, "BAD_REQUEST", "the request has no `query`") from None
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors and not all((e.extensions or {}).get("code") for e in result.errors):
+            # Raised outside the operation (an extension's hook): not yet classified.
+            request_id = uuid.uuid4().hex[:16]
+            result.errors = [classify(e, request_id) for e in result.errors]
+        response = process_result(result)
+        if is_request_error(result):
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or JSON
+        response.headers["content-type"] = media_type
+        if (
+            media_type == GRAPHQL_RESPONSE and isinstance(response_data, dict)
+            and "data" not in response_data
+        ):
+            response.status_code = 400
+        return response
