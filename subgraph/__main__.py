@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int,
                        default=int(_env("SUBGRAPH_WORKERS", "1") or 1),
                        help="uvicorn worker processes (env SUBGRAPH_WORKERS)")
+    serve.add_argument("--drain-seconds", type=float,
+                       default=float(_env("SUBGRAPH_DRAIN_SECONDS", "10") or 10),
+                       help="on SIGTERM, wait at most this long for requests in flight"
+                            " (env SUBGRAPH_DRAIN_SECONDS)")
     serve.add_argument("--demo", action="store_true",
                        default=_env("SUBGRAPH_DEMO", "0") == "1",
                        help="load demo data on first start (env SUBGRAPH_DEMO=1)")
@@ -115,7 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers if args.workers > 1 else None,
         factory=False,
         log_level="info",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=max(1, round(args.drain_seconds)),
     )
     return 0
 

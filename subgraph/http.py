@@ -157,7 +157,8 @@ def _unicode(text: str, what: str) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise RequestRefused(
-                None, "BAD_USER_INPUT", f"{what} holds a lone surrogate: not valid Unicode text"
+                None, "BAD_USER_INPUT",
+                f"{what}: a string holds a lone surrogate, which is not Unicode text",
             ) from None
 
 
@@ -171,12 +172,12 @@ def _check_values(root: Mapping[str, Any], what: str, limits: Limits) -> None:
         if count > limits.max_variable_values:
             raise RequestRefused(
                 None, "BAD_USER_INPUT",
-                f"{what} hold more than {limits.max_variable_values} values",
+                f"{what}: more than {limits.max_variable_values} values",
             )
         if depth > limits.max_variable_depth:
             raise RequestRefused(
                 None, "BAD_USER_INPUT",
-                f"{what} nest deeper than {limits.max_variable_depth} levels",
+                f"{what}: nested deeper than {limits.max_variable_depth} levels",
             )
         kind = type(value)
         if kind is str:

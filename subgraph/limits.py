@@ -41,7 +41,7 @@ class Limits:
     max_document_bytes: int = 100_000
     max_cost: int = 10_000
     max_representations: int = 1000
-    max_variable_values: int = 50_000
+    max_variable_values: int = 20_000
     max_variable_depth: int = 32
     request_timeout: float = 5.0
 

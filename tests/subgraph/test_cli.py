@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -107,3 +108,42 @@ def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0, log.read_text()
+
+
+def test_sigterm_stops_the_server_within_its_drain_period_with_hostile_requests_in_flight(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    """A fragment chain once blocked the event loop for minutes and SIGTERM went unheard."""
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    chain = "query { ...F39 }\nfragment F0 on Query { __typename }\n" + "\n".join(
+        f"fragment F{i} on Query {{ ...F{i-1} ...F{i-1} ...F{i-1} }}" for i in range(1, 40)
+    )
+    bodies = [{"query": chain}] * 10 + [{"query": "{ namespaces { name } }"}] * 10
+
+    async def load() -> list[int]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            return [r.status_code for r in await asyncio.gather(
+                *(client.post("/graphql", json=body) for body in bodies)
+            )]
+
+    statuses = asyncio.run(load())
+    assert all(status == 200 for status in statuses), statuses
+    assert httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+
+    # Requests in flight when SIGTERM arrives: the server still stops within its drain period.
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/healthz")  # a kept-alive connection stays open
+        pending = subprocess.Popen(
+            [sys.executable, "-c", "import httpx, sys; [httpx.post(sys.argv[1], json="
+             "{'query': sys.argv[2]}, timeout=30) for _ in range(50)]",
+             f"{base}/graphql", chain],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, log.read_text()
+        assert time.monotonic() - started < 12  # the drain period (10 s by default)
+        pending.kill()
+        pending.wait()
