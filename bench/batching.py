@@ -47,7 +47,8 @@ def run(options: Options) -> dict[str, Any]:
 
 
 async def _run(options: Options) -> dict[str, Any]:
-    limits = Limits()
+    # 1000 profiles x 10 events is over the default cost budget: this measures batching.
+    limits = Limits(max_cost=10**9, max_representations=max(SIZES))
     schema = build_schema(limits)
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
         gateway = DataGateway(
