@@ -242,7 +242,7 @@ class TimeSeries:
         if namespace is not None:
             self._namespace(namespace)  # an unknown name is an error, not an empty sweep
         dropped: dict[str, list[int]] = {}
-        for ns in self._namespaces:
+        for ns in self._namespaces.all():  # internal namespaces age out too
             if isinstance(ns, TimeSeriesNamespace) and namespace in (None, ns.name):
                 cutoff = (now_micros() // 1_000_000) - ns.layout.retention_seconds
                 with store_errors():

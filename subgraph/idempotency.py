@@ -4,6 +4,9 @@ A client sends one `idempotencyKey` per logical write.  The key maps (in the KV 
 `idempotency`) to the token and facts of the first attempt, so a retry writes the very same
 events and counter adds (which the abstractions then deduplicate), and a retry of a write that
 completed writes nothing at all.
+
+The namespace is internal: no generic field can read, forge or delete an attempt (that would let
+a caller suppress or repeat someone else's write); only `DataGateway.system_kv` reaches it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from typing import Any
 from abstractions.errors import InvalidArgument
 from abstractions.gateway import DataGateway
 from abstractions.kv import Item
-from abstractions.namespaces import KVNamespace
+from abstractions.namespaces import KVNamespace, NamespaceConfigError, Namespaces
 from abstractions.tokens import IdempotencyToken
 
 NAMESPACE = "idempotency"
 RETENTION_SECONDS = 7 * 86400
 MAX_KEY_LENGTH = 128
-DEFAULT_NAMESPACE = KVNamespace(name=NAMESPACE, default_ttl_seconds=RETENTION_SECONDS)
+DEFAULT_NAMESPACE = KVNamespace(
+    name=NAMESPACE, internal=True, default_ttl_seconds=RETENTION_SECONDS
+)
 
 # One lock per key while an attempt is looked up and recorded, so that concurrent attempts in this
 # process (hedged or impatient retries) find the first one instead of each recording their own.
@@ -50,7 +55,7 @@ class Idempotency:
         _check(key)
         record = f"{operation}:{key}"
         async with _beginning.setdefault(record, asyncio.Lock()):
-            page = await self._gateway.kv.get_items(NAMESPACE, record, keys=[b"attempt"])
+            page = await self._gateway.system_kv.get_items(NAMESPACE, record, keys=[b"attempt"])
             if page.items:
                 stored = json.loads(page.items[0].value)
                 token = IdempotencyToken(stored["t"], stored["n"])
@@ -68,9 +73,28 @@ class Idempotency:
             {"t": attempt.token.generation_time, "n": attempt.token.nonce,
              "f": attempt.facts, "d": attempt.done}
         ).encode()
-        await self._gateway.kv.put_items(
+        await self._gateway.system_kv.put_items(
             NAMESPACE, record, [Item(b"attempt", body)], IdempotencyToken.new()
         )
+
+
+def with_idempotency_namespace(namespaces: Namespaces) -> Namespaces:
+    """`namespaces` with the idempotency namespace: the shipped one unless the file declares it.
+
+    A declared one must be an internal KV namespace, else start-up fails: silently changing what
+    an operator wrote would hide the mistake, and leaving it reachable would let callers forge
+    or delete attempts.
+    """
+    declared = next((ns for ns in namespaces.all() if ns.name == NAMESPACE), None)
+    if declared is None:
+        return namespaces.with_overrides(DEFAULT_NAMESPACE)
+    if not isinstance(declared, KVNamespace) or not declared.internal:
+        raise NamespaceConfigError(
+            f"{namespaces.source}: namespace {NAMESPACE!r} holds the subgraph's idempotency "
+            'records: declare it with abstraction = "kv" and internal = true, or leave it out '
+            "to get the shipped one"
+        )
+    return namespaces
 
 
 def _check(key: str) -> None:

@@ -79,6 +79,32 @@ async def test_namespace_of_another_abstraction_is_a_namespace_error(
         await call(gateway, foreign, uid)
 
 
+# For each abstraction, an internal namespace of that abstraction (tests/namespaces.toml).
+INTERNAL = {"kv": "internal_kv", "timeseries": "internal_events", "counter": "internal_counter"}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_an_internal_namespace_is_refused_as_unknown(
+    gateway: DataGateway, uid: str, operation: str
+) -> None:
+    kind, call = OPERATIONS[operation]
+    with pytest.raises(NamespaceError) as caught:
+        await call(gateway, INTERNAL[kind], uid)
+    assert str(caught.value) == f"unknown namespace {INTERNAL[kind]!r}"
+
+
+async def test_the_system_kv_reaches_an_internal_namespace(
+    gateway: DataGateway, uid: str
+) -> None:
+    # Its tables exist (made at start like every other namespace's) and it keeps its records.
+    await gateway.system_kv.put_items("internal_kv", uid, [Item(b"k", b"v")],
+                                      IdempotencyToken.new())
+    page = await gateway.system_kv.get_items("internal_kv", uid)
+    assert [(i.key, i.value) for i in page.items] == [(b"k", b"v")]
+    with pytest.raises(NamespaceError, match="unknown namespace 'internal_kv'"):
+        await gateway.kv.get_items("internal_kv", uid)
+
+
 async def test_same_ids_in_two_namespaces_are_separate(gateway: DataGateway, uid: str) -> None:
     await gateway.kv.put_items("kv_small", uid, [Item(b"k", b"small")], IdempotencyToken.new())
     await gateway.kv.put_items(

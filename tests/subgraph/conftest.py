@@ -49,7 +49,7 @@ def subgraph_namespaces(*extra: Namespace) -> Namespaces:
         DEFAULT_NAMESPACE, FAST_TITLE_PLAYS, *extra
     )
     return Namespaces(
-        {ns.name: ns for ns in loaded},
+        {ns.name: ns for ns in loaded.all()},
         control_plane.Settings(max_clock_skew_seconds=CLOCK_SKEW_SECONDS),
         loaded.source,
     )

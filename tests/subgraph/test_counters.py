@@ -109,7 +109,6 @@ async def test_namespaces_lists_each_configured_namespace_with_its_settings(
     assert sorted(by_name) == sorted(ns.name for ns in client.gateway.namespaces)
     assert {
         "viewing_history", "title_plays", "profile_plays", "page_views", "profile_settings",
-        "idempotency",
     } <= set(by_name)
     assert by_name["viewing_history"]["abstraction"] == "TIMESERIES"
     assert by_name["profile_settings"]["abstraction"] == "KV"
