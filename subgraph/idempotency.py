@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from abstractions.tokens import IdempotencyToken
 NAMESPACE = "idempotency"
 RETENTION_SECONDS = 7 * 86400
 MAX_KEY_LENGTH = 128
+_REFUSED_CATEGORIES = ("Cc", "Cs")  # control characters (C0, DEL, C1) and lone surrogates
 DEFAULT_NAMESPACE = KVNamespace(
     name=NAMESPACE, internal=True, default_ttl_seconds=RETENTION_SECONDS
 )
@@ -98,5 +100,12 @@ def with_idempotency_namespace(namespaces: Namespaces) -> Namespaces:
 
 
 def _check(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH:
+    """A key is 1 to 128 characters, not all blank, with no control characters: a blank key is
+    almost surely a client bug that would make unrelated writes share one attempt, and control
+    characters (and lone surrogates) would not survive logs and stores intact."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
         raise InvalidArgument(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters")
+    if key.isspace():
+        raise InvalidArgument("idempotencyKey must not be blank")
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in key):
+        raise InvalidArgument("idempotencyKey must not contain control characters")
