@@ -142,6 +142,11 @@ class TimeSeries:
         if buffer.queue.qsize() >= ns.flush_batch_size:
             buffer.wake.set()
 
+    def check_events(self, namespace: str, events: Sequence[Event]) -> None:
+        """Refuse what a write of these events would refuse (limits, ids, the accept window),
+        writing nothing: a caller with several writes checks every one before the first."""
+        self._check_events(self._namespace(namespace), events)
+
     # --- reads ------------------------------------------------------------------------------
 
     async def read_events(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from abstractions.errors import TooLarge
-from abstractions.namespaces import CounterNamespace
 from subgraph.schema import counter as counter_types
 
 from .common import context
@@ -32,7 +31,7 @@ async def add_count(
 ) -> counter_types.Counter:
     ctx = context(info)
     counters_api = ctx.gateway.counters
-    mode = ctx.gateway.namespaces.get(namespace, CounterNamespace).mode
+    counters_api.check_add(namespace, name, delta)
     facts = {"namespace": namespace, "name": name, "delta": delta}
     attempt = await ctx.idempotency.begin("addCount", idempotency_key, facts)
     # A retry replays the first attempt, whatever this one says.
@@ -41,9 +40,8 @@ async def add_count(
     if attempt.done:
         count = await counters_api.get(namespace, name)
     else:
-        count = await counters_api.add_and_get(
-            namespace, name, delta, attempt.token if mode != "best_effort" else None
-        )
+        # best_effort counters ignore the token (they are not idempotent by design).
+        count = await counters_api.add_and_get(namespace, name, delta, attempt.token)
         await ctx.idempotency.finish("addCount", idempotency_key, attempt)
     return counter_of(info, namespace, name, count)
 
@@ -52,6 +50,7 @@ async def clear_count(
     info: strawberry.Info, namespace: str, name: str, idempotency_key: str
 ) -> counter_types.Counter:
     ctx = context(info)
+    ctx.gateway.counters.check_clear(namespace, name)
     attempt = await ctx.idempotency.begin(
         "clearCount", idempotency_key, {"namespace": namespace, "name": name}
     )

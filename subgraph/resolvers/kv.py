@@ -60,6 +60,7 @@ async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVR
     for item in input.items:
         value = input_bytes(item.key, item.text, item.value)
         decoded.append(Item(_key(item.key), value, item.ttl_seconds))
+    ctx.gateway.kv.check_put(input.namespace, str(input.id), decoded)
     attempt = await ctx.idempotency.begin(
         "putItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
     )
@@ -73,17 +74,16 @@ async def delete_items(info: strawberry.Info, input: DeleteItemsInput) -> kv_typ
     ctx = context(info)
     if input.keys is not None:
         check_count(info, len(input.keys), "keys")
+    keys = [_key(k) for k in input.keys] if input.keys is not None else None
+    start = _key(input.start) if input.start is not None else None
+    end = _key(input.end) if input.end is not None else None
+    ctx.gateway.kv.check_delete(input.namespace, str(input.id), keys=keys, start=start, end=end)
     attempt = await ctx.idempotency.begin(
         "deleteItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
     )
     if not attempt.done:
         await ctx.gateway.kv.delete_items(
-            input.namespace,
-            str(input.id),
-            attempt.token,
-            keys=[_key(k) for k in input.keys] if input.keys is not None else None,
-            start=_key(input.start) if input.start is not None else None,
-            end=_key(input.end) if input.end is not None else None,
+            input.namespace, str(input.id), attempt.token, keys=keys, start=start, end=end
         )
         await ctx.idempotency.finish("deleteItems", input.idempotency_key, attempt)
     return kv_types.KVRecord(namespace=input.namespace, id=input.id)

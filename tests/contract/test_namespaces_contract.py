@@ -20,6 +20,11 @@ def event(series: str) -> StoredEvent:
     return StoredEvent(series, now_micros() - 1_000_000, "e", {"k": b"v"})
 
 
+async def checked(check: Callable[..., None], *args: object) -> None:
+    """A check_* method (synchronous) as an operation."""
+    check(*args)
+
+
 OPERATIONS: dict[str, tuple[str, Operation]] = {
     "kv.put_items": ("kv", lambda gw, ns, uid: gw.kv.put_items(
         ns, uid, [Item(b"k", b"v")], IdempotencyToken.new())),
@@ -49,6 +54,15 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
     "counter.clear": ("counter", lambda gw, ns, uid: gw.counters.clear(
         ns, uid, IdempotencyToken.new())),
     "counter.rollup": ("counter", lambda gw, ns, uid: gw.counters.rollup(ns, [uid])),
+    "kv.check_put": ("kv", lambda gw, ns, uid: checked(
+        gw.kv.check_put, ns, uid, [Item(b"k", b"v")])),
+    "kv.check_delete": ("kv", lambda gw, ns, uid: checked(gw.kv.check_delete, ns, uid)),
+    "ts.check_events": ("timeseries", lambda gw, ns, uid: checked(
+        gw.timeseries.check_events, ns, [event(uid)])),
+    "counter.check_add": ("counter", lambda gw, ns, uid: checked(
+        gw.counters.check_add, ns, uid, 1)),
+    "counter.check_clear": ("counter", lambda gw, ns, uid: checked(
+        gw.counters.check_clear, ns, uid)),
 }
 
 # For each abstraction, a namespace of another one, and that one's name.
