@@ -62,7 +62,8 @@ async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVR
         decoded.append(Item(_key(item.key), value, item.ttl_seconds))
     ctx.gateway.kv.check_put(input.namespace, str(input.id), decoded)
     attempt = await ctx.idempotency.begin(
-        "putItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+        "putItems", input.idempotency_key, input,
+        {"namespace": input.namespace, "id": str(input.id)},
     )
     if not attempt.done:
         await ctx.gateway.kv.put_items(input.namespace, str(input.id), decoded, attempt.token)
@@ -79,7 +80,8 @@ async def delete_items(info: strawberry.Info, input: DeleteItemsInput) -> kv_typ
     end = _key(input.end) if input.end is not None else None
     ctx.gateway.kv.check_delete(input.namespace, str(input.id), keys=keys, start=start, end=end)
     attempt = await ctx.idempotency.begin(
-        "deleteItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+        "deleteItems", input.idempotency_key, input,
+        {"namespace": input.namespace, "id": str(input.id)},
     )
     if not attempt.done:
         await ctx.gateway.kv.delete_items(

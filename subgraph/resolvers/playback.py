@@ -89,7 +89,7 @@ async def record_playback(
     gw.timeseries.check_events(HISTORY, [event])
     gw.counters.check_add(PROFILE_PLAYS, event.series_id, 1)
     gw.counters.check_add(TITLE_PLAYS, str(facts["title"]), 1)
-    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, facts)
+    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, input, facts)
     # A retry replays the first attempt exactly: same event, same counter tokens.
     facts = attempt.facts
     event = _playback_event(facts, input.idempotency_key)

@@ -100,7 +100,7 @@ async def write_events(
     events = _events(input, now)
     ctx.gateway.timeseries.check_events(input.namespace, events)
     attempt = await ctx.idempotency.begin(
-        "writeEvents", input.idempotency_key, {"namespace": input.namespace, "now": now}
+        "writeEvents", input.idempotency_key, input, {"namespace": input.namespace, "now": now}
     )
     default_time = int(attempt.facts["now"])
     if default_time != now:  # a retry: events without a time keep the first attempt's
