@@ -72,7 +72,7 @@ class Idempotency:
         refused (`IdempotencyKeyReused`).  Call this after the input has been checked, so a
         refused request leaves no attempt behind.
         """
-        _check(key)
+        check_key(key)
         digest = input_digest(input)
         record = f"{operation}:{key}"
         async with _beginning.setdefault(record, asyncio.Lock()):
@@ -147,10 +147,13 @@ def with_idempotency_namespace(namespaces: Namespaces) -> Namespaces:
     return namespaces
 
 
-def _check(key: str) -> None:
+def check_key(key: str) -> None:
     """A key is 1 to 128 characters, not all blank, with no control characters: a blank key is
     almost surely a client bug that would make unrelated writes share one attempt, and control
-    characters (and lone surrogates) would not survive logs and stores intact."""
+    characters (and lone surrogates) would not survive logs and stores intact.
+
+    Mutations call this first, before deriving anything (event ids) from the key.
+    """
     if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
         raise InvalidArgument(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters")
     if key.isspace():

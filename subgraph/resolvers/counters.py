@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from abstractions.errors import TooLarge
+from subgraph.idempotency import check_key
 from subgraph.schema import counter as counter_types
 
 from .common import context
@@ -34,6 +35,7 @@ async def counters(
 async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_types.Counter:
     ctx = context(info)
     counters_api = ctx.gateway.counters
+    check_key(input.idempotency_key)
     counters_api.check_add(input.namespace, input.name, input.delta)
     facts = {"namespace": input.namespace, "name": input.name, "delta": input.delta}
     attempt = await ctx.idempotency.begin("addCount", input.idempotency_key, input, facts)
@@ -52,6 +54,7 @@ async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_type
 async def clear_count(info: strawberry.Info, input: ClearCountInput) -> counter_types.Counter:
     ctx = context(info)
     namespace, name = input.namespace, input.name
+    check_key(input.idempotency_key)
     ctx.gateway.counters.check_clear(namespace, name)
     attempt = await ctx.idempotency.begin(
         "clearCount", input.idempotency_key, input, {"namespace": namespace, "name": name}

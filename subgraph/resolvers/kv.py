@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from abstractions.kv import Item
+from subgraph.idempotency import check_key
 from subgraph.loaders import ItemsQuery
 from subgraph.schema import kv as kv_types
 from subgraph.schema.common import page_info
@@ -55,6 +56,7 @@ async def items(
 
 async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVRecord:
     ctx = context(info)
+    check_key(input.idempotency_key)
     check_count(info, len(input.items), "items")
     decoded: list[Item] = []
     for item in input.items:
@@ -73,6 +75,7 @@ async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVR
 
 async def delete_items(info: strawberry.Info, input: DeleteItemsInput) -> kv_types.KVRecord:
     ctx = context(info)
+    check_key(input.idempotency_key)
     if input.keys is not None:
         check_count(info, len(input.keys), "keys")
     keys = [_key(k) for k in input.keys] if input.keys is not None else None

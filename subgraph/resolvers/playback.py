@@ -12,6 +12,7 @@ from abstractions.errors import InvalidArgument
 from abstractions.namespaces import CounterNamespace
 from abstractions.timeseries import Event
 from abstractions.tokens import now_micros
+from subgraph.idempotency import check_key
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import counter as counter_types
 from subgraph.schema import playback as playback_types
@@ -74,6 +75,7 @@ async def record_playback(
 
     ctx = context(info)
     gw = ctx.gateway
+    check_key(input.idempotency_key)
     if input.position_seconds < 0 or input.duration_seconds < 0:
         raise InvalidArgument("positionSeconds and durationSeconds must not be negative")
     started = (

@@ -11,6 +11,7 @@ import strawberry
 from abstractions.timeseries import Event, EventPage
 from abstractions.tokens import now_micros
 from backends.base import Condition
+from subgraph.idempotency import check_key
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import timeseries as ts_types
 from subgraph.schema.common import page_info
@@ -95,6 +96,7 @@ async def write_events(
     Every event is checked before any is written, so an invalid request writes nothing.
     """
     ctx = context(info)
+    check_key(input.idempotency_key)
     check_count(info, len(input.events), "events")
     now = now_micros()
     events = _events(input, now)
