@@ -121,6 +121,18 @@ class Counters:
             )
         self._queue(ns, name, token.generation_time)
 
+    def check_add(self, namespace: str, name: str, delta: int) -> None:
+        """Refuse what an add would refuse of this input, adding nothing: a caller with several
+        writes checks every one before the first (the token is checked at the add)."""
+        self._namespace(namespace)
+        _check_name(name)
+        _check_delta(delta)
+
+    def check_clear(self, namespace: str, name: str) -> None:
+        """Refuse what `clear` would refuse of this input, clearing nothing."""
+        self._namespace(namespace)
+        _check_name(name)
+
     async def rollup(self, namespace: str, names: Sequence[str] | None = None) -> None:
         """Roll up now: the given counters, or every counter queued in the namespace."""
         ns = self._namespace(namespace)
@@ -151,8 +163,7 @@ class Counters:
     ) -> int | None:
         """The add itself; returns the new value for best_effort counters, None otherwise."""
         _check_name(name)
-        if isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) > INT64_MAX:
-            raise InvalidArgument("delta must be a 64-bit integer")
+        _check_delta(delta)
         if ns.mode == "best_effort":
             try:
                 with store_errors():
@@ -251,3 +262,8 @@ class Counters:
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
         raise InvalidArgument(f"counter names must be 1 to {MAX_NAME} characters")
+
+
+def _check_delta(delta: int) -> None:
+    if isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) > INT64_MAX:
+        raise InvalidArgument("delta must be a 64-bit integer")

@@ -8,6 +8,7 @@
      │    ├── InvalidArgument        a value out of range, a malformed key, a bad condition
      │    ├── InvalidPageToken       a page token that was modified or belongs to another query
      │    ├── InvalidIdempotencyToken  generated too far in the future or past the accept window
+     │    ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED: a key sent again with other input
      │    └── TooLarge               a value or a request over the namespace's limits
      ├── NotFound                   NOT_FOUND
      └── Unavailable                UNAVAILABLE: the store failed or a buffer is full; retry later
@@ -47,6 +48,16 @@ class InvalidPageToken(ClientError):
 
 class InvalidIdempotencyToken(ClientError):
     """An idempotency token's generation time is outside what the namespace accepts."""
+
+
+class IdempotencyKeyReused(ClientError):
+    """A mutation's idempotency key came again with a different input.
+
+    Not a retry, so replaying the first result would hide a client bug (a lost write); a
+    distinct code lets the client tell it from a plain bad input, as payment APIs do.
+    """
+
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class TooLarge(ClientError):

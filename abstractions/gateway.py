@@ -14,7 +14,12 @@ from .tokens import PageTokens
 
 
 class DataGateway:
-    """Owns the store's lifecycle and the abstractions' background work (rollups, buffers)."""
+    """Owns the store's lifecycle and the abstractions' background work (rollups, buffers).
+
+    `kv`, `timeseries` and `counters` serve callers over the public view of the namespaces, so
+    they refuse internal ones as unknown; `system_kv` also reaches internal namespaces and is
+    for the system's own records only (idempotency attempts), never for a name a caller gave.
+    """
 
     def __init__(
         self,
@@ -25,7 +30,7 @@ class DataGateway:
         page_tokens: PageTokens | None = None,
     ) -> None:
         self.store = store
-        self.namespaces = namespaces
+        self.namespaces = namespaces = namespaces.public()
         self.calls = CallCounter()
         self.events = EventCounter()
         tokens = page_tokens or PageTokens()
@@ -33,6 +38,7 @@ class DataGateway:
         self.search_index = search_index if search_index is not store else None
         index = search_index or (store if isinstance(store, SearchIndex) else None)
         self.kv = KeyValue(store, namespaces, tokens, self.calls)
+        self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls)
         self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
         self.counters = Counters(store, namespaces, self.calls)
 
@@ -47,7 +53,7 @@ class DataGateway:
         # schema change (a slow first counter add could otherwise outlast the accept window).
         create = getattr(self.store, "create_namespace_tables", None)
         if create is not None:
-            await create(list(self.namespaces))
+            await create(list(self.namespaces.all()))
         if self.search_index is not None:
             await self.search_index.open()
         if background:

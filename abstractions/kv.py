@@ -152,22 +152,34 @@ class KeyValue:
         ns = self._namespace(namespace)
         _check_id(id)
         token.check(self._namespaces.settings.max_future_micros)
-        if keys is not None and (start is not None or end is not None):
-            raise InvalidArgument("delete either keys or a key range, not both")
-        if keys is not None:
-            if not keys:
-                raise InvalidArgument("keys must not be empty")
-            if len(keys) > ns.max_items_per_request:
-                raise TooLarge(f"at most {ns.max_items_per_request} keys per request")
-            for key in keys:
-                _check_key(ns, key)
-        _check_range(start, end)
+        _check_delete(ns, keys, start, end)
         with store_errors():
             await self._store.kv_delete(
                 ns.name, id, token.stamp(),
                 keys=list(dict.fromkeys(keys)) if keys is not None else None,
                 start=start, end=end,
             )
+
+    def check_put(self, namespace: str, id: str, items: Sequence[Item]) -> None:
+        """Refuse what `put_items` would refuse of this input, writing nothing: a caller with
+        several writes checks every one before the first (the token is checked at the write)."""
+        ns = self._namespace(namespace)
+        _check_id(id)
+        self._check_items(ns, items)
+
+    def check_delete(
+        self,
+        namespace: str,
+        id: str,
+        *,
+        keys: Sequence[bytes] | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+    ) -> None:
+        """Refuse what `delete_items` would refuse of this input, deleting nothing."""
+        ns = self._namespace(namespace)
+        _check_id(id)
+        _check_delete(ns, keys, start, end)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -484,6 +496,21 @@ def _check_key(ns: KVNamespace, key: bytes) -> None:
         raise InvalidArgument("item keys must be bytes")
     if len(key) > ns.max_key_bytes:
         raise TooLarge(f"item key is {len(key)} bytes; at most {ns.max_key_bytes} allowed")
+
+
+def _check_delete(
+    ns: KVNamespace, keys: Sequence[bytes] | None, start: bytes | None, end: bytes | None
+) -> None:
+    if keys is not None and (start is not None or end is not None):
+        raise InvalidArgument("delete either keys or a key range, not both")
+    if keys is not None:
+        if not keys:
+            raise InvalidArgument("keys must not be empty")
+        if len(keys) > ns.max_items_per_request:
+            raise TooLarge(f"at most {ns.max_items_per_request} keys per request")
+        for key in keys:
+            _check_key(ns, key)
+    _check_range(start, end)
 
 
 def _check_range(start: bytes | None, end: bytes | None) -> None:

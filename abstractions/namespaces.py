@@ -2,6 +2,10 @@
 
 Every setting is checked at load; an error names the file, the namespace and the key, so a bad
 deployment fails at start-up rather than on the first request that touches it.
+
+A namespace with `internal = true` holds the system's own records (idempotency attempts, keys):
+`Namespaces.get` answers it exactly as an unknown name and listing skips it, so no caller can
+name it; only a `system()` view, held by the system's own code, reaches it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class KVNamespace:
 
     name: str
     abstraction: Literal["kv"] = "kv"
+    internal: bool = False
     compress_over_bytes: int = 4096
     chunk_threshold_bytes: int = MiB
     chunk_size_bytes: int = 256 * 1024
@@ -66,6 +71,7 @@ class TimeSeriesNamespace:
 
     name: str
     abstraction: Literal["timeseries"] = "timeseries"
+    internal: bool = False
     seconds_per_slice: int = 86400
     seconds_per_bucket: int = 3600
     event_buckets: int = 4
@@ -99,6 +105,7 @@ class CounterNamespace:
 
     name: str
     abstraction: Literal["counter"] = "counter"
+    internal: bool = False
     mode: CounterMode = "eventual"
     accept_window_seconds: float = 5.0
     rollup_interval_seconds: float = 1.0
@@ -167,23 +174,45 @@ def _check_value(cls: type, key: str, value: Any) -> str | None:
 
 
 class Namespaces:
-    """The loaded namespaces, looked up by name and abstraction on every call."""
+    """The loaded namespaces, looked up by name and abstraction on every call.
 
-    def __init__(self, namespaces: Mapping[str, Namespace], settings: Settings, source: str):
+    A view: the public one (the default) hides internal namespaces from `get`, iteration and
+    `len`, so every abstraction built over it refuses them as unknown; `system()` is the view
+    that includes them.  `all()` is every namespace, for what the system does with each one
+    (tables at start-up, retention) whatever the view.
+    """
+
+    def __init__(
+        self,
+        namespaces: Mapping[str, Namespace],
+        settings: Settings,
+        source: str,
+        *,
+        system: bool = False,
+    ) -> None:
         self._by_name = dict(namespaces)
         self.settings = settings
         self.source = source
+        self._system = system
 
     def __iter__(self) -> Iterator[Namespace]:
-        return iter(self._by_name.values())
+        return (ns for ns in self._by_name.values() if self._system or not ns.internal)
 
     def __len__(self) -> int:
-        return len(self._by_name)
+        return sum(1 for _ in self)
+
+    def all(self) -> Iterator[Namespace]:
+        """Every namespace, internal ones included."""
+        return iter(self._by_name.values())
 
     def get(self, name: str, kind: type[N]) -> N:
-        """The namespace `name`, which must belong to the abstraction of `kind`."""
+        """The namespace `name`, which must belong to the abstraction of `kind`.
+
+        An internal namespace is unknown to the public view: the same error, and no hint of
+        its abstraction.
+        """
         ns = self._by_name.get(name)
-        if ns is None:
+        if ns is None or (ns.internal and not self._system):
             raise NamespaceError(f"unknown namespace {name!r}")
         if not isinstance(ns, kind):
             raise NamespaceError(
@@ -192,11 +221,22 @@ class Namespaces:
             )
         return ns
 
+    def public(self) -> Namespaces:
+        """The view callers reach: internal namespaces are unknown to it."""
+        return self if not self._system else self._view(system=False)
+
+    def system(self) -> Namespaces:
+        """The view of the system's own code, which also reaches internal namespaces."""
+        return self if self._system else self._view(system=True)
+
     def with_overrides(self, *extra: Namespace) -> Namespaces:
-        """A copy with namespaces added or replaced (tests and tools)."""
+        """A copy with namespaces added or replaced (tests and tools), in the same view."""
         merged = dict(self._by_name)
         merged.update({ns.name: ns for ns in extra})
-        return Namespaces(merged, self.settings, self.source)
+        return Namespaces(merged, self.settings, self.source, system=self._system)
+
+    def _view(self, *, system: bool) -> Namespaces:
+        return Namespaces(self._by_name, self.settings, self.source, system=system)
 
 
 def load_namespaces(path: str | Path | None = None) -> Namespaces:

@@ -142,6 +142,11 @@ class TimeSeries:
         if buffer.queue.qsize() >= ns.flush_batch_size:
             buffer.wake.set()
 
+    def check_events(self, namespace: str, events: Sequence[Event]) -> None:
+        """Refuse what a write of these events would refuse (limits, ids, the accept window),
+        writing nothing: a caller with several writes checks every one before the first."""
+        self._check_events(self._namespace(namespace), events)
+
     # --- reads ------------------------------------------------------------------------------
 
     async def read_events(
@@ -242,7 +247,7 @@ class TimeSeries:
         if namespace is not None:
             self._namespace(namespace)  # an unknown name is an error, not an empty sweep
         dropped: dict[str, list[int]] = {}
-        for ns in self._namespaces:
+        for ns in self._namespaces.all():  # internal namespaces age out too
             if isinstance(ns, TimeSeriesNamespace) and namespace in (None, ns.name):
                 cutoff = (now_micros() // 1_000_000) - ns.layout.retention_seconds
                 with store_errors():

@@ -22,7 +22,7 @@ from backends import open_store
 
 from .context import Context
 from .http import GraphQLView
-from .idempotency import DEFAULT_NAMESPACE, NAMESPACE
+from .idempotency import with_idempotency_namespace
 from .limits import Limits
 from .schema import build_schema
 
@@ -52,9 +52,7 @@ class GraphQLApp(GraphQLView):
 
 
 def open_gateway(settings: Settings) -> DataGateway:
-    namespaces = load_namespaces(settings.namespaces_path)
-    if not any(ns.name == NAMESPACE for ns in namespaces):
-        namespaces = namespaces.with_overrides(DEFAULT_NAMESPACE)
+    namespaces = with_idempotency_namespace(load_namespaces(settings.namespaces_path))
     search_index = None
     if settings.search_url:
         from backends.search import open_search_index

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import strawberry
 
 from abstractions.errors import TooLarge
-from abstractions.namespaces import CounterNamespace
+from subgraph.idempotency import check_key
 from subgraph.schema import counter as counter_types
 
 from .common import context
 from .playback import counter_of
+
+if TYPE_CHECKING:
+    from subgraph.schema.inputs import AddCountInput, ClearCountInput
 
 
 async def counter(info: strawberry.Info, namespace: str, name: str) -> counter_types.Counter:
@@ -27,36 +32,35 @@ async def counters(
     return [counter_of(info, namespace, n, c) for n, c in zip(names, counts, strict=True)]
 
 
-async def add_count(
-    info: strawberry.Info, namespace: str, name: str, delta: int, idempotency_key: str
-) -> counter_types.Counter:
+async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_types.Counter:
     ctx = context(info)
     counters_api = ctx.gateway.counters
-    mode = ctx.gateway.namespaces.get(namespace, CounterNamespace).mode
-    facts = {"namespace": namespace, "name": name, "delta": delta}
-    attempt = await ctx.idempotency.begin("addCount", idempotency_key, facts)
-    # A retry replays the first attempt, whatever this one says.
+    check_key(input.idempotency_key)
+    counters_api.check_add(input.namespace, input.name, input.delta)
+    facts = {"namespace": input.namespace, "name": input.name, "delta": input.delta}
+    attempt = await ctx.idempotency.begin("addCount", input.idempotency_key, input, facts)
+    # A retry replays the first attempt (the same input, or an attempt stored without a digest).
     facts = attempt.facts
     namespace, name, delta = facts["namespace"], facts["name"], facts["delta"]
     if attempt.done:
         count = await counters_api.get(namespace, name)
     else:
-        count = await counters_api.add_and_get(
-            namespace, name, delta, attempt.token if mode != "best_effort" else None
-        )
-        await ctx.idempotency.finish("addCount", idempotency_key, attempt)
+        # best_effort counters ignore the token (they are not idempotent by design).
+        count = await counters_api.add_and_get(namespace, name, delta, attempt.token)
+        await ctx.idempotency.finish("addCount", input.idempotency_key, attempt)
     return counter_of(info, namespace, name, count)
 
 
-async def clear_count(
-    info: strawberry.Info, namespace: str, name: str, idempotency_key: str
-) -> counter_types.Counter:
+async def clear_count(info: strawberry.Info, input: ClearCountInput) -> counter_types.Counter:
     ctx = context(info)
+    namespace, name = input.namespace, input.name
+    check_key(input.idempotency_key)
+    ctx.gateway.counters.check_clear(namespace, name)
     attempt = await ctx.idempotency.begin(
-        "clearCount", idempotency_key, {"namespace": namespace, "name": name}
+        "clearCount", input.idempotency_key, input, {"namespace": namespace, "name": name}
     )
     if not attempt.done:
         await ctx.gateway.counters.clear(namespace, name, attempt.token)
-        await ctx.idempotency.finish("clearCount", idempotency_key, attempt)
+        await ctx.idempotency.finish("clearCount", input.idempotency_key, attempt)
     count = await ctx.gateway.counters.get(namespace, name)
     return counter_of(info, namespace, name, count)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from abstractions.kv import Item
+from subgraph.idempotency import check_key
 from subgraph.loaders import ItemsQuery
 from subgraph.schema import kv as kv_types
 from subgraph.schema.common import page_info
@@ -55,13 +56,16 @@ async def items(
 
 async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVRecord:
     ctx = context(info)
+    check_key(input.idempotency_key)
     check_count(info, len(input.items), "items")
     decoded: list[Item] = []
     for item in input.items:
         value = input_bytes(item.key, item.text, item.value)
         decoded.append(Item(_key(item.key), value, item.ttl_seconds))
+    ctx.gateway.kv.check_put(input.namespace, str(input.id), decoded)
     attempt = await ctx.idempotency.begin(
-        "putItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+        "putItems", input.idempotency_key, input,
+        {"namespace": input.namespace, "id": str(input.id)},
     )
     if not attempt.done:
         await ctx.gateway.kv.put_items(input.namespace, str(input.id), decoded, attempt.token)
@@ -71,19 +75,20 @@ async def put_items(info: strawberry.Info, input: PutItemsInput) -> kv_types.KVR
 
 async def delete_items(info: strawberry.Info, input: DeleteItemsInput) -> kv_types.KVRecord:
     ctx = context(info)
+    check_key(input.idempotency_key)
     if input.keys is not None:
         check_count(info, len(input.keys), "keys")
+    keys = [_key(k) for k in input.keys] if input.keys is not None else None
+    start = _key(input.start) if input.start is not None else None
+    end = _key(input.end) if input.end is not None else None
+    ctx.gateway.kv.check_delete(input.namespace, str(input.id), keys=keys, start=start, end=end)
     attempt = await ctx.idempotency.begin(
-        "deleteItems", input.idempotency_key, {"namespace": input.namespace, "id": str(input.id)}
+        "deleteItems", input.idempotency_key, input,
+        {"namespace": input.namespace, "id": str(input.id)},
     )
     if not attempt.done:
         await ctx.gateway.kv.delete_items(
-            input.namespace,
-            str(input.id),
-            attempt.token,
-            keys=[_key(k) for k in input.keys] if input.keys is not None else None,
-            start=_key(input.start) if input.start is not None else None,
-            end=_key(input.end) if input.end is not None else None,
+            input.namespace, str(input.id), attempt.token, keys=keys, start=start, end=end
         )
         await ctx.idempotency.finish("deleteItems", input.idempotency_key, attempt)
     return kv_types.KVRecord(namespace=input.namespace, id=input.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -12,6 +12,7 @@ from abstractions.errors import InvalidArgument
 from abstractions.namespaces import CounterNamespace
 from abstractions.timeseries import Event
 from abstractions.tokens import now_micros
+from subgraph.idempotency import check_key
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import counter as counter_types
 from subgraph.schema import playback as playback_types
@@ -66,35 +67,34 @@ def counter_of(
 async def record_playback(
     info: strawberry.Info, input: RecordPlaybackInput
 ) -> RecordPlaybackPayload:
-    """Write the event and add 1 to both play counters, once per idempotency key."""
+    """Write the event and add 1 to both play counters, once per idempotency key.
+
+    All three writes are checked before the first, so an invalid request writes nothing.
+    """
     from subgraph.schema.mutations import RecordPlaybackPayload
 
     ctx = context(info)
     gw = ctx.gateway
-    profile_id, title_id = str(input.profile_id), str(input.title_id)
+    check_key(input.idempotency_key)
+    if input.position_seconds < 0 or input.duration_seconds < 0:
+        raise InvalidArgument("positionSeconds and durationSeconds must not be negative")
     started = (
         playback_types.datetime_to_micros(input.started_at)
         if input.started_at is not None else now_micros()
     )
-    if input.position_seconds < 0 or input.duration_seconds < 0:
-        raise InvalidArgument("positionSeconds and durationSeconds must not be negative")
     facts = {
-        "profile": profile_id, "title": title_id, "started": started,
+        "profile": str(input.profile_id), "title": str(input.title_id), "started": started,
         "position": input.position_seconds, "duration": input.duration_seconds,
         "device": input.device,
     }
-    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, facts)
+    event = _playback_event(facts, input.idempotency_key)
+    gw.timeseries.check_events(HISTORY, [event])
+    gw.counters.check_add(PROFILE_PLAYS, event.series_id, 1)
+    gw.counters.check_add(TITLE_PLAYS, str(facts["title"]), 1)
+    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, input, facts)
     # A retry replays the first attempt exactly: same event, same counter tokens.
     facts = attempt.facts
-    event_id = hashlib.sha256(f"recordPlayback:{input.idempotency_key}".encode()).hexdigest()[:32]
-    items = {
-        playback_types.KEY_TITLE: str(facts["title"]).encode(),
-        playback_types.KEY_POSITION: str(facts["position"]).encode(),
-        playback_types.KEY_DURATION: str(facts["duration"]).encode(),
-    }
-    if facts["device"] is not None:
-        items[playback_types.KEY_DEVICE] = str(facts["device"]).encode()
-    event = Event(str(facts["profile"]), int(facts["started"]), event_id, items)
+    event = _playback_event(facts, input.idempotency_key)
     profile_count = title_count = None
     if not attempt.done:
         await gw.timeseries.write_events(HISTORY, [event])
@@ -111,3 +111,16 @@ async def record_playback(
         profile_play_count=counter_of(info, PROFILE_PLAYS, event.series_id, profile_count),
         title_play_count=counter_of(info, TITLE_PLAYS, str(facts["title"]), title_count),
     )
+
+
+def _playback_event(facts: dict[str, Any], idempotency_key: str) -> Event:
+    """The viewing-history event of a playback; its id comes from the key, so retries match."""
+    event_id = hashlib.sha256(f"recordPlayback:{idempotency_key}".encode()).hexdigest()[:32]
+    items = {
+        playback_types.KEY_TITLE: str(facts["title"]).encode(),
+        playback_types.KEY_POSITION: str(facts["position"]).encode(),
+        playback_types.KEY_DURATION: str(facts["duration"]).encode(),
+    }
+    if facts["device"] is not None:
+        items[playback_types.KEY_DEVICE] = str(facts["device"]).encode()
+    return Event(str(facts["profile"]), int(facts["started"]), event_id, items)

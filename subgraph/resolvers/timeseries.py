@@ -11,6 +11,7 @@ import strawberry
 from abstractions.timeseries import Event, EventPage
 from abstractions.tokens import now_micros
 from backends.base import Condition
+from subgraph.idempotency import check_key
 from subgraph.loaders import SeriesQuery
 from subgraph.schema import timeseries as ts_types
 from subgraph.schema.common import page_info
@@ -90,24 +91,22 @@ async def distinct_values(
 async def write_events(
     info: strawberry.Info, input: WriteEventsInput
 ) -> ts_types.WriteEventsPayload:
-    """Events without an id get one derived from the idempotency key, so retries coincide."""
+    """Events without an id get one derived from the idempotency key, so retries coincide.
+
+    Every event is checked before any is written, so an invalid request writes nothing.
+    """
     ctx = context(info)
+    check_key(input.idempotency_key)
     check_count(info, len(input.events), "events")
     now = now_micros()
+    events = _events(input, now)
+    ctx.gateway.timeseries.check_events(input.namespace, events)
     attempt = await ctx.idempotency.begin(
-        "writeEvents", input.idempotency_key, {"namespace": input.namespace, "now": now}
+        "writeEvents", input.idempotency_key, input, {"namespace": input.namespace, "now": now}
     )
     default_time = int(attempt.facts["now"])
-    events: list[Event] = []
-    for index, given in enumerate(input.events):
-        items: dict[str, bytes] = {}
-        for item in given.items:
-            items[item.key] = input_bytes(item.key, item.text, item.value)
-        event_id = given.event_id or hashlib.sha256(
-            f"writeEvents:{input.idempotency_key}:{index}".encode()
-        ).hexdigest()[:32]
-        when = datetime_to_micros(given.event_time) if given.event_time else default_time
-        events.append(Event(given.series_id, when, event_id, items))
+    if default_time != now:  # a retry: events without a time keep the first attempt's
+        events = _events(input, default_time)
     if not attempt.done:
         if input.mode is ts_types.WriteMode.FIRE_AND_FORGET:
             await ctx.gateway.timeseries.write_events_async(input.namespace, events)
@@ -120,3 +119,17 @@ async def write_events(
             strawberry.ID(event_global_id(e.series_id, e.event_time, e.event_id)) for e in events
         ],
     )
+
+
+def _events(input: WriteEventsInput, default_time: int) -> list[Event]:
+    events: list[Event] = []
+    for index, given in enumerate(input.events):
+        items: dict[str, bytes] = {}
+        for item in given.items:
+            items[item.key] = input_bytes(item.key, item.text, item.value)
+        event_id = given.event_id or hashlib.sha256(
+            f"writeEvents:{input.idempotency_key}:{index}".encode()
+        ).hexdigest()[:32]
+        when = datetime_to_micros(given.event_time) if given.event_time else default_time
+        events.append(Event(given.series_id, when, event_id, items))
+    return events

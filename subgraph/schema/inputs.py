@@ -8,7 +8,10 @@ import strawberry
 
 from .scalars import Long
 
-IDEMPOTENCY = "One key per logical write; a retry with the same key changes nothing."
+IDEMPOTENCY = (
+    "One key per logical write; a retry with the same key and input changes nothing. The key "
+    "with another input is refused (IDEMPOTENCY_KEY_REUSED)."
+)
 
 
 @strawberry.input(description="A playback that started.")

@@ -62,12 +62,10 @@ class Mutation:
     async def add_count(
         self, info: strawberry.Info, input: Annotated[AddCountInput, INPUT]
     ) -> Counter:
-        return await counters.add_count(
-            info, input.namespace, input.name, input.delta, input.idempotency_key
-        )
+        return await counters.add_count(info, input)
 
     @strawberry.mutation(description="Reset a counter to zero.")
     async def clear_count(
         self, info: strawberry.Info, input: Annotated[ClearCountInput, INPUT]
     ) -> Counter:
-        return await counters.clear_count(info, input.namespace, input.name, input.idempotency_key)
+        return await counters.clear_count(info, input)

@@ -130,7 +130,8 @@ class WriteEventsInput:
     events: list[EventInput] = strawberry.field(description="The events.")
     mode: WriteMode = strawberry.field(default=WriteMode.SYNC, description="Acknowledgement.")
     idempotency_key: str = strawberry.field(
-        description="One key per logical write; a retry with the same key writes nothing new."
+        description="One key per logical write; a retry with the same key and input writes "
+        "nothing new. The key with another input is refused (IDEMPOTENCY_KEY_REUSED)."
     )
 
 

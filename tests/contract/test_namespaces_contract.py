@@ -20,6 +20,11 @@ def event(series: str) -> StoredEvent:
     return StoredEvent(series, now_micros() - 1_000_000, "e", {"k": b"v"})
 
 
+async def checked(check: Callable[..., None], *args: object) -> None:
+    """A check_* method (synchronous) as an operation."""
+    check(*args)
+
+
 OPERATIONS: dict[str, tuple[str, Operation]] = {
     "kv.put_items": ("kv", lambda gw, ns, uid: gw.kv.put_items(
         ns, uid, [Item(b"k", b"v")], IdempotencyToken.new())),
@@ -49,6 +54,15 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
     "counter.clear": ("counter", lambda gw, ns, uid: gw.counters.clear(
         ns, uid, IdempotencyToken.new())),
     "counter.rollup": ("counter", lambda gw, ns, uid: gw.counters.rollup(ns, [uid])),
+    "kv.check_put": ("kv", lambda gw, ns, uid: checked(
+        gw.kv.check_put, ns, uid, [Item(b"k", b"v")])),
+    "kv.check_delete": ("kv", lambda gw, ns, uid: checked(gw.kv.check_delete, ns, uid)),
+    "ts.check_events": ("timeseries", lambda gw, ns, uid: checked(
+        gw.timeseries.check_events, ns, [event(uid)])),
+    "counter.check_add": ("counter", lambda gw, ns, uid: checked(
+        gw.counters.check_add, ns, uid, 1)),
+    "counter.check_clear": ("counter", lambda gw, ns, uid: checked(
+        gw.counters.check_clear, ns, uid)),
 }
 
 # For each abstraction, a namespace of another one, and that one's name.
@@ -77,6 +91,32 @@ async def test_namespace_of_another_abstraction_is_a_namespace_error(
     foreign, other = FOREIGN[kind]
     with pytest.raises(NamespaceError, match=f"'{foreign}' is a {other} namespace, not {kind}"):
         await call(gateway, foreign, uid)
+
+
+# For each abstraction, an internal namespace of that abstraction (tests/namespaces.toml).
+INTERNAL = {"kv": "internal_kv", "timeseries": "internal_events", "counter": "internal_counter"}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_an_internal_namespace_is_refused_as_unknown(
+    gateway: DataGateway, uid: str, operation: str
+) -> None:
+    kind, call = OPERATIONS[operation]
+    with pytest.raises(NamespaceError) as caught:
+        await call(gateway, INTERNAL[kind], uid)
+    assert str(caught.value) == f"unknown namespace {INTERNAL[kind]!r}"
+
+
+async def test_the_system_kv_reaches_an_internal_namespace(
+    gateway: DataGateway, uid: str
+) -> None:
+    # Its tables exist (made at start like every other namespace's) and it keeps its records.
+    await gateway.system_kv.put_items("internal_kv", uid, [Item(b"k", b"v")],
+                                      IdempotencyToken.new())
+    page = await gateway.system_kv.get_items("internal_kv", uid)
+    assert [(i.key, i.value) for i in page.items] == [(b"k", b"v")]
+    with pytest.raises(NamespaceError, match="unknown namespace 'internal_kv'"):
+        await gateway.kv.get_items("internal_kv", uid)
 
 
 async def test_same_ids_in_two_namespaces_are_separate(gateway: DataGateway, uid: str) -> None:

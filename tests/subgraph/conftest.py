@@ -25,7 +25,7 @@ from abstractions.tokens import PageTokens
 from backends.sqlite import SQLiteStore
 from subgraph.app import Settings, create_app
 from subgraph.context import Context
-from subgraph.idempotency import DEFAULT_NAMESPACE
+from subgraph.idempotency import DEFAULT_NAMESPACE, NAMESPACE
 from subgraph.limits import Limits
 from subgraph.schema import build_schema
 from tests.conftest import TEST_NAMESPACES
@@ -43,13 +43,20 @@ async def wait_out_accept_window() -> None:
     await asyncio.sleep(FAST_TITLE_PLAYS.accept_window_seconds + CLOCK_SKEW_SECONDS + 0.05)
 
 
+async def attempt_recorded(gateway: DataGateway, operation: str, key: str) -> bool:
+    """Whether an attempt of `operation` is stored under `key` (a refused request leaves none,
+    or a corrected retry with its key would look like a reuse)."""
+    page = await gateway.system_kv.get_items(NAMESPACE, f"{operation}:{key}")
+    return bool(page.items)
+
+
 def subgraph_namespaces(*extra: Namespace) -> Namespaces:
     """The test namespaces plus the idempotency namespace, as `open_gateway` serves them."""
     loaded = load_namespaces(TEST_NAMESPACES).with_overrides(
         DEFAULT_NAMESPACE, FAST_TITLE_PLAYS, *extra
     )
     return Namespaces(
-        {ns.name: ns for ns in loaded},
+        {ns.name: ns for ns in loaded.all()},
         control_plane.Settings(max_clock_skew_seconds=CLOCK_SKEW_SECONDS),
         loaded.source,
     )

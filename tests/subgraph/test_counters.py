@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import GraphQLClient, wait_out_accept_window
+import pytest
+
+from .conftest import GraphQLClient, attempt_recorded, wait_out_accept_window
 
 ADD = """
 mutation ($ns: String!, $name: String!, $delta: Long!, $key: String!) {
@@ -42,7 +44,7 @@ async def test_best_effort_counter_adds_reads_and_clears(client: GraphQLClient) 
         "namespace": "page_views", "name": "home", "count": "5", "mode": "BEST_EFFORT"
     }
     assert await add(client, "page_views", "home", "-2", "b") == "3"
-    assert await add(client, "page_views", "home", 10, "a") == "3"  # retry of "a": no change
+    assert await add(client, "page_views", "home", 5, "a") == "3"  # retry of "a": no change
     assert await read(client, "page_views", "home") == "3"
     assert await clear(client, "page_views", "home", "c") == "0"
     assert await read(client, "page_views", "home") == "0"
@@ -109,7 +111,6 @@ async def test_namespaces_lists_each_configured_namespace_with_its_settings(
     assert sorted(by_name) == sorted(ns.name for ns in client.gateway.namespaces)
     assert {
         "viewing_history", "title_plays", "profile_plays", "page_views", "profile_settings",
-        "idempotency",
     } <= set(by_name)
     assert by_name["viewing_history"]["abstraction"] == "TIMESERIES"
     assert by_name["profile_settings"]["abstraction"] == "KV"
@@ -146,3 +147,36 @@ async def test_an_accurate_counter_that_would_overflow_stays_readable(
     if "errors" in body:  # rejecting the add is fine; "retry later" is not
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
     assert await read(client, "profile_plays", "edge") == str(INT64_MAX)
+
+
+INVALID_COUNTERS = {
+    "empty name": {"name": ""},
+    "name over 256 characters": {"name": "c" * 257},
+    "unknown namespace": {"ns": "nope"},
+    "kv namespace": {"ns": "profile_settings"},
+}
+
+
+@pytest.mark.parametrize("bad", INVALID_COUNTERS.values(), ids=INVALID_COUNTERS.keys())
+async def test_an_invalid_add_counts_nothing_and_its_key_stays_free(
+    client: GraphQLClient, bad: dict[str, Any]
+) -> None:
+    request = {"ns": "profile_plays", "name": "c", "delta": 5, "key": "fix"}
+    errors = await client.errors(ADD, {**request, **bad})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert await read(client, "profile_plays", "c") == "0"
+    assert not await attempt_recorded(client.gateway, "addCount", "fix")
+    assert await add(client, "profile_plays", "c", 5, "fix") == "5"
+
+
+@pytest.mark.parametrize("bad", INVALID_COUNTERS.values(), ids=INVALID_COUNTERS.keys())
+async def test_an_invalid_clear_clears_nothing_and_its_key_stays_free(
+    client: GraphQLClient, bad: dict[str, Any]
+) -> None:
+    assert await add(client, "profile_plays", "c", 5, "five") == "5"
+    request = {"ns": "profile_plays", "name": "c", "key": "fix"}
+    errors = await client.errors(CLEAR, {**request, **bad})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert await read(client, "profile_plays", "c") == "5"
+    assert not await attempt_recorded(client.gateway, "clearCount", "fix")
+    assert await clear(client, "profile_plays", "c", "fix") == "0"

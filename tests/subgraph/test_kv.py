@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .conftest import GraphQLClient
+import pytest
+
+from .conftest import GraphQLClient, attempt_recorded
 
 PUT = """
 mutation ($input: PutItemsInput!) { putItems(input: $input) { namespace id } }
@@ -136,3 +138,56 @@ async def test_delete_items_by_keys_then_by_range_then_the_whole_record(
     assert keys_of(await items(client)) == ["d"]
     await delete(client, "del-record")
     assert keys_of(await items(client)) == []
+
+
+GOOD_ITEM = {"key": "ok", "text": "1"}
+INVALID_PUTS = {
+    "key over max_key_bytes": {"items": [GOOD_ITEM, {"key": "k" * 1025, "text": "2"}]},
+    "key twice": {"items": [GOOD_ITEM, {"key": "ok", "text": "2"}]},
+    "value not base64": {"items": [GOOD_ITEM, {"key": "b", "value": "@@@"}]},
+    "text and value": {"items": [GOOD_ITEM, {"key": "b", "text": "x", "value": "eA=="}]},
+    "ttl of 0": {"items": [GOOD_ITEM, {"key": "t", "text": "x", "ttlSeconds": 0}]},
+    "no items": {"items": []},
+    "empty id": {"id": ""},
+    "unknown namespace": {"namespace": "nope"},
+    "counter namespace": {"namespace": "page_views"},
+}
+
+
+@pytest.mark.parametrize("bad", INVALID_PUTS.values(), ids=INVALID_PUTS.keys())
+async def test_an_invalid_put_writes_nothing_and_its_key_stays_free(
+    client: GraphQLClient, bad: dict[str, Any]
+) -> None:
+    request = {"namespace": "profile_settings", "id": "r5", "items": [GOOD_ITEM],
+               "idempotencyKey": "fix"}
+    errors = await client.errors(PUT, {"input": {**request, **bad}})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert (await items(client, "r5"))["edges"] == []
+    assert not await attempt_recorded(client.gateway, "putItems", "fix")
+    await put(client, "r5", [GOOD_ITEM], "fix")
+    assert keys_of(await items(client, "r5")) == ["ok"]
+
+
+INVALID_DELETES = {
+    "keys and a range": {"keys": ["a"], "start": "b"},
+    "no keys": {"keys": []},
+    "key over max_key_bytes": {"keys": ["a", "k" * 1025]},
+    "empty range": {"start": "d", "end": "b"},
+    "empty id": {"id": ""},
+    "unknown namespace": {"namespace": "nope"},
+    "time-series namespace": {"namespace": "events_short"},
+}
+
+
+@pytest.mark.parametrize("bad", INVALID_DELETES.values(), ids=INVALID_DELETES.keys())
+async def test_an_invalid_delete_deletes_nothing_and_its_key_stays_free(
+    client: GraphQLClient, bad: dict[str, Any]
+) -> None:
+    await put_letters(client)
+    request = {"namespace": "profile_settings", "id": "r1", "idempotencyKey": "fix"}
+    errors = await client.errors(DELETE, {"input": {**request, **bad}})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert keys_of(await items(client)) == LETTERS
+    assert not await attempt_recorded(client.gateway, "deleteItems", "fix")
+    await delete(client, "fix", keys=["a"])
+    assert keys_of(await items(client)) == LETTERS[1:]

@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .conftest import GraphQLClient, SchemaRunner, wait_out_accept_window
+import pytest
+
+from .conftest import GraphQLClient, SchemaRunner, attempt_recorded, wait_out_accept_window
 
 RECORD = """
 mutation ($input: RecordPlaybackInput!) {
@@ -135,9 +137,10 @@ async def test_the_same_idempotency_key_changes_nothing_and_returns_the_same_eve
     assert retry["profilePlayCount"]["count"] == "1"
     assert retry["titlePlayCount"]["count"] == "1"
 
-    # A retry that differs replays the first attempt rather than writing the new values.
-    changed = await record(client, **playback("once", positionSeconds=999, titleId="t9"))
-    assert changed["event"] == first["event"]
+    # The key sent with another input is not a retry: it is refused, and writes nothing.
+    errors = await client.errors(RECORD, {"input": playback("once", positionSeconds=999,
+                                                            titleId="t9")})
+    assert [e["extensions"]["code"] for e in errors] == ["IDEMPOTENCY_KEY_REUSED"]
 
     await wait_out_accept_window()
     await client.gateway.counters.rollup("title_plays", ["t1", "t9"])
@@ -186,3 +189,37 @@ async def test_record_playback_rejects_negative_seconds_and_writes_nothing(
     profile = await history(client)
     assert profile["viewingHistory"]["edges"] == []
     assert profile["playCount"] == {"count": "0"}
+
+
+def days_ago(days: float) -> str:
+    return iso(datetime.now(UTC) - timedelta(days=days))
+
+
+INVALID_PLAYBACKS = {
+    "empty title": {"titleId": ""},
+    "title over 256 characters": {"titleId": "t" * 257},
+    "empty profile": {"profileId": ""},
+    "profile over 256 characters": {"profileId": "p" * 257},
+    "device over the item limit": {"device": "d" * (64 * 1024 + 1)},
+    "started before the accept window": {"startedAt": days_ago(8)},
+    "started in the future": {"startedAt": days_ago(-1 / 24)},
+    "negative position": {"positionSeconds": -1},
+}
+
+
+@pytest.mark.parametrize("bad", INVALID_PLAYBACKS.values(), ids=INVALID_PLAYBACKS.keys())
+async def test_an_invalid_playback_writes_nothing_and_its_key_stays_free(
+    client: GraphQLClient, bad: dict[str, Any]
+) -> None:
+    errors = await client.errors(RECORD, {"input": playback("fix", **bad)})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    profile = await history(client)
+    assert profile["viewingHistory"]["edges"] == []
+    assert profile["playCount"] == {"count": "0"}
+    assert not await attempt_recorded(client.gateway, "recordPlayback", "fix")
+
+    # The corrected request, with the same key, is a first attempt: it applies once.
+    out = await record(client, **playback("fix"))
+    assert out["profilePlayCount"]["count"] == "1"
+    edges = (await history(client))["viewingHistory"]["edges"]
+    assert [e["node"]["title"] for e in edges] == [{"id": "t1"}]

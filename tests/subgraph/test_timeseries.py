@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from .conftest import GraphQLClient
+from .conftest import GraphQLClient, attempt_recorded
 
 WRITE = """
 mutation ($input: WriteEventsInput!) { writeEvents(input: $input) { accepted eventIds } }
@@ -212,3 +213,51 @@ async def test_distinct_values_counts_each_value_most_common_first(
         {"q": conditions(("position_seconds", "GT", "1000"))},
     )
     assert filtered["distinctValues"] == [{"text": "t1", "count": 2}]
+
+
+def good_event() -> dict[str, Any]:
+    return event("s9", "good", 1, kind="a")
+
+
+def with_items(event_id: str, *items: dict[str, str]) -> dict[str, Any]:
+    return {**event("s9", event_id, 1), "items": list(items)}
+
+
+# Made per test: event times count back from the test's frozen start.
+INVALID_WRITES: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "event before the accept window": lambda: [good_event(), event("s9", "old", 60, kind="a")],
+    "event in the future": lambda: [good_event(), event("s9", "future", -60, kind="a")],
+    "event without items": lambda: [good_event(), event("s9", "bare", 1)],
+    "item key over 128 characters": lambda: [good_event(), with_items("k", {"key": "k" * 129,
+                                                                           "text": "a"})],
+    "empty series id": lambda: [good_event(), event("", "noseries", 1, kind="a")],
+    "series id over 256 characters": lambda: [good_event(), event("s" * 257, "x", 1, kind="a")],
+    "event id over 128 characters": lambda: [good_event(), event("s9", "e" * 129, 1, kind="a")],
+    "value not base64": lambda: [good_event(), with_items("b", {"key": "k", "value": "@@@"})],
+    "text and value": lambda: [
+        good_event(), with_items("tv", {"key": "k", "text": "x", "value": "eA=="})
+    ],
+    "no events": lambda: [],
+}
+
+
+@pytest.mark.parametrize("mode", ["SYNC", "FIRE_AND_FORGET"])
+@pytest.mark.parametrize("bad", INVALID_WRITES.values(), ids=INVALID_WRITES.keys())
+async def test_an_invalid_write_writes_no_event_and_its_key_stays_free(
+    client: GraphQLClient, bad: Callable[[], list[dict[str, Any]]], mode: str
+) -> None:
+    body = {"namespace": "events_short", "events": bad(), "mode": mode, "idempotencyKey": "fix"}
+    errors = await client.errors(WRITE, {"input": body})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    await client.gateway.timeseries.stop()  # flush whatever fire-and-forget may have taken
+    assert (await series(client, "s9"))["edges"] == []
+    assert not await attempt_recorded(client.gateway, "writeEvents", "fix")
+    await write(client, "events_short", [good_event()], "fix")
+    assert ids_of(await series(client, "s9")) == ["good"]
+
+
+async def test_a_write_to_an_unknown_namespace_leaves_its_key_free(client: GraphQLClient) -> None:
+    body = {"namespace": "nope", "events": [good_event()], "idempotencyKey": "fix"}
+    errors = await client.errors(WRITE, {"input": body})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert not await attempt_recorded(client.gateway, "writeEvents", "fix")

@@ -124,11 +124,60 @@ def test_overrides_add_and_replace_namespaces(tmp_path: Path) -> None:
     assert loaded.get("plays", CounterNamespace).mode == "accurate"
 
 
+# --- internal namespaces -------------------------------------------------------------------
+
+INTERNAL = GOOD + """
+[namespaces.secrets]
+abstraction = "kv"
+internal = true
+"""
+
+
+def test_internal_defaults_to_false_on_every_kind(tmp_path: Path) -> None:
+    loaded = load_namespaces(write(tmp_path, GOOD))
+    assert [ns.internal for ns in loaded.all()] == [False, False, False]
+
+
+def test_an_internal_namespace_is_answered_exactly_as_an_unknown_one(tmp_path: Path) -> None:
+    loaded = load_namespaces(write(tmp_path, INTERNAL))
+    for kind in (KVNamespace, CounterNamespace, TimeSeriesNamespace):  # no hint of its kind
+        with pytest.raises(NamespaceError) as caught:
+            loaded.get("secrets", kind)
+        assert str(caught.value) == "unknown namespace 'secrets'"
+
+
+def test_listing_skips_internal_namespaces_and_all_includes_them(tmp_path: Path) -> None:
+    loaded = load_namespaces(write(tmp_path, INTERNAL))
+    assert [ns.name for ns in loaded] == ["events", "plays", "settings_kv"]
+    assert len(loaded) == 3
+    assert [ns.name for ns in loaded.all()] == ["events", "plays", "settings_kv", "secrets"]
+
+
+def test_the_system_view_reaches_internal_namespaces_and_the_public_view_does_not(
+    tmp_path: Path,
+) -> None:
+    loaded = load_namespaces(write(tmp_path, INTERNAL))
+    system = loaded.system()
+    assert system.get("secrets", KVNamespace).internal is True
+    assert "secrets" in {ns.name for ns in system}
+    with pytest.raises(NamespaceError, match="unknown namespace 'secrets'"):
+        system.public().get("secrets", KVNamespace)
+    with pytest.raises(NamespaceError, match="unknown namespace 'secrets'"):
+        loaded.get("secrets", KVNamespace)  # the public view is unchanged by making the other
+    extra = KVNamespace("more", internal=True)
+    assert system.with_overrides(extra).get("more", KVNamespace) is extra
+    with pytest.raises(NamespaceError, match="unknown namespace 'more'"):
+        loaded.with_overrides(extra).get("more", KVNamespace)
+
+
 # --- what is refused -----------------------------------------------------------------------
 
 # (namespace table body, the key the error must name)
 BAD_NAMESPACES = [
     ('abstraction = "kv"\ncolour = "blue"', "colour"),
+    ('abstraction = "kv"\ninternal = "yes"', "internal"),
+    ('abstraction = "counter"\ninternal = 1', "internal"),
+    ('abstraction = "timeseries"\ninternal = "true"', "internal"),
     ('abstraction = "kv"\nmode = "eventual"', "mode"),  # a counter key in a kv namespace
     ('abstraction = "counter"\nsearch = true', "search"),
     ('abstraction = "kv"\npage_items = "ten"', "page_items"),
