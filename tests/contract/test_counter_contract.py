@@ -21,6 +21,7 @@ from abstractions.errors import (
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import CounterNamespace
 from abstractions.tokens import IdempotencyToken, now_micros
+from backends.base import CounterEvent, Fold
 
 from .conftest import Reopen, StoreCalls
 
@@ -329,3 +330,43 @@ async def test_bad_counter_requests_get_typed_errors(gateway: DataGateway, uid: 
         await c.get_many(ACCURATE, [f"{uid}-{i}" for i in range(1001)])
     assert await c.get_many(ACCURATE, [f"{uid}-c"]) == {f"{uid}-c": 0}
     assert await c.get(BEST, f"{uid}-c") == 0
+
+
+# --- past 64 bits --------------------------------------------------------------------------
+
+
+async def test_a_fold_past_64_bits_is_exact(gateway: DataGateway, uid: str) -> None:
+    up, down, reset, cleared, small = (
+        f"{uid}-{n}" for n in ("up", "down", "reset", "cleared", "small")
+    )
+    start = now_micros() - 10 * SEC
+    events = [
+        *(CounterEvent(up, start + i, f"u{i}", INT64_MAX) for i in range(3)),
+        CounterEvent(up, start + 3, "u3", -5),
+        CounterEvent(down, start, "d0", -(2**63)),
+        CounterEvent(down, start + 1, "d1", -(2**63)),
+        CounterEvent(down, start + 2, "d2", -1),
+        CounterEvent(reset, start, "r0", INT64_MAX),
+        CounterEvent(reset, start + 1, "r1", INT64_MAX),
+        CounterEvent(reset, start + 2, "r2", reset=True),
+        CounterEvent(reset, start + 3, "r3", INT64_MAX),
+        CounterEvent(reset, start + 4, "r4", 2),
+        CounterEvent(cleared, start, "c0", INT64_MAX),
+        CounterEvent(cleared, start + 1, "c1", INT64_MAX),
+        CounterEvent(cleared, start + 2, "c2", reset=True),
+        CounterEvent(small, start, "s0", 3),
+        CounterEvent(small, start + 1, "s1", -1),
+    ]
+    await gateway.store.counter_append(EVENTUAL, events)
+    windows = {n: (0, now_micros()) for n in (up, down, reset, cleared, small)}
+    folds = await gateway.store.counter_fold(EVENTUAL, windows)
+    assert folds == {
+        up: Fold(3 * INT64_MAX - 5, False, start + 3),
+        down: Fold(-(2**64) - 1, False, start + 2),
+        reset: Fold(INT64_MAX + 2, True, start + 4),
+        cleared: Fold(0, True, start + 2),
+        small: Fold(2, False, start + 1),
+    }
+    # A window after the large deltas folds only what is in it.
+    later = await gateway.store.counter_fold(EVENTUAL, {up: (start + 2, now_micros())})
+    assert later == {up: Fold(-5, False, start + 3)}
