@@ -87,14 +87,19 @@ class Query:
     ) -> Counter:
         return await counters.counter(info, namespace, name)
 
-    @strawberry.field(description="Several counters of one namespace, in the order asked.")
+    @strawberry.field(
+        description=(
+            "Several counters of one namespace, in the order asked. A counter whose count left "
+            "the 64-bit range is null, with a COUNTER_OVERFLOW error at its index."
+        )
+    )
     async def counters(
         self,
         info: strawberry.Info,
         namespace: Annotated[str, NS],
         names: Annotated[list[str], strawberry.argument(description="The counters.")],
-    ) -> list[Counter]:
-        return await counters.counters(info, namespace, names)
+    ) -> list[Counter | None]:
+        return await counters.counters(info, namespace, names)  # type: ignore[return-value]
 
     @strawberry.field(description="Every namespace this subgraph serves, with its settings.")
     def namespaces(self, info: strawberry.Info) -> list[Namespace]:
