@@ -11,6 +11,7 @@
      │    ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED: a key sent again with other input
      │    └── TooLarge               a value or a request over the namespace's limits
      ├── NotFound                   NOT_FOUND
+     ├── CounterOverflow            COUNTER_OVERFLOW: a counter's true count left 64 bits
      └── Unavailable                UNAVAILABLE: the store failed or a buffer is full; retry later
           └── Overloaded             the fire-and-forget buffer is full
 """
@@ -68,6 +69,24 @@ class NotFound(DataGatewayError):
     """The thing asked for does not exist."""
 
     code = "NOT_FOUND"
+
+
+class CounterOverflow(DataGatewayError):
+    """A counter's true count is outside the signed 64-bit range, so it has no value to return.
+
+    Neither the request (the counter exists) nor the store (retrying will not help) is at fault:
+    the counter reads again once a clear, or adds of the other sign, bring it back in range.
+    """
+
+    code = "COUNTER_OVERFLOW"
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"counter {name!r} of {namespace!r} left the 64-bit range: clear it, or add deltas "
+            "that bring it back"
+        )
+        self.namespace = namespace
+        self.name = name
 
 
 class Unavailable(DataGatewayError):

@@ -40,7 +40,7 @@ class DataGateway:
         self.kv = KeyValue(store, namespaces, tokens, self.calls)
         self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls)
         self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
-        self.counters = Counters(store, namespaces, self.calls)
+        self.counters = Counters(store, namespaces, self.calls, self.events)
 
     @classmethod
     def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:

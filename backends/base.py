@@ -393,7 +393,8 @@ class Fold:
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
-    """A counter's rolled-up count as of `as_of` (microseconds, inclusive)."""
+    """A counter's rolled-up count as of `as_of` (microseconds, inclusive); stored ones fit in
+    64 bits."""
 
     count: int
     as_of: int
@@ -410,7 +411,11 @@ class CounterStore(Protocol):
     async def counter_fold(
         self, namespace: str, windows: Mapping[str, tuple[int, int]]
     ) -> dict[str, Fold]:
-        """For each counter, fold its log over `(after, until]` (microseconds)."""
+        """For each counter, fold its log over `(after, until]` (microseconds).
+
+        Totals are exact Python ints, also past 64 bits (the abstraction decides what such a
+        count means); a fold never fails because of the values it sums.
+        """
         ...
 
     async def counter_rollups(self, namespace: str, names: Sequence[str]) -> dict[str, Rollup]:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from abstractions.counter import Count
 from abstractions.gateway import DataGateway
 from abstractions.kv import ItemPage
 from abstractions.timeseries import EventPage
@@ -123,7 +124,9 @@ class Loaders:
         return await _settle(keys, _grouped(keys), fetch)
 
     async def _load_counts(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
-        async def fetch(namespace: str, names: list[str]) -> dict[str, int]:
+        # A counter past 64 bits comes back as its CounterOverflow instance: aiodataloader
+        # rejects that key alone, and the rest of the batch keeps its counts.
+        async def fetch(namespace: str, names: list[str]) -> dict[str, Count]:
             return await self._gateway.counters.get_many(namespace, names)
 
         return await _settle(keys, _grouped(keys), fetch)

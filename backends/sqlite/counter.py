@@ -31,28 +31,26 @@ class SQLiteCounter(SQLiteDB):
     async def counter_fold(
         self, namespace: str, windows: Mapping[str, tuple[int, int]]
     ) -> dict[str, Fold]:
+        """Exact folds: SQLite's SUM() raises on a 64-bit overflow, so deltas are summed as
+        their high and low 32-bit halves (exact up to 2^31 events of a counter in one window)
+        and joined here, where a total may leave 64 bits.  One pass over the window finds the
+        sums and the last reset; only counters with a reset in their window are read again,
+        from that reset on."""
         if not windows:
             return {}
-        values = ",".join("(?, ?, ?)" for _ in windows)
-        params = [v for name, (after, until) in windows.items() for v in (name, after, until)]
 
         def fold(conn: sqlite3.Connection) -> dict[str, Fold]:
-            rows = conn.execute(
-                f"WITH w(name, after, until) AS (VALUES {values}),"
-                " r AS (SELECT w.name, MAX(l.event_time) AS at FROM w JOIN counter_log l"
-                "  ON l.ns = ? AND l.name = w.name AND l.event_time > w.after"
-                "  AND l.event_time <= w.until AND l.reset = 1 GROUP BY w.name),"
-                " last AS (SELECT w.name, MAX(l.event_time) AS at FROM w JOIN counter_log l"
-                "  ON l.ns = ? AND l.name = w.name AND l.event_time > w.after"
-                "  AND l.event_time <= w.until GROUP BY w.name)"
-                " SELECT w.name, COALESCE(SUM(l.delta), 0), r.at IS NOT NULL, last.at FROM w"
-                " LEFT JOIN r ON r.name = w.name LEFT JOIN last ON last.name = w.name"
-                " LEFT JOIN counter_log l ON l.ns = ? AND l.name = w.name AND l.reset = 0"
-                "  AND l.event_time > COALESCE(r.at, w.after) AND l.event_time <= w.until"
-                " GROUP BY w.name",
-                (*params, namespace, namespace, namespace),
-            ).fetchall()
-            return {name: Fold(total, bool(reset), at) for name, total, reset, at in rows}
+            folds = dict.fromkeys(windows, Fold(0, False, None))
+            again: dict[str, tuple[int, int]] = {}
+            for name, total, reset_at, last in _fold_pass(conn, namespace, windows):
+                if reset_at is None:
+                    folds[name] = Fold(total, False, last)
+                else:  # nothing after the reset yet counts 0
+                    folds[name] = Fold(0, True, last)
+                    again[name] = (reset_at, windows[name][1])
+            for name, total, _, _ in _fold_pass(conn, namespace, again):
+                folds[name] = Fold(total, True, folds[name].last_event_time)
+            return folds
 
         return await self.read(fold)
 
@@ -117,3 +115,27 @@ class SQLiteCounter(SQLiteDB):
             conn.execute("DELETE FROM counter_fast WHERE ns = ? AND name = ?", (namespace, name))
 
         await self.write(zero)
+
+
+def _fold_pass(
+    conn: sqlite3.Connection, namespace: str, windows: Mapping[str, tuple[int, int]]
+) -> list[tuple[str, int, int | None, int]]:
+    """`(name, sum of deltas, last reset time, last event time)` of each counter with events in
+    its window `(after, until]`; the sum is exact, in Python, however far it leaves 64 bits."""
+    if not windows:
+        return []
+    values = ",".join("(?, ?, ?)" for _ in windows)
+    params = [v for name, (after, until) in windows.items() for v in (name, after, until)]
+    rows = conn.execute(
+        f"WITH w(name, after, until) AS (VALUES {values})"
+        " SELECT w.name,"
+        "  SUM(CASE WHEN l.reset THEN 0 ELSE l.delta >> 32 END),"
+        "  SUM(CASE WHEN l.reset THEN 0 ELSE l.delta & 0xFFFFFFFF END),"
+        "  MAX(CASE WHEN l.reset THEN l.event_time END), MAX(l.event_time)"
+        " FROM w JOIN counter_log l ON l.ns = ? AND l.name = w.name"
+        "  AND l.event_time > w.after AND l.event_time <= w.until"
+        " GROUP BY w.name",
+        (*params, namespace),
+    ).fetchall()
+    return [(name, (high << 32) + low, reset_at, last)
+            for name, high, low, reset_at, last in rows]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import strawberry
 
-from abstractions.errors import TooLarge
+from abstractions.errors import CounterOverflow, TooLarge
 from subgraph.idempotency import check_key
 from subgraph.schema import counter as counter_types
 
@@ -24,12 +25,28 @@ async def counter(info: strawberry.Info, namespace: str, name: str) -> counter_t
 
 async def counters(
     info: strawberry.Info, namespace: str, names: list[str]
-) -> list[counter_types.Counter]:
+) -> list[counter_types.Counter | CounterOverflow]:
+    """The counters in the order asked; a counter past 64 bits is its error, at its index.
+
+    graphql-core completes an exception in a list as that item's error (null, with the error's
+    path and code), so the other counters keep their counts; any other failure fails the field.
+    """
     limit = context(info).limits.max_names
     if len(names) > limit:
         raise TooLarge(f"at most {limit} names per request")
-    counts = await context(info).loaders.counts.load_many([(n, namespace) for n in names])
-    return [counter_of(info, namespace, n, c) for n, c in zip(names, counts, strict=True)]
+    loads = context(info).loaders.counts
+    counts = await asyncio.gather(
+        *(loads.load((n, namespace)) for n in names), return_exceptions=True
+    )
+    out: list[counter_types.Counter | CounterOverflow] = []
+    for name, count in zip(names, counts, strict=True):
+        if isinstance(count, CounterOverflow):
+            out.append(count)
+        elif isinstance(count, BaseException):
+            raise count
+        else:
+            out.append(counter_of(info, namespace, name, count))
+    return out
 
 
 async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_types.Counter:

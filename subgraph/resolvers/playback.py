@@ -103,8 +103,7 @@ async def record_playback(
         title_count = await gw.counters.add_and_get(TITLE_PLAYS, str(facts["title"]), 1, token)
         await ctx.idempotency.finish("recordPlayback", input.idempotency_key, attempt)
     if profile_count is None or title_count is None:
-        counts = await gw.counters.get_many(PROFILE_PLAYS, [event.series_id])
-        profile_count = counts[event.series_id]
+        profile_count = await gw.counters.get(PROFILE_PLAYS, event.series_id)
         title_count = await gw.counters.get(TITLE_PLAYS, str(facts["title"]))
     return RecordPlaybackPayload(
         event=playback_types.PlaybackEvent.from_record(event),

@@ -95,7 +95,10 @@ class Query:
         return await counters.counter(info, namespace, name)
 
     @strawberry.field(
-        description="Several counters of one namespace, in the order asked.",
+        description=(
+            "Several counters of one namespace, in the order asked. A counter whose count left "
+            "the 64-bit range is null, with a COUNTER_OVERFLOW error at its index."
+        ),
         directives=[assumed(500)],
     )
     async def counters(
@@ -103,8 +106,8 @@ class Query:
         info: strawberry.Info,
         namespace: Annotated[str, NS],
         names: Annotated[list[str], strawberry.argument(description="The counters.")],
-    ) -> list[Counter]:
-        return await counters.counters(info, namespace, names)
+    ) -> list[Counter | None]:
+        return await counters.counters(info, namespace, names)  # type: ignore[return-value]
 
     @strawberry.field(
         description="Every namespace this subgraph serves, with its settings.",

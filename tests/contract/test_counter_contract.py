@@ -8,12 +8,14 @@ that lag once (`wait_for_rollup_lag`), then call `rollup` themselves.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
 
 from abstractions.errors import (
+    CounterOverflow,
     InvalidArgument,
     InvalidIdempotencyToken,
     TooLarge,
@@ -21,6 +23,7 @@ from abstractions.errors import (
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import CounterNamespace
 from abstractions.tokens import IdempotencyToken, now_micros
+from backends.base import CounterEvent, Fold, StoreUnavailable
 
 from .conftest import Reopen, StoreCalls
 
@@ -329,3 +332,171 @@ async def test_bad_counter_requests_get_typed_errors(gateway: DataGateway, uid: 
         await c.get_many(ACCURATE, [f"{uid}-{i}" for i in range(1001)])
     assert await c.get_many(ACCURATE, [f"{uid}-c"]) == {f"{uid}-c": 0}
     assert await c.get(BEST, f"{uid}-c") == 0
+
+
+# --- past 64 bits --------------------------------------------------------------------------
+
+
+def logged_event(t: IdempotencyToken, name: str, delta: int, reset: bool = False) -> CounterEvent:
+    return CounterEvent(name, t.generation_time, t.nonce, delta, reset)
+
+
+async def racing_add(gw: DataGateway, ns: str, name: str, delta: int) -> None:
+    """An add that reached the log unchecked, as one racing another replica's check would."""
+    await gw.store.counter_append(ns, [logged_event(token(), name, delta)])
+
+
+async def test_a_fold_past_64_bits_is_exact(gateway: DataGateway, uid: str) -> None:
+    up, down, reset, cleared, small = (
+        f"{uid}-{n}" for n in ("up", "down", "reset", "cleared", "small")
+    )
+    start = now_micros() - 10 * SEC
+    events = [
+        *(CounterEvent(up, start + i, f"u{i}", INT64_MAX) for i in range(3)),
+        CounterEvent(up, start + 3, "u3", -5),
+        CounterEvent(down, start, "d0", -(2**63)),
+        CounterEvent(down, start + 1, "d1", -(2**63)),
+        CounterEvent(down, start + 2, "d2", -1),
+        CounterEvent(reset, start, "r0", INT64_MAX),
+        CounterEvent(reset, start + 1, "r1", INT64_MAX),
+        CounterEvent(reset, start + 2, "r2", reset=True),
+        CounterEvent(reset, start + 3, "r3", INT64_MAX),
+        CounterEvent(reset, start + 4, "r4", 2),
+        CounterEvent(cleared, start, "c0", INT64_MAX),
+        CounterEvent(cleared, start + 1, "c1", INT64_MAX),
+        CounterEvent(cleared, start + 2, "c2", reset=True),
+        CounterEvent(small, start, "s0", 3),
+        CounterEvent(small, start + 1, "s1", -1),
+    ]
+    await gateway.store.counter_append(EVENTUAL, events)
+    windows = {n: (0, now_micros()) for n in (up, down, reset, cleared, small)}
+    folds = await gateway.store.counter_fold(EVENTUAL, windows)
+    assert folds == {
+        up: Fold(3 * INT64_MAX - 5, False, start + 3),
+        down: Fold(-(2**64) - 1, False, start + 2),
+        reset: Fold(INT64_MAX + 2, True, start + 4),
+        cleared: Fold(0, True, start + 2),
+        small: Fold(2, False, start + 1),
+    }
+    # A window after the large deltas folds only what is in it.
+    later = await gateway.store.counter_fold(EVENTUAL, {up: (start + 2, now_micros())})
+    assert later == {up: Fold(-5, False, start + 3)}
+
+
+async def test_an_add_known_to_leave_64_bits_is_refused_in_each_mode(
+    gateway: DataGateway, uid: str
+) -> None:
+    for ns in (EVENTUAL, ACCURATE):
+        up, down = f"{uid}-{ns}-up", f"{uid}-{ns}-down"
+        await gateway.counters.add(ns, up, INT64_MAX, token())
+        with pytest.raises(InvalidArgument, match=up) as caught:
+            await gateway.counters.add(ns, up, INT64_MAX, token())  # the issue's second add
+        assert caught.value.code == "BAD_USER_INPUT"
+        await gateway.counters.get(ns, up)  # eventual: 0, the large add is not rolled up yet
+        with pytest.raises(InvalidArgument, match=up):
+            await gateway.counters.add(ns, up, 1, token())  # small, after an unrolled large add
+        await gateway.counters.add(ns, down, -(2**62), token())
+        await gateway.counters.add(ns, down, -(2**62), token())
+        with pytest.raises(InvalidArgument, match=down):
+            await gateway.counters.add_and_get(ns, down, -1, token())
+        await gateway.counters.add(ns, up, -1, token())  # back towards zero is fine
+    assert await gateway.counters.get(ACCURATE, f"{uid}-{ACCURATE}-up") == INT64_MAX - 1
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    assert await gateway.counters.get_many(
+        EVENTUAL, [f"{uid}-{EVENTUAL}-up", f"{uid}-{EVENTUAL}-down"]
+    ) == {f"{uid}-{EVENTUAL}-up": INT64_MAX - 1, f"{uid}-{EVENTUAL}-down": -(2**63)}
+
+
+async def test_an_eventual_counter_past_64_bits_reads_as_an_error_and_the_others_roll_up(
+    gateway: DataGateway, uid: str, reopen: Reopen, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad, good, never = f"{uid}-bad", f"{uid}-good", f"{uid}-never"
+    await gateway.counters.add(EVENTUAL, bad, INT64_MAX, token())
+    await racing_add(gateway, EVENTUAL, bad, INT64_MAX)
+    await gateway.counters.add(EVENTUAL, good, 7, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    with caplog.at_level(logging.WARNING, logger="abstractions.counter"):
+        await gateway.counters.rollup(EVENTUAL)  # bad and good are queued by their adds
+        for _ in range(2):
+            await gateway.counters.rollup(EVENTUAL, [bad, good])  # no second log, no count
+    assert await gateway.counters.get(EVENTUAL, good) == 7
+    with pytest.raises(CounterOverflow, match=bad) as caught:
+        await gateway.counters.get(EVENTUAL, bad)
+    assert caught.value.code == "COUNTER_OVERFLOW"
+    with pytest.raises(CounterOverflow):
+        await gateway.counters.add_and_get(EVENTUAL, bad, 0, token())
+    got = await gateway.counters.get_many(EVENTUAL, [good, bad, never])
+    assert got[good] == 7 and got[never] == 0
+    assert isinstance(got[bad], CounterOverflow)
+    logged = [r for r in caplog.records if r.name == "abstractions.counter"]
+    assert [(r.levelno, bad in r.getMessage()) for r in logged] == [(logging.WARNING, True)]
+    assert gateway.events.get(f"rollup_overflow:{EVENTUAL}") == 1
+
+    # Another process learns it from its own rollup, never reading a number that is wrong.
+    replica = await reopen()
+    assert await replica.counters.get_many(EVENTUAL, [good]) == {good: 7}
+    await replica.counters.rollup(EVENTUAL, [bad])
+    with pytest.raises(CounterOverflow):
+        await replica.counters.get(EVENTUAL, bad)
+
+    # A clear brings it back, in every process, once rolled up.
+    await gateway.counters.clear(EVENTUAL, bad, token())
+    await gateway.counters.add(EVENTUAL, bad, 3, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    assert await gateway.counters.get(EVENTUAL, bad) == 3
+    assert await replica.counters.get(EVENTUAL, bad) == 3
+
+
+async def test_an_accurate_counter_past_64_bits_reads_as_an_error_until_back_in_range(
+    gateway: DataGateway, uid: str
+) -> None:
+    bad, good = f"{uid}-bad", f"{uid}-good"
+    await gateway.counters.add(ACCURATE, bad, INT64_MAX, token())
+    await racing_add(gateway, ACCURATE, bad, 2)
+    await gateway.counters.add(ACCURATE, good, -4, token())
+    with pytest.raises(CounterOverflow, match=bad):
+        await gateway.counters.get(ACCURATE, bad)
+    got = await gateway.counters.get_many(ACCURATE, [bad, good])
+    assert isinstance(got[bad], CounterOverflow) and got[good] == -4
+    await wait_for_rollup_lag(gateway, ACCURATE)
+    await gateway.counters.rollup(ACCURATE, [bad, good])
+    with pytest.raises(CounterOverflow):
+        await gateway.counters.get(ACCURATE, bad)
+    assert await gateway.counters.add_and_get(ACCURATE, bad, -3, token()) == INT64_MAX - 1
+    assert await gateway.counters.get_many(ACCURATE, [bad, good]) == {
+        bad: INT64_MAX - 1, good: -4
+    }
+
+
+async def test_one_counter_whose_rollup_fails_does_not_stop_the_others(
+    gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    poison, names = f"{uid}-poison", [f"{uid}-{i}" for i in range(5)]
+    for i, name in enumerate([poison, *names]):
+        await gateway.counters.add(EVENTUAL, name, i + 1, token())
+    fold = gateway.store.counter_fold
+
+    async def failing_fold(namespace: str, windows: Mapping[str, tuple[int, int]]) -> object:
+        if poison in windows:
+            raise StoreUnavailable("this counter's rows cannot be read")
+        return await fold(namespace, windows)
+
+    monkeypatch.setattr(gateway.store, "counter_fold", failing_fold)
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    with caplog.at_level(logging.WARNING, logger="abstractions.counter"):
+        for _ in range(3):
+            await gateway.counters.rollup(EVENTUAL)  # failing counters stay queued
+    assert await gateway.counters.get_many(EVENTUAL, names) == {
+        name: i + 2 for i, name in enumerate(names)
+    }
+    assert await gateway.counters.get(EVENTUAL, poison) == 0  # its last good rollup: none yet
+    logged = [r for r in caplog.records if r.name == "abstractions.counter"]
+    assert [(r.levelno, poison in r.getMessage()) for r in logged] == [(logging.WARNING, True)]
+    assert gateway.events.get(f"rollup_failed:{EVENTUAL}") == 3
+
+    monkeypatch.setattr(gateway.store, "counter_fold", fold)
+    await gateway.counters.rollup(EVENTUAL)
+    assert await gateway.counters.get(EVENTUAL, poison) == 1

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import GraphQLClient, attempt_recorded, wait_out_accept_window
+from abstractions.tokens import IdempotencyToken
+
+from .conftest import GraphQLClient, attempt_recorded, new_gateway, wait_out_accept_window
 
 ADD = """
 mutation ($ns: String!, $name: String!, $delta: Long!, $key: String!) {
@@ -126,8 +132,6 @@ async def test_namespaces_lists_each_configured_namespace_with_its_settings(
 
 INT64_MAX = 2**63 - 1
 
-
-
 async def test_a_best_effort_counter_never_leaves_the_64_bit_range(client: GraphQLClient) -> None:
     assert await add(client, "page_views", "edge", str(INT64_MAX), "a") == str(INT64_MAX)
     body = await client.execute(ADD, {"ns": "page_views", "name": "edge", "delta": 1, "key": "b"})
@@ -180,3 +184,53 @@ async def test_an_invalid_clear_clears_nothing_and_its_key_stays_free(
     assert await read(client, "profile_plays", "c") == "5"
     assert not await attempt_recorded(client.gateway, "clearCount", "fix")
     assert await clear(client, "profile_plays", "c", "fix") == "0"
+
+
+async def test_an_overflowed_eventual_counter_is_an_error_and_its_namespace_keeps_rolling_up(
+    client: GraphQLClient, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ns, many = "title_plays", """
+    query ($n: [String!]!) { counters(namespace: "title_plays", names: $n) { name count } }
+    """
+    caplog.set_level(logging.WARNING, logger="abstractions.counter")
+    assert await add(client, ns, "hit", str(INT64_MAX), "a") == "0"
+    body = await client.execute(ADD, {"ns": ns, "name": "hit", "delta": INT64_MAX, "key": "b"})
+    if "errors" in body:  # refusing what is known to overflow is right; accepting it, too
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+        assert "'hit'" in body["errors"][0]["message"]
+    # A small add through another replica, which has no reason to check it, overflows it anyway.
+    replica = new_gateway(db_path)
+    await replica.start(background=False)
+    try:
+        await replica.counters.add(ns, "hit", 1, IdempotencyToken.new())
+    finally:
+        await replica.stop()
+    assert await add(client, ns, "other", 5, "c") == "0"
+
+    # The background rollup keeps rolling up the namespace; the overflowed counter is an error.
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while True:
+        body = await client.execute(many, {"n": ["other", "hit"]})
+        if body.get("errors"):
+            break
+        assert asyncio.get_running_loop().time() < deadline, body
+        await asyncio.sleep(0.1)
+    assert body["data"] == {"counters": [{"name": "other", "count": "5"}, None]}
+    [error] = body["errors"]
+    assert error["path"] == ["counters", 1]
+    assert error["extensions"]["code"] == "COUNTER_OVERFLOW"
+    assert "'hit'" in error["message"]
+    errors = await client.errors(READ, {"ns": ns, "name": "hit"})
+    assert [e["extensions"]["code"] for e in errors] == ["COUNTER_OVERFLOW"]
+
+    assert await add(client, ns, "other", 2, "d") == "5"
+    await wait_out_accept_window()
+    await asyncio.sleep(1.2)  # a background pass or two more (title_plays: every 1 s)
+    assert await read(client, ns, "other") == "7"
+    logged = [r for r in caplog.records if r.name == "abstractions.counter"]
+    assert [(r.levelno, "'hit'" in r.getMessage()) for r in logged] == [(logging.WARNING, True)]
+    metrics = (await client.http.get("/metrics")).text
+    assert re.search(
+        r'^subgraph_abstraction_events_total\{event="rollup_overflow",namespace="title_plays"\} 1$',
+        metrics, re.MULTILINE,
+    ), metrics

@@ -26,6 +26,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from abstractions.gateway import DataGateway
 from abstractions.timeseries import Event
 from abstractions.tokens import IdempotencyToken, now_micros
+from backends.base import CounterEvent
 from subgraph import execution
 from subgraph.context import Context
 from subgraph.execution import FastExecutor
@@ -129,6 +130,9 @@ SUBGRAPH_DOCUMENTS: list[tuple[str, str, dict[str, Any] | None]] = [
        counters(namespace: "page_views", names: ["x", "y"]) { name count }
        namespaces { __typename name } }
      """, None),
+    ("a counter past 64 bits: an error at its index in counters, the others counted", """
+     { counters(namespace: "profile_plays", names: ["pa", "big", "none"]) { name count } }
+     """, None),
     ("an error in a non-null root field nulls data", """
      { a: counter(namespace: "page_views", name: "x") { count }
        bad: counter(namespace: "nope", name: "x") { count } }
@@ -155,6 +159,11 @@ async def seed(gateway: DataGateway) -> None:
     await gateway.timeseries.write_events("viewing_history", events)
     await gateway.counters.add("profile_plays", "pa", 7, IdempotencyToken.new())
     await gateway.counters.add("page_views", "x", 3, IdempotencyToken.new())
+    await gateway.counters.add("profile_plays", "big", 2**63 - 1, IdempotencyToken.new())
+    racing = IdempotencyToken.new()  # an add that no check saw: "big" leaves 64 bits
+    await gateway.store.counter_append(
+        "profile_plays", [CounterEvent("big", racing.generation_time, racing.nonce, 1)]
+    )
 
 
 @pytest.mark.parametrize(
