@@ -497,6 +497,10 @@ def _coerce(kind: str, key: str, value: str | float) -> str | float:
 
 
 def _iso(micros: int) -> str:
+    """A time for a message; one outside datetime's years (0001-9999 UTC) as microseconds."""
     from datetime import UTC
 
-    return datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
+    try:
+        return datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return f"{micros} microseconds since the epoch"

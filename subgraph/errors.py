@@ -35,6 +35,13 @@ def classify(
     """The error as the client should see it; a masked error's cause is added to `causes`."""
     original = error.original_error
     extensions = dict(error.extensions or {})
+    if (
+        "code" not in extensions and error.path is None
+        and error.message.startswith(("Variable '$", "Variable values are nested"))
+        and not isinstance(original, DataGatewayError)
+    ):
+        # Variable coercion, before execution (validation errors were coded when validated).
+        return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
     if isinstance(original, DataGatewayError):
         extensions["code"] = original.code
         if original.code == INTERNAL:
@@ -42,12 +49,9 @@ def classify(
         return _with(error, str(original), extensions)
     if original is None:
         if "code" not in extensions:
-            if error.message.startswith("Syntax Error"):
-                extensions["code"] = PARSE_FAILED
-            elif error.path is None and error.message.startswith("Variable '$"):
-                extensions["code"] = "BAD_USER_INPUT"  # variable coercion (validation has coded)
-            else:
-                extensions["code"] = VALIDATION_FAILED
+            extensions["code"] = (
+                PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
+            )
         return _with(error, error.message, extensions)
     if isinstance(original, GraphQLError):
         return classify(original, request_id, causes)

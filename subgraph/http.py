@@ -73,8 +73,27 @@ class _Adapter(StarletteRequestAdapter):
 
 
 def negotiate(accept: str) -> str:
-    """The response media type: the GraphQL one when the client lists it, else JSON."""
-    return GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept.lower() else JSON
+    """The response media type: the GraphQL one when the client accepts it at least as well as
+    JSON (the specification prefers it), else JSON."""
+    if GRAPHQL_RESPONSE not in accept.lower():
+        return JSON
+    quality = {JSON: 0.0, GRAPHQL_RESPONSE: 0.0}
+    for entry in accept.lower().split(","):
+        media, *params = (part.strip() for part in entry.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in quality:
+            quality[media] = max(quality[media], q)
+        elif media in ("*/*", "application/*"):
+            quality[JSON] = max(quality[JSON], q)
+    graphql = quality[GRAPHQL_RESPONSE]
+    return GRAPHQL_RESPONSE if graphql > 0 and graphql >= quality[JSON] else JSON
 
 
 def error_response(

@@ -93,7 +93,9 @@ class _Shapes:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 if selection.name.value.startswith("__"):
-                    continue  # introspection: bounded by MaxIntrospectionDepthRule
+                    # Introspection: its depth is bounded by MaxIntrospectionDepthRule.
+                    shape.aliases += selection.alias is not None
+                    continue
                 inner = self.of(selection.selection_set)
                 shape.depth = max(shape.depth, 1 + inner.depth)
                 shape.aliases += inner.aliases + (selection.alias is not None)

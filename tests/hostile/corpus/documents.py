@@ -243,8 +243,11 @@ def _depth_cases() -> list[Case]:
         "{ _entities(representations: " + ONE_PROFILE + ") { ... on Profile { "
         "viewingHistory(first: 1) { edges { node { ...Hop } } } } } }")
     return [
+        # Depth counts root fields as 0 (as Strawberry and graphql-depth-limit do): 13 field
+        # levels are depth 12, the limit.
         _ok("depth-12-field-levels-is-served", entity_chain(12)),
-        _error("depth-13-field-levels", entity_chain(13), DEPTH),
+        _ok("depth-13-field-levels-is-served", entity_chain(13)),
+        _error("depth-14-field-levels", entity_chain(14), DEPTH),
         _error("depth-30-field-levels", entity_chain(30), DEPTH),
         _error("depth-through-named-fragments", fragments, DEPTH),
         _error("depth-through-inline-fragments", entity_chain(16, inline=True), DEPTH),
@@ -408,15 +411,15 @@ def _limits_on_variables() -> list[Case]:
         return value
 
     return [
-        _error("variable-values-over-50000-undeclared", "{ __typename }", INPUT,
-               variables={"junk": list(range(50_001))}),
-        _error("variable-values-over-50000-in-names",
+        _error("variable-values-over-20000-undeclared", "{ __typename }", INPUT,
+               variables={"junk": list(range(20_001))}),
+        _error("variable-values-over-20000-in-names",
                'query($n: [String!]!) { counters(namespace: "page_views", names: $n) '
-               "{ count } }", INPUT, variables={"n": ["a"] * 50_001}),
-        _error("variable-values-over-50000-in-small-objects", "{ __typename }", INPUT,
-               variables={"junk": [{"a": 1}] * 30_000}),
-        _ok("variable-values-40000-are-served", "{ __typename }",
-            variables={"junk": list(range(40_000))}),
+               "{ count } }", INPUT, variables={"n": ["a"] * 20_001}),
+        _error("variable-values-over-20000-in-small-objects", "{ __typename }", INPUT,
+               variables={"junk": [{"a": 1}] * 12_000}),
+        _ok("variable-values-15000-are-served", "{ __typename }",
+            variables={"junk": list(range(15_000))}),
         _error("variables-nested-33-deep", "{ __typename }", INPUT, variables={"v": deep(33)}),
         _error("variables-nested-200-deep", "{ __typename }", INPUT, variables={"v": deep(200)}),
         _error("variables-nested-deep-in-a-representation",
