@@ -110,7 +110,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to be over `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not (declared.strip().isascii() and declared.strip().isdigit()):
             raise RequestRefused(400, "BAD_REQUEST", "Content-Length is not a number")
         if int(declared) > limit:
             raise _too_large(limit)
