@@ -6,7 +6,8 @@ Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`
   Content-Length, else as it streams); a compressed body (any Content-Encoding) or a media type
   other than `application/json` with 415; bytes that are not UTF-8, text that is not JSON or
   nests too deep, JSON that is not one object, and request parameters of the wrong JSON type
-  with 400 (BAD_REQUEST); methods other than GET and POST, and mutations over GET, with 405;
+  with 400 (BAD_REQUEST); methods other than GET and POST, and mutations over GET, with 405; a
+  body that does not arrive within the deadline with 408;
 - request errors (the document too large, lone surrogates in any string, variables too many or
   too deep, parse and validation failures, limits, an operation that cannot be chosen): no
   `data` entry, HTTP 200 for `application/json` and 400 for `application/graphql-response+json`,
@@ -298,14 +299,21 @@ class GraphQLView(GraphQL):
         if http.method == "GET":
             params = dict(http.query_params)
             for part in ("variables", "extensions"):
-                if params.get(part):
-                    params[part] = decode_json(params[part], f"`{part}` parameter")
+                if part in params:
+                    text = params[part]
+                    params[part] = decode_json(text, f"`{part}` parameter") if text else None
             return request_data(params, self.limits)
         _check_media(http)
+        timeout = self.limits.request_timeout
         try:
-            body = await read_body(http, self.limits.max_body_bytes)
+            async with asyncio.timeout(timeout):  # a body trickled in slowly holds no slot long
+                body = await read_body(http, self.limits.max_body_bytes)
         except ClientDisconnect:
             raise RequestRefused(400, "BAD_REQUEST", "the client closed the request") from None
+        except TimeoutError:
+            raise RequestRefused(
+                408, "REQUEST_TIMEOUT", f"the request body did not arrive within {timeout:g}s"
+            ) from None
         return request_data(decode_json(body, "request body"), self.limits)
 
     async def execute_single(  # type: ignore[override]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -178,3 +179,15 @@ async def test_client_errors_log_one_info_line_per_request_without_a_traceback(
     assert len(mine) == 2, [r.getMessage() for r in mine]
     assert all(r.levelno == logging.INFO and not r.exc_info for r in mine)
     assert all("BAD_USER_INPUT" in r.getMessage() for r in mine)
+
+
+async def test_a_body_that_trickles_in_past_the_deadline_is_408(client: GraphQLClient) -> None:
+    async def slowly() -> AsyncIterator[bytes]:
+        yield b'{"query": '
+        await asyncio.sleep(2)
+        yield b'"{ __typename }"}'
+
+    response = await client.http.post("/graphql", content=slowly(),
+                                      headers={"content-type": "application/json"})
+    assert response.status_code == 408
+    assert codes(response.json()) == ["REQUEST_TIMEOUT"]
