@@ -8,20 +8,17 @@ import hmac
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from backends.base import WriteStamp
+from backends.clock import now_micros
+
+__all__ = ["IdempotencyToken", "PageTokens", "now_micros"]
 
 from .errors import InvalidIdempotencyToken, InvalidPageToken
 
 MAX_NONCE_LENGTH = 128
-
-
-def now_micros() -> int:
-    """Wall-clock time in microseconds since the epoch."""
-    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
 from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
+from backends.clock import now_micros
 
 from .errors import MissingTable
 from .schema import slice_table
@@ -111,7 +111,7 @@ class CassandraTimeSeries(CassandraBase):
     def make_slices_ahead(self, namespace: str, layout: TimeSeriesLayout) -> None:
         """In the background, create the slice of now and the next one if they are missing."""
         pending = self._ahead_pending
-        now_slice = layout.slice_of(time.time_ns() // 1000)
+        now_slice = layout.slice_of(now_micros())
         for start in (now_slice, now_slice + layout.seconds_per_slice):
             name = slice_table(namespace, start)
             if self.schema.is_listed(name) or name in pending:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Sequence
 
 from backends.base import KVQuery, StoredItem, WriteStamp
+from backends.clock import now_micros
 
 from .db import SQLiteDB
 
@@ -14,7 +14,7 @@ _LIVE = "deleted = 0 AND (expires_at IS NULL OR expires_at > ?)"
 
 
 def _now() -> int:
-    return time.time_ns() // 1000
+    return now_micros()
 
 
 def _expiry(ttl_seconds: int | None, now: int) -> int | None:
