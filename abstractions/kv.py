@@ -203,7 +203,7 @@ class KeyValue:
         selection = self._selection(ns, keys, start, end, descending)
         count, size = self._page_limits(ns, limit, page_bytes)
         scope = partial(selection.scope, ns.name, id)  # made only when a token is signed or read
-        after = self._resume(scope(), page_token) if page_token is not None else None
+        after = await self._resume(scope(), page_token) if page_token is not None else None
         query = _query(selection, after, count + 1)
         with store_errors():
             rows = await self._store.kv_get(ns.name, id, query)
@@ -252,7 +252,7 @@ class KeyValue:
         ns = self._namespace(namespace)
         count, _ = self._page_limits(ns, limit, None)
         scope = f"kv-scan:{ns.name}"
-        after = self._tokens.decode(scope, page_token).get("a") if page_token else None
+        after = (await self._tokens.verify(scope, page_token)).get("a") if page_token else None
         if after is not None and not isinstance(after, str):
             raise InvalidArgument("page token is not valid")
         with store_errors():
@@ -377,10 +377,8 @@ class KeyValue:
             raise InvalidArgument("page_bytes must be greater than 0")
         return count, size
 
-    def _resume(self, scope: str, page_token: str | None) -> bytes | None:
-        if page_token is None:
-            return None
-        return decode_bytes(self._tokens.decode(scope, page_token).get("a"))
+    async def _resume(self, scope: str, page_token: str) -> bytes:
+        return decode_bytes((await self._tokens.verify(scope, page_token)).get("a"))
 
     async def _page(
         self,

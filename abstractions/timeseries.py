@@ -164,6 +164,7 @@ class TimeSeries:
         self._calls.record("timeseries", "read_events")
         ns = self._namespace(namespace)
         _check_series(series_id)
+        await self._tokens.prepare(page_token)
         query, _, scope = self._query(
             ns, start, end, limit, equals, f"read:{series_id}", page_token
         )
@@ -212,6 +213,7 @@ class TimeSeries:
         ns = self._namespace(namespace)
         index = self._search_index(ns)
         conds = self._conditions(ns, conditions)
+        await self._tokens.prepare(page_token)
         query, _, scope = self._query(
             ns, start, end, limit, None, f"search:{conds!r}", page_token, with_series=True
         )

@@ -8,13 +8,14 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from backends.base import WriteStamp
 from backends.clock import now_micros
 
-__all__ = ["IdempotencyToken", "PageTokens", "now_micros"]
+__all__ = ["IdempotencyToken", "PageTokens", "SigningKey", "UnknownSigningKey", "now_micros"]
 
 from .errors import InvalidIdempotencyToken, InvalidPageToken
 
@@ -65,33 +66,110 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A key that signs page tokens, named by `id` (derived from the secret) inside each token.
+
+    `retires` (microseconds) is when a key that a rotation replaced stops being accepted; None
+    for a key still in service.  `created` orders keys: the newest key in service signs.
+    """
+
+    secret: bytes
+    created: int = 0
+    retires: int | None = None
+
+    @property
+    def id(self) -> bytes:
+        return hashlib.sha256(b"page-token-key:" + self.secret).digest()[:KEY_ID_BYTES]
+
+    @classmethod
+    def new(cls) -> SigningKey:
+        return cls(secrets.token_bytes(32), now_micros())
+
+
+KEY_ID_BYTES = 8
+MAC_BYTES = 16
+SECRET_ENV = "SUBGRAPH_TOKEN_SECRET"
+PREVIOUS_SECRET_ENV = "SUBGRAPH_TOKEN_SECRET_PREVIOUS"
+_NOT_VALID = "page token is not valid (modified or from another server)"
+
+
+class UnknownSigningKey(InvalidPageToken):
+    """A token names a key this process has not loaded: maybe one another replica just made."""
+
+
 class PageTokens:
     """Signs page tokens with HMAC-SHA256 so a modified token is detected, not obeyed.
 
     A token binds its resume state to the query it came from (`scope`), so a token of one
-    query cannot page another.  The secret should be shared by every replica that serves pages.
+    query cannot page another, and names the key that signed it, so that keys can rotate: the
+    newest key in service signs, and every loaded key verifies until it `retires`.
+
+    The keys come from, in order: `secret` (tests, tools); `$SUBGRAPH_TOKEN_SECRET` (plus
+    `$SUBGRAPH_TOKEN_SECRET_PREVIOUS`, accepted but never used to sign, to rotate it); else the
+    store (`from_store` is then True: `abstractions.signing_keys` installs the keys kept in the
+    store, shared by every process, and reloads them when a token names an unknown key).  Until
+    then a random key of this process signs.
     """
 
     def __init__(self, secret: bytes | None = None) -> None:
-        env = os.environ.get("SUBGRAPH_TOKEN_SECRET")
-        self._secret = secret or (env.encode() if env else secrets.token_bytes(32))
+        env = os.environ.get(SECRET_ENV)
+        self.from_store = not secret and not env
+        keys = [SigningKey(secret or (env.encode() if env else secrets.token_bytes(32)))]
+        previous = os.environ.get(PREVIOUS_SECRET_ENV)
+        if not secret and env and previous:
+            keys.append(SigningKey(previous.encode(), created=-1))
+        self._reload: Callable[[], Awaitable[None]] | None = None
+        self.install(keys)
+
+    def install(self, keys: Iterable[SigningKey]) -> None:
+        """Use `keys`: the newest one in service signs; each verifies until it retires."""
+        by_id = {key.id: key for key in keys}
+        serving = [key for key in by_id.values() if key.retires is None]
+        if not serving:
+            raise ValueError("no signing key in service")
+        self._signer = max(serving, key=lambda key: (key.created, key.id))
+        self._keys = by_id
+
+    def on_unknown_key(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Call `reload` (which installs fresh keys) when a token names an unknown key."""
+        self._reload = reload
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self._signer
 
     def encode(self, scope: str, state: dict[str, Any]) -> str:
         payload = json.dumps({"s": scope, "p": state}, separators=(",", ":")).encode()
-        mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
-        return _b64(mac + payload)
+        key = self._signer
+        kid = key.id
+        mac = hmac.new(key.secret, kid + payload, hashlib.sha256).digest()[:MAC_BYTES]
+        return _b64(kid + mac + payload)
 
     def decode(self, scope: str, token: str) -> dict[str, Any]:
+        """The state signed into `token`; `InvalidPageToken` if it is not one of ours, for
+        this scope, signed by a key still accepted (`UnknownSigningKey`: a key not loaded)."""
         if not isinstance(token, str):
             raise InvalidPageToken("page token is not valid")
         try:
             raw = _unb64(token)
         except (ValueError, UnicodeEncodeError) as exc:
             raise InvalidPageToken("page token is not valid") from exc
-        mac, payload = raw[:16], raw[16:]
-        expected = hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
-        if len(raw) <= 16 or not hmac.compare_digest(mac, expected):
-            raise InvalidPageToken("page token is not valid (modified or from another server)")
+        if len(raw) <= KEY_ID_BYTES + MAC_BYTES:
+            raise InvalidPageToken(_NOT_VALID)
+        kid, mac = raw[:KEY_ID_BYTES], raw[KEY_ID_BYTES:KEY_ID_BYTES + MAC_BYTES]
+        payload = raw[KEY_ID_BYTES + MAC_BYTES:]
+        key = self._keys.get(kid)
+        if key is None:
+            raise UnknownSigningKey(_NOT_VALID)
+        expected = hmac.new(key.secret, kid + payload, hashlib.sha256).digest()[:MAC_BYTES]
+        if not hmac.compare_digest(mac, expected):
+            raise InvalidPageToken(_NOT_VALID)
+        if key.retires is not None and now_micros() >= key.retires:
+            raise InvalidPageToken(
+                "page token has expired (its signing key was rotated out): "
+                "start again from the first page"
+            )
         body = json.loads(payload)
         if body.get("s") != scope:
             raise InvalidPageToken("page token belongs to another query")
@@ -99,6 +177,24 @@ class PageTokens:
         if not isinstance(state, dict):
             raise InvalidPageToken("page token is not valid")
         return state
+
+    async def verify(self, scope: str, token: str) -> dict[str, Any]:
+        """`decode`, after reloading the keys once if the token names a key not loaded here
+        (another process made or rotated in a key since this one last loaded them)."""
+        await self.prepare(token)
+        return self.decode(scope, token)
+
+    async def prepare(self, token: object) -> None:
+        """Reload the keys once if `token` names a key not loaded here, so that `decode` knows
+        it if the store has it; anything else is left for `decode` to judge."""
+        if self._reload is None or not isinstance(token, str):
+            return
+        try:
+            kid = _unb64(token)[:KEY_ID_BYTES]
+        except (ValueError, UnicodeEncodeError):
+            return
+        if len(kid) == KEY_ID_BYTES and kid not in self._keys:
+            await self._reload()
 
 
 def encode_bytes(data: bytes) -> str:

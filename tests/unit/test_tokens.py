@@ -12,11 +12,14 @@ from abstractions.errors import ClientError, InvalidIdempotencyToken, InvalidPag
 from abstractions.tokens import (
     IdempotencyToken,
     PageTokens,
+    SigningKey,
+    UnknownSigningKey,
     decode_bytes,
     encode_bytes,
     now_micros,
 )
 from backends.base import WriteStamp
+from backends.clock import advance_clock, reset_clock
 
 NOW = 1_700_000_000_000_000
 SKEW = 1_000_000
@@ -156,3 +159,100 @@ def test_bytes_in_a_token_round_trip_and_bad_ones_are_rejected() -> None:
     for bad in (None, 5, ["x"], "a"):
         with pytest.raises(InvalidPageToken):
             decode_bytes(bad)
+
+
+# --- signing keys: ids, rotation, reloads ----------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> Any:
+    yield advance_clock
+    reset_clock()
+
+
+def test_the_newest_key_in_service_signs_and_every_loaded_key_verifies() -> None:
+    old, new = SigningKey(b"old", created=1), SigningKey(b"new", created=2)
+    before = PageTokens(b"unused")
+    before.install([old])
+    token = before.encode("scope", {"a": "x"})
+    tokens = PageTokens(b"unused")
+    tokens.install([new, old])
+    assert tokens.signing_key == new
+    assert tokens.decode("scope", token) == {"a": "x"}
+    assert PageTokens(b"new").decode("scope", tokens.encode("scope", {"a": "y"})) == {"a": "y"}
+
+
+def test_a_retired_key_verifies_until_it_retires_then_its_tokens_are_refused(clock: Any) -> None:
+    old = SigningKey(b"old", created=1)
+    tokens = PageTokens(b"unused")
+    tokens.install([old])
+    token = tokens.encode("scope", {"a": "x"})
+    tokens.install([SigningKey(b"old", 1, retires=now_micros() + 60_000_000),
+                    SigningKey(b"new", created=2)])
+    assert tokens.decode("scope", token) == {"a": "x"}
+    clock(61)
+    with pytest.raises(InvalidPageToken, match="rotated out"):
+        tokens.decode("scope", token)
+
+
+def test_a_token_naming_a_key_not_loaded_is_an_unknown_key_and_a_client_error() -> None:
+    token = PageTokens(b"other").encode("scope", {"a": "x"})
+    with pytest.raises(UnknownSigningKey) as caught:
+        PageTokens(b"secret").decode("scope", token)
+    assert isinstance(caught.value, InvalidPageToken) and caught.value.code == "BAD_USER_INPUT"
+
+
+def test_a_token_with_the_id_of_another_loaded_key_is_rejected() -> None:
+    a, b = SigningKey(b"a", created=1), SigningKey(b"b", created=2)
+    tokens = PageTokens(b"unused")
+    tokens.install([a, b])
+    raw = base64.urlsafe_b64decode(tokens.encode("scope", {"a": "x"}) + "==")
+    swapped = base64.urlsafe_b64encode(a.id + raw[len(a.id):]).decode().rstrip("=")
+    with pytest.raises(InvalidPageToken):
+        tokens.decode("scope", swapped)
+
+
+async def test_verify_reloads_the_keys_once_when_a_token_names_an_unknown_key() -> None:
+    theirs = PageTokens(b"theirs")
+    mine = PageTokens(b"mine")
+    reloads = 0
+
+    async def reload() -> None:
+        nonlocal reloads
+        reloads += 1
+        mine.install([SigningKey(b"mine", created=1), SigningKey(b"theirs", created=0)])
+
+    mine.on_unknown_key(reload)
+    assert await mine.verify("scope", theirs.encode("scope", {"a": "x"})) == {"a": "x"}
+    assert await mine.verify("scope", mine.encode("scope", {"a": "y"})) == {"a": "y"}
+    assert reloads == 1
+    with pytest.raises(InvalidPageToken):
+        await mine.verify("scope", PageTokens(b"stranger").encode("scope", {"a": "x"}))
+    assert reloads == 2
+    for garbage in ("", "!!", "AAAA"):
+        with pytest.raises(InvalidPageToken):
+            await mine.verify("scope", garbage)
+    assert reloads == 2  # too short to name a key: nothing to reload for
+
+
+def test_no_secret_and_no_environment_means_keys_from_the_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SUBGRAPH_TOKEN_SECRET", raising=False)
+    assert PageTokens().from_store
+    assert not PageTokens(b"secret").from_store
+    monkeypatch.setenv("SUBGRAPH_TOKEN_SECRET", "shared")
+    assert not PageTokens().from_store
+
+
+def test_the_previous_secret_from_the_environment_verifies_but_never_signs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUBGRAPH_TOKEN_SECRET", "old")
+    old_token = PageTokens().encode("scope", {"a": "x"})
+    monkeypatch.setenv("SUBGRAPH_TOKEN_SECRET", "new")
+    monkeypatch.setenv("SUBGRAPH_TOKEN_SECRET_PREVIOUS", "old")
+    rotated = PageTokens()
+    assert rotated.decode("scope", old_token) == {"a": "x"}
+    assert rotated.signing_key.secret == b"new"
+    assert PageTokens(b"new").decode("scope", rotated.encode("scope", {"a": "y"})) == {"a": "y"}
