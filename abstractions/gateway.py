@@ -9,6 +9,7 @@ from .counter import Counters
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter
 from .namespaces import Namespaces, load_namespaces
+from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
 
@@ -18,7 +19,13 @@ class DataGateway:
 
     `kv`, `timeseries` and `counters` serve callers over the public view of the namespaces, so
     they refuse internal ones as unknown; `system_kv` also reaches internal namespaces and is
-    for the system's own records only (idempotency attempts), never for a name a caller gave.
+    for the system's own records only (idempotency attempts, signing keys), never for a name a
+    caller gave.
+
+    Page tokens are signed with the keys kept in the store (`signing_keys`, loaded at `start`),
+    so every process over the same store accepts every other's, also after a restart; unless
+    `page_tokens` was given with a secret, or `$SUBGRAPH_TOKEN_SECRET` is set (then
+    `signing_keys` is None).
     """
 
     def __init__(
@@ -30,10 +37,11 @@ class DataGateway:
         page_tokens: PageTokens | None = None,
     ) -> None:
         self.store = store
+        namespaces = with_signing_keys_namespace(namespaces)
         self.namespaces = namespaces = namespaces.public()
         self.calls = CallCounter()
         self.events = EventCounter()
-        tokens = page_tokens or PageTokens()
+        self.page_tokens = tokens = page_tokens or PageTokens()
         # Without a separate index, a store that can search (SQLite) serves search itself.
         self.search_index = search_index if search_index is not store else None
         index = search_index or (store if isinstance(store, SearchIndex) else None)
@@ -41,13 +49,15 @@ class DataGateway:
         self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls)
         self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
         self.counters = Counters(store, namespaces, self.calls, self.events)
+        self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
 
     @classmethod
     def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
         return cls(open_store(store_url), load_namespaces(namespaces_path))
 
     async def start(self, *, background: bool = True) -> None:
-        """Open the store, then start rollups and retention (unless `background` is False)."""
+        """Open the store and load the signing keys, then start rollups, retention and key
+        refreshes (unless `background` is False)."""
         await self.store.open()
         # Stores with per-namespace tables (Cassandra) make them now, so no request waits on a
         # schema change (a slow first counter add could otherwise outlast the accept window).
@@ -56,6 +66,8 @@ class DataGateway:
             await create(list(self.namespaces.all()))
         if self.search_index is not None:
             await self.search_index.open()
+        if self.signing_keys is not None:
+            await self.signing_keys.start(background=background)
         if background:
             await self.counters.start()
             await self.timeseries.start()
@@ -64,6 +76,8 @@ class DataGateway:
         """Flush buffered writes, stop background work, then close the index and the store."""
         await self.timeseries.stop()
         await self.counters.stop()
+        if self.signing_keys is not None:
+            await self.signing_keys.stop()
         if self.search_index is not None:
             await self.search_index.close()
         await self.store.close()
