@@ -1,4 +1,4 @@
-"""Command line: `python -m subgraph serve | seed | reindex | export-schema`.
+"""Command line: `python -m subgraph serve | seed | reindex | rotate-token-key | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -63,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--until", type=parse_time, default=None,
                          help="ISO-8601 end, exclusive (default: a day from now)")
     data_options(reindex)
+    rotate = commands.add_parser(
+        "rotate-token-key",
+        help="put a new page-token signing key in service; cursors signed with the old ones"
+             " keep working for the grace period",
+    )
+    rotate.add_argument("--grace-seconds", type=_positive,
+                        default=_env("SUBGRAPH_TOKEN_GRACE_SECONDS", "86400"),
+                        help="how long the old keys are still accepted"
+                             " (env SUBGRAPH_TOKEN_GRACE_SECONDS; default: one day)")
+    data_options(rotate)
     commands.add_parser("export-schema", help="print the subgraph SDL")
     return parser
 
@@ -82,7 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         from .reindex import run
 
         return asyncio.run(run(args))
+    if args.command == "rotate-token-key":
+        return asyncio.run(_rotate(args.store, args.namespaces, args.grace_seconds))
     return _serve(args)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
 
 
 async def _seed(store: str, namespaces: str | None, search: str | None) -> int:
@@ -96,6 +119,28 @@ async def _seed(store: str, namespaces: str | None, search: str | None) -> int:
     finally:
         await gateway.stop()
     print("demo data written" if wrote else "demo data already present")
+    return 0
+
+
+async def _rotate(store: str, namespaces: str | None, grace_seconds: float) -> int:
+    from datetime import UTC, datetime
+
+    from .app import Settings, open_gateway
+
+    gateway = open_gateway(Settings(store, namespaces))
+    if gateway.signing_keys is None:
+        print("SUBGRAPH_TOKEN_SECRET is set, so page tokens are not signed with the store's keys:"
+              " to rotate it, set the old value as SUBGRAPH_TOKEN_SECRET_PREVIOUS and a new"
+              " SUBGRAPH_TOKEN_SECRET on every process", file=sys.stderr)
+        return 2
+    await gateway.start(background=False)
+    try:
+        key = await gateway.signing_keys.rotate(grace_seconds)
+    finally:
+        await gateway.stop()
+    until = datetime.fromtimestamp(key.created / 1e6 + grace_seconds, UTC).isoformat()
+    print(f"signing key {key.id.hex()} is in service; cursors signed with the previous keys are"
+          f" accepted until {until}")
     return 0
 
 
