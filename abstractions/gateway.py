@@ -6,6 +6,7 @@ from backends import open_store
 from backends.base import SearchIndex, Store
 
 from .counter import Counters
+from .garbage import GarbageCollector
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter
 from .namespaces import Namespaces, load_namespaces
@@ -50,14 +51,15 @@ class DataGateway:
         self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
         self.counters = Counters(store, namespaces, self.calls, self.events)
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
+        self.garbage = GarbageCollector(store, namespaces, self.events)
 
     @classmethod
     def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
         return cls(open_store(store_url), load_namespaces(namespaces_path))
 
     async def start(self, *, background: bool = True) -> None:
-        """Open the store and load the signing keys, then start rollups, retention and key
-        refreshes (unless `background` is False)."""
+        """Open the store and load the signing keys, then start rollups, retention, garbage
+        collection and key refreshes (unless `background` is False)."""
         await self.store.open()
         # Stores with per-namespace tables (Cassandra) make them now, so no request waits on a
         # schema change (a slow first counter add could otherwise outlast the accept window).
@@ -71,11 +73,13 @@ class DataGateway:
         if background:
             await self.counters.start()
             await self.timeseries.start()
+            await self.garbage.start()
 
     async def stop(self) -> None:
         """Flush buffered writes, stop background work, then close the index and the store."""
         await self.timeseries.stop()
         await self.counters.stop()
+        await self.garbage.stop()
         if self.signing_keys is not None:
             await self.signing_keys.stop()
         if self.search_index is not None:

@@ -127,7 +127,7 @@ class KeyValue:
         self._calls.record("kv", "put_items")
         ns = self._namespace(namespace)
         _check_id(id)
-        token.check(self._namespaces.settings.max_future_micros)
+        token.check(self._namespaces.settings.max_future_micros, max_age_micros=_max_age(ns))
         self._check_items(ns, items)
         stamp = token.stamp()
         stored: list[StoredItem] = []
@@ -151,7 +151,7 @@ class KeyValue:
         self._calls.record("kv", "delete_items")
         ns = self._namespace(namespace)
         _check_id(id)
-        token.check(self._namespaces.settings.max_future_micros)
+        token.check(self._namespaces.settings.max_future_micros, max_age_micros=_max_age(ns))
         _check_delete(ns, keys, start, end)
         with store_errors():
             await self._store.kv_delete(
@@ -482,6 +482,11 @@ def _query(selection: _Selection, after: bytes | None, limit: int) -> KVQuery:
         descending=selection.descending,
         limit=limit,
     )
+
+
+def _max_age(ns: KVNamespace) -> int:
+    """How old a write's token may be: tombstones are collected after this (garbage.py)."""
+    return ns.tombstone_gc_seconds * 1_000_000
 
 
 def _check_id(id: str) -> None:

@@ -63,6 +63,11 @@ class KVNamespace:
     max_page_items: int = 1000
     page_bytes: int = 2 * MiB
     default_ttl_seconds: int = 0
+    # Deletes and expired items leave tombstones, collected this long after their write; writes
+    # older than this are refused, so none can come back once its tombstone is gone.  Cassandra's
+    # default gc_grace_seconds, and longer than idempotency keys are kept (a retry reuses the
+    # first attempt's token).
+    tombstone_gc_seconds: int = 864000
 
 
 @dataclass(frozen=True, slots=True)

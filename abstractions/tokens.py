@@ -39,8 +39,12 @@ class IdempotencyToken:
     def stamp(self) -> WriteStamp:
         return WriteStamp(self.generation_time, self.nonce)
 
-    def check(self, max_future_micros: int, now: int | None = None) -> None:
-        """Reject a token dated too far into the future, so no write can outlive later ones."""
+    def check(
+        self, max_future_micros: int, now: int | None = None, *, max_age_micros: int | None = None
+    ) -> None:
+        """Reject a token dated too far into the future, so no write can outlive later ones,
+        and (with `max_age_micros`) one older than the store keeps tombstones for, so no late
+        write can come back after the tombstone that shadowed it is collected."""
         if not isinstance(self.nonce, str) or not 0 < len(self.nonce) <= MAX_NONCE_LENGTH:
             raise InvalidIdempotencyToken(
                 f"idempotency nonce must be 1 to {MAX_NONCE_LENGTH} characters"
@@ -55,6 +59,12 @@ class IdempotencyToken:
                 "idempotency token generated "
                 f"{(self.generation_time - current) / 1e6:.3f}s in the future "
                 f"(at most {max_future_micros / 1e6:.3f}s allowed)"
+            )
+        if max_age_micros is not None and self.generation_time < current - max_age_micros:
+            raise InvalidIdempotencyToken(
+                "idempotency token generated "
+                f"{(current - self.generation_time) / 1e6:.0f}s ago: this namespace accepts "
+                f"writes at most {max_age_micros / 1e6:.0f}s old (its tombstone_gc_seconds)"
             )
 
 

@@ -309,6 +309,20 @@ class EventScan(Protocol):
 
 
 @runtime_checkable
+class KVGarbage(Protocol):
+    """A `KVStore` whose tombstones and expired items stay until someone collects them (SQLite).
+
+    Cassandra collects its own (compaction, after the table's gc_grace_seconds) and has no
+    such method.
+    """
+
+    async def kv_collect_garbage(self, namespace: str, before: int, limit: int) -> int:
+        """Remove up to `limit` rows of each kind (item tombstones and expired items, range and
+        record tombstones, expired chunks) stamped before `before`; return how many went."""
+        ...
+
+
+@runtime_checkable
 class SearchIndex(Protocol):
     """Search across series: AND of conditions, newest first, and distinct values of one key.
 

@@ -213,6 +213,40 @@ class SQLiteKV(SQLiteDB):
 
         return await self.read(get)
 
+    async def kv_collect_garbage(self, namespace: str, before: int, limit: int) -> int:
+        """Remove what no read and no accepted write can need any more: item tombstones and
+        expired items, range and record tombstones stamped before `before`, and expired chunks
+        (their items read as expired already).  At most `limit` rows of each kind, in one short
+        write, so requests' writes are not held up behind a long sweep.
+        """
+
+        def collect(conn: sqlite3.Connection) -> int:
+            now = _now()
+            gone = conn.execute(
+                "DELETE FROM kv_items WHERE (ns, id, key) IN (SELECT ns, id, key FROM kv_items"
+                " WHERE ns = ? AND deleted = 1 AND ts < ? LIMIT ?)",
+                (namespace, before, limit),
+            ).rowcount
+            gone += conn.execute(
+                "DELETE FROM kv_items WHERE (ns, id, key) IN (SELECT ns, id, key FROM kv_items"
+                " WHERE ns = ? AND expires_at IS NOT NULL AND expires_at <= ? AND ts < ? LIMIT ?)",
+                (namespace, now, before, limit),
+            ).rowcount
+            gone += conn.execute(
+                "DELETE FROM kv_tombstones WHERE rowid IN (SELECT rowid FROM kv_tombstones"
+                " WHERE ns = ? AND ts < ? LIMIT ?)",
+                (namespace, before, limit),
+            ).rowcount
+            gone += conn.execute(
+                "DELETE FROM kv_chunks WHERE (ns, id, key, version, seq) IN (SELECT ns, id, key,"
+                " version, seq FROM kv_chunks WHERE ns = ? AND expires_at IS NOT NULL"
+                " AND expires_at <= ? LIMIT ?)",
+                (namespace, now, limit),
+            ).rowcount
+            return gone
+
+        return await self.write(collect)
+
 
 def _version(stamp: WriteStamp) -> str:
     """Chunk versions sort like stamps: fixed-width time, then nonce."""

@@ -26,6 +26,14 @@ CREATE TABLE IF NOT EXISTS kv_chunks (
     PRIMARY KEY (ns, id, key, version, seq)
 ) WITHOUT ROWID;
 
+-- What tombstone collection (kv.py, kv_collect_garbage) looks for, found by age.
+CREATE INDEX IF NOT EXISTS kv_items_deleted ON kv_items (ns, ts) WHERE deleted = 1;
+CREATE INDEX IF NOT EXISTS kv_items_expiry ON kv_items (ns, expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kv_tombstones_ts ON kv_tombstones (ns, ts);
+CREATE INDEX IF NOT EXISTS kv_chunks_expiry ON kv_chunks (ns, expires_at)
+    WHERE expires_at IS NOT NULL;
+
 -- TimeSeries: one row per event item, as in Cassandra. `slice` is the retention unit.
 CREATE TABLE IF NOT EXISTS ts_items (
     ns TEXT NOT NULL, series TEXT NOT NULL, event_time INTEGER NOT NULL,

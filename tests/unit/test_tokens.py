@@ -73,6 +73,13 @@ def test_generation_time_must_be_an_integer(when: Any) -> None:
         IdempotencyToken(when, "n").check(SKEW, now=NOW)
 
 
+def test_a_token_older_than_the_max_age_is_refused_when_one_is_given() -> None:
+    day = 86400 * 1_000_000
+    IdempotencyToken(NOW - day, "n").check(SKEW, now=NOW, max_age_micros=day)
+    with pytest.raises(InvalidIdempotencyToken, match="tombstone_gc_seconds"):
+        IdempotencyToken(NOW - day - 1, "n").check(SKEW, now=NOW, max_age_micros=day)
+
+
 @pytest.mark.parametrize("nonce", [123, None, b"bytes"])
 def test_nonce_must_be_text(nonce: Any) -> None:
     with pytest.raises(InvalidIdempotencyToken):
