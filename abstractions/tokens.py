@@ -9,7 +9,7 @@ import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import WriteStamp
@@ -84,7 +84,7 @@ class SigningKey:
     for a key still in service.  `created` orders keys: the newest key in service signs.
     """
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     created: int = 0
     retires: int | None = None
 
@@ -139,6 +139,7 @@ class PageTokens:
         if not serving:
             raise ValueError("no signing key in service")
         self._signer = max(serving, key=lambda key: (key.created, key.id))
+        self._signer_id = self._signer.id
         self._keys = by_id
 
     def on_unknown_key(self, reload: Callable[[], Awaitable[None]]) -> None:
@@ -151,8 +152,7 @@ class PageTokens:
 
     def encode(self, scope: str, state: dict[str, Any]) -> str:
         payload = json.dumps({"s": scope, "p": state}, separators=(",", ":")).encode()
-        key = self._signer
-        kid = key.id
+        key, kid = self._signer, self._signer_id
         mac = hmac.new(key.secret, kid + payload, hashlib.sha256).digest()[:MAC_BYTES]
         return _b64(kid + mac + payload)
 
