@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from backends.base import CounterEvent, Fold, Rollup
 
-from .errors import MissingTable
 from .schema import counter_table
 from .store import CassandraBase
 
@@ -121,16 +120,14 @@ class CassandraCounter(CassandraBase):
     ) -> dict[str, Fold]:
         if not windows:
             return {}
-        try:
-            async with self.db.call("counter_fold"):
-                if not await self.schema.has(counter_table(namespace, "cb")):
-                    return dict.fromkeys(windows, Fold(0, False, None))
-                folds = await self.each(
-                    self._fold(namespace, name, after, until)
-                    for name, (after, until) in windows.items()
-                )
-        except MissingTable:  # no event was ever appended in the namespace
-            return dict.fromkeys(windows, Fold(0, False, None))
+        async with self.db.call("counter_fold"):
+            if not await self.schema.has(counter_table(namespace, "cb")):
+                # no event was ever appended in the namespace (the schema says; an error never)
+                return dict.fromkeys(windows, Fold(0, False, None))
+            folds = await self.each(
+                self._fold(namespace, name, after, until)
+                for name, (after, until) in windows.items()
+            )
         return dict(zip(windows, folds, strict=True))
 
     async def _fold(self, namespace: str, name: str, after: int, until: int) -> Fold:
@@ -167,19 +164,16 @@ class CassandraCounter(CassandraBase):
         if not names:
             return {}
         db = self.db
-        try:
-            async with db.call("counter_rollups"):
-                if not await self.schema.has(counter_table(namespace, "cr")):
-                    return {}
-                select = await db.prepare(
-                    f"SELECT count, as_of FROM {self._c(namespace, 'cr')} WHERE name = ?",
-                    write=False,
-                )
-                found = await self.each(
-                    db.rows(db.bind(select, [name]), "counter_rollups") for name in names
-                )
-        except MissingTable:
-            return {}
+        async with db.call("counter_rollups"):
+            if not await self.schema.has(counter_table(namespace, "cr")):
+                return {}  # never rolled up
+            select = await db.prepare(
+                f"SELECT count, as_of FROM {self._c(namespace, 'cr')} WHERE name = ?",
+                write=False,
+            )
+            found = await self.each(
+                db.rows(db.bind(select, [name]), "counter_rollups") for name in names
+            )
         return {
             name: Rollup(rows[0][0], rows[0][1]) for name, rows in zip(names, found, strict=True)
             if rows
@@ -216,18 +210,15 @@ class CassandraCounter(CassandraBase):
         if not names:
             return {}
         db = self.db
-        try:
-            async with db.call("counter_values"):
-                if not await self.schema.has(counter_table(namespace, "cf")):
-                    return {}
-                select = await db.prepare(
-                    f"SELECT value FROM {self._c(namespace, 'cf')} WHERE name = ?", write=False
-                )
-                found = await self.each(
-                    db.rows(db.bind(select, [name]), "counter_values") for name in names
-                )
-        except MissingTable:
-            return {}
+        async with db.call("counter_values"):
+            if not await self.schema.has(counter_table(namespace, "cf")):
+                return {}  # never counted
+            select = await db.prepare(
+                f"SELECT value FROM {self._c(namespace, 'cf')} WHERE name = ?", write=False
+            )
+            found = await self.each(
+                db.rows(db.bind(select, [name]), "counter_values") for name in names
+            )
         return {
             name: int(rows[0][0]) for name, rows in zip(names, found, strict=True)
             if rows and rows[0][0] is not None
@@ -245,11 +236,8 @@ class CassandraCounter(CassandraBase):
         async with db.call("counter_zero"):
             if not await self.schema.has(counter_table(namespace, "cf")):
                 return  # never counted: nothing to clear
-            try:
-                select = await db.prepare(f"SELECT value FROM {t} WHERE name = ?", write=False)
-                rows = await db.rows(db.bind(select, [name]), "counter_zero")
-            except MissingTable:
-                return
+            select = await db.prepare(f"SELECT value FROM {t} WHERE name = ?", write=False)
+            rows = await db.rows(db.bind(select, [name]), "counter_zero")
             value = int(rows[0][0]) if rows and rows[0][0] is not None else 0
             if value:
                 update = await db.prepare(

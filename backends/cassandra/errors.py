@@ -2,12 +2,26 @@
 
     cassandra.Unavailable, NoHostAvailable,
     connection errors, overloaded / bootstrapping  -> StoreUnavailable  (not enough replicas)
+      "keyspace/table ... does not exist"          ->   MissingTable    (on every host asked)
     ReadTimeout, WriteTimeout, OperationTimedOut,
     our own deadline                               -> StoreTimeout      (no answer in time)
     anything else the driver raises                -> StoreError
 
-A missing table is told apart (`MissingTable`) because a slice table that retention has
-just dropped is an empty slice to a reader, not a failure.
+"Does not exist" is one coordinator's view of the schema, not the cluster's: a node that was
+down or restarted can lack a keyspace or table for minutes (its schema changes were only in a
+commitlog whose replay skipped them), and answers every statement naming it so.  The session
+(session.py) sends such a statement again to the other hosts, within the call's deadline; only
+when every host asked denies the table does `MissingTable` leave it.  It is a `StoreUnavailable`
+because that is what it means to a caller who knows the table exists.
+
+An error never becomes an empty answer.  A reader may read a table as empty only on the store's
+own metadata (schema.py), never on an error:
+
+- a KV or counter table reads as empty only when no host's schema has it (`Schema.has`, asked
+  before the statement is sent), which means the namespace was never written;
+- a time slice reads as empty when `ts_slices` does not list it, or when it is listed, every
+  host denies it, and retention may already have dropped it (timeseries.py);
+- everything else a read is denied is `MissingTable`, which the abstractions answer UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -33,11 +47,14 @@ _UNAVAILABLE = (
     IsBootstrappingErrorMessage,
 )
 _TIMEOUT = (Timeout, OperationTimedOut, TimeoutError)
-_MISSING_TABLE = ("unconfigured table", "does not exist")
+_MISSING_TABLE = ("unconfigured table", "does not exist")  # Cassandra 4 / 5 wording
 
 
-class MissingTable(StoreError):
-    """A statement named a table that is not (or no longer) in the schema."""
+class MissingTable(StoreUnavailable):
+    """The coordinator(s) asked know no such keyspace or table: their schema lags, or the
+    table was dropped.  `host` is the coordinator that answered (when known)."""
+
+    host: object = None
 
 
 def translate(exc: BaseException, what: str) -> StoreError:

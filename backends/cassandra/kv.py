@@ -17,6 +17,9 @@ partition per `(id, key)`, clustered by `(version, seq)` where `version` sorts l
 `kvk_<ns>` lists the keys of a record that have chunks; every put or delete looks there (one
 read, concurrent with the write) and range-deletes chunk versions older than itself, stamped with
 its own time, so a late chunk write of an older version is shadowed too.
+
+A namespace's table reads as empty only when the schema says it was never made (`Schema.has`);
+a statement the cluster answers "does not exist" is an error (`MissingTable`), never no items.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from operator import itemgetter
 
 from backends.base import KVQuery, StoredItem, StoredItems, WriteStamp
 
-from .errors import MissingTable
 from .schema import kv_table
 from .store import CassandraBase
 
@@ -161,13 +163,10 @@ class CassandraKV(CassandraBase):
             values.append(end)
         if not await self.schema.has(kv_table(namespace, "kvk")):
             return []  # the namespace never stored a chunked value
-        try:
-            select = await db.prepare(
-                f"SELECT key FROM {self._t(namespace, 'kvk')} WHERE id = ?{where}", write=False
-            )
-            return [row[0] for row in await db.rows(db.bind(select, values), "kv chunk keys")]
-        except MissingTable:
-            return []
+        select = await db.prepare(
+            f"SELECT key FROM {self._t(namespace, 'kvk')} WHERE id = ?{where}", write=False
+        )
+        return [row[0] for row in await db.rows(db.bind(select, values), "kv chunk keys")]
 
     async def _drop_chunks(
         self, namespace: str, id: str, keys: Sequence[bytes], stamp: WriteStamp
@@ -200,26 +199,20 @@ class CassandraKV(CassandraBase):
     # --- reads ------------------------------------------------------------------------------
 
     async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
-        try:
-            async with self.db.call("kv_get"):
-                if not await self.schema.has(kv_table(namespace)):
-                    return []  # nothing was ever written to the namespace
-                return await self._get(namespace, id, query)
-        except MissingTable:
-            return []
+        async with self.db.call("kv_get"):
+            if not await self.schema.has(kv_table(namespace)):
+                return []  # nothing was ever written to the namespace
+            return await self._get(namespace, id, query)
 
     async def kv_get_many(
         self, namespace: str, ids: Sequence[str], query: KVQuery
     ) -> dict[str, Sequence[StoredItem]]:
         if not ids:
             return {}
-        try:
-            async with self.db.call("kv_get_many"):
-                if not await self.schema.has(kv_table(namespace)):
-                    return {id: [] for id in ids}
-                found = await self.each(self._get(namespace, id, query) for id in ids)
-        except MissingTable:
-            return {id: [] for id in ids}
+        async with self.db.call("kv_get_many"):
+            if not await self.schema.has(kv_table(namespace)):
+                return {id: [] for id in ids}  # nothing was ever written to the namespace
+            found = await self.each(self._get(namespace, id, query) for id in ids)
         return dict(zip(ids, found, strict=True))
 
     async def _get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
@@ -260,23 +253,19 @@ class CassandraKV(CassandraBase):
         version = _version(stamp)
         async with db.call("kv_get_chunks"):
             if not await self.schema.has(kv_table(namespace, "kvc")):
-                return None
-            try:
-                select = await db.prepare(
-                    f"SELECT seq, data FROM {self._t(namespace, 'kvc')}"
-                    " WHERE id = ? AND key = ? AND version = ? AND seq >= ? AND seq < ?",
-                    write=False,
+                return None  # no chunk was ever written to the namespace
+            select = await db.prepare(
+                f"SELECT seq, data FROM {self._t(namespace, 'kvc')}"
+                " WHERE id = ? AND key = ? AND version = ? AND seq >= ? AND seq < ?",
+                write=False,
+            )
+            windows = await self.each(
+                db.rows(
+                    db.bind(select, [id, key, version, low, low + CHUNK_WINDOW], CHUNK_WINDOW),
+                    "kv_get_chunks",
                 )
-                windows = await self.each(
-                    db.rows(
-                        db.bind(select, [id, key, version, low, low + CHUNK_WINDOW],
-                                CHUNK_WINDOW),
-                        "kv_get_chunks",
-                    )
-                    for low in range(0, max(count, 1), CHUNK_WINDOW)
-                )
-            except MissingTable:
-                return None
+                for low in range(0, max(count, 1), CHUNK_WINDOW)
+            )
         rows = [row for window in windows for row in window]
         if [seq for seq, _ in rows] != list(range(count)):
             return None
@@ -287,12 +276,6 @@ class CassandraKV(CassandraBase):
 
         `after` resumes after that id's token, which is what a page token carries.
         """
-        try:
-            return await self._scan(namespace, after, limit)
-        except MissingTable:
-            return []
-
-    async def _scan(self, namespace: str, after: str | None, limit: int) -> list[str]:
         db = self.db
         t = self._t(namespace)
         async with db.call("kv_scan_ids"):

@@ -3,6 +3,14 @@
 Tables are per namespace (and per time slice for TimeSeries), so they are created before the
 first write that needs them rather than at open: the store does not know the namespaces until
 it is called.  Reads never change the schema: a table that does not exist yet reads as empty.
+
+"Does not exist" is decided here, from the schema, never from a failed statement (errors.py):
+a table exists when this process made or saw it (`_known`), when the driver's metadata lists
+it, or when any host's `system_schema` has it; it does not exist only when every host of the
+local datacenter answers that its schema has no such table.  A node whose schema lags (one
+restarted after a crash may lack the keyspace for minutes) is one host among those asked, so
+it cannot make a table that exists elsewhere read as empty.  Time slices have a list of their
+own (`ts_slices`, written after the table is made): an unlisted slice is one with no events.
 Creation is `IF NOT EXISTS`, one DDL at a time per process (concurrent DDL on one table races in
 Cassandra's schema), and waits for schema agreement (`Database.ddl`).
 
@@ -22,7 +30,7 @@ import functools
 import hashlib
 from collections.abc import Iterable
 
-from backends.base import StoreError
+from backends.base import StoreError, StoreUnavailable
 
 from .session import Database
 
@@ -177,10 +185,12 @@ class Schema:
         return name in self._listed
 
     async def has(self, name: str) -> bool:
-        """Whether a table exists: known here, in the driver's metadata, or on the server.
+        """Whether a table exists: known here, in the driver's metadata, or on any host.
 
         Readers ask before reading a per-namespace table, so reading a namespace that was never
-        written costs one local system_schema read, not a failed statement (and its error log).
+        written costs a local system_schema read per host, not a failed statement (and its
+        error log).  No is the answer only when every host asked says so: one whose schema
+        lags says no for a table the others have.  A host that cannot answer makes this fail.
         """
         if name in self._known:
             return True
@@ -193,10 +203,21 @@ class Schema:
             " WHERE keyspace_name = ? AND table_name = ?",
             write=False,
         )
-        if await db.rows(db.bind(select, [self.keyspace, name]), "schema lookup"):
+        hosts = db.schema_hosts()
+        if not hosts:
+            raise StoreUnavailable(f"Cassandra schema lookup of {name}: no host is up")
+        answers = await asyncio.gather(
+            *(db.rows(db.bind(select, [self.keyspace, name]), "schema lookup", host=host)
+              for host in hosts),
+            return_exceptions=True,
+        )
+        if any(isinstance(a, list) and a for a in answers):
             self._known.add(name)
             self._suspect.discard(name)
             return True
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
         return False
 
     def forget(self, names: Iterable[str]) -> None:

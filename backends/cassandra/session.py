@@ -15,6 +15,14 @@ Three limits apply to every statement:
   pages or nested calls), so fan-outs are bounded and cannot deadlock;
 - error translation: driver errors leave this module as `StoreError`s (see errors.py).
 
+A coordinator that answers "keyspace/table ... does not exist" speaks for its own schema, which
+may lag the cluster's (a restarted node can lack the keyspace for minutes): the statement, or
+the page of it, is sent again to the other hosts of the local datacenter by name (`host=`), at
+most MAX_SCHEMA_HOSTS of them and the one that denied it last, within the call's deadline.  The
+driver's retry policy is not asked: it sees only timeouts, unavailable, overloaded and server
+errors, never an invalid request.  Only when every host asked denies the table does
+`MissingTable` (a `StoreUnavailable`) leave here; never an empty result.
+
 Only `connect`, `close` and the first `prepare` of each statement text use a worker thread:
 those driver calls are blocking and happen once, not per call.
 """
@@ -23,9 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
@@ -38,6 +46,7 @@ from cassandra.cluster import (
 )
 from cassandra.connection import ConnectionBusy
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.pool import Host
 from cassandra.query import (
     BatchStatement,
     BatchType,
@@ -51,12 +60,14 @@ from cassandra.query import (
 from backends.base import StoreError, StoreTimeout, StoreUnavailable
 
 from .config import CassandraConfig
-from .errors import is_driver_error, translate
+from .errors import MissingTable, is_driver_error, translate
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 GRACE_SECONDS = 1.0  # the driver's own timer fires first; ours only guards against a lost callback
 BUSY_PAUSE_SECONDS = 0.01  # first pause before resending a write the driver could not queue
 WATCH_SECONDS = 0.25  # how often the watchdog looks for calls past their deadline and grace
+MAX_SCHEMA_HOSTS = 5  # hosts asked for a statement whose coordinator denied its table
 _DEADLINE: ContextVar[float | None] = ContextVar("cassandra_deadline", default=None)
 
 
@@ -97,11 +108,15 @@ class _Waiter:
 class Pages:
     """The rows of one statement, one driver page per `next()`, fetched only on demand."""
 
-    def __init__(self, db: Database, statement: Statement, what: str) -> None:
+    def __init__(
+        self, db: Database, statement: Statement, what: str, host: Host | None = None
+    ) -> None:
         self._db = db
         self._statement = statement
         self._what = what
+        self._host = host  # every page from this host (no other asked), or as routed
         self._future: ResponseFuture | None = None
+        self._paging_state: bytes | None = None  # where the next page starts, on any host
         self._waiter = _Waiter(asyncio.get_running_loop())
         self.done = False
 
@@ -112,7 +127,9 @@ class Pages:
         pause = BUSY_PAUSE_SECONDS
         while True:
             try:
-                return await self._next_once()
+                if self._host is not None:
+                    return await self._next_once()
+                return await self._db.on_any_host(self._next_once)
             except StoreUnavailable as exc:
                 if not _connection_busy(exc.__cause__) or self._db.remaining() <= pause:
                     raise
@@ -121,14 +138,18 @@ class Pages:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
 
-    async def _next_once(self) -> list[Row] | None:
+    async def _next_once(self, host: Host | None = None) -> list[Row] | None:
+        """The next page: of the request in flight, or (given `host`) asked of that host."""
         async with self._db.slots:
             remaining = self._db.remaining()
             pending = self._waiter.arm()
             try:
-                if self._future is None:
+                if self._future is None or host is not None:
+                    if self._future is not None:
+                        _release(self._future)
                     self._future = self._db.session.execute_async(
-                        self._statement, timeout=remaining
+                        self._statement, timeout=remaining, host=host or self._host,
+                        paging_state=self._paging_state,
                     )
                     self._future.add_callbacks(self._waiter.on_page, self._waiter.on_error)
                 else:
@@ -136,7 +157,8 @@ class Pages:
                     self._future.start_fetching_next_page()
             except Exception as exc:
                 raise _translated(exc, self._what) from exc
-            rows = await self._db.settle(pending, remaining, self._what)
+            rows = await self._db.settle(pending, remaining, self._what, self._future)
+        self._paging_state = self._future._paging_state
         self.done = not self._future.has_more_pages
         if self.done:
             _release(self._future)
@@ -295,6 +317,42 @@ class Database:
             raise StoreError(f"the cluster has datacenters {sorted(dcs)}: set local_dc")
         return dcs.pop()
 
+    def schema_hosts(self) -> list[Host]:
+        """The hosts a statement may be sent to by name: up, of the local datacenter."""
+        dc = self.config.local_dc or (self._policy.local_dc if self._policy else "")
+        return [
+            h for h in self.cluster.metadata.all_hosts()
+            if h.is_up is not False and (not dc or h.datacenter == dc)
+        ]
+
+    async def on_any_host(self, attempt: Callable[[Host | None], Awaitable[T]]) -> T:
+        """`attempt(None)` (sent where the load balancer routes it) and, while the host that
+        answered denies its table ("does not exist"), `attempt(host)` with another host.
+
+        Each other host once (at most MAX_SCHEMA_HOSTS - 1 of them), then the one that denied
+        (its schema may have caught up: on a one-node cluster it is the only one); a host that
+        cannot be reached is passed over.  Each attempt gets what is left of the deadline.
+        """
+        try:
+            return await attempt(None)
+        except MissingTable as exc:
+            first = exc
+        hosts = self.schema_hosts()
+        others = [h for h in hosts if h != first.host][: MAX_SCHEMA_HOSTS - 1]
+        denied = failed = 0
+        for host in others + [h for h in hosts if h == first.host]:
+            try:
+                return await attempt(host)
+            except MissingTable:
+                denied += 1
+            except StoreUnavailable:
+                failed += 1
+        error = MissingTable(
+            f"{first} (asked again: {denied} more hosts denied it, {failed} did not answer)"
+        )
+        error.host = first.host
+        raise error from first
+
     def table_names(self) -> set[str]:
         """Tables of the keyspace as the driver's schema metadata knows them (may lag)."""
         ks = self.cluster.metadata.keyspaces.get(self.config.keyspace)
@@ -348,11 +406,18 @@ class Database:
             raise StoreUnavailable("the Cassandra store is not open")
         return self._slots
 
-    async def settle(self, pending: asyncio.Future[Any], seconds: float, what: str) -> Any:
+    async def settle(
+        self,
+        pending: asyncio.Future[Any],
+        seconds: float,
+        what: str,
+        future: ResponseFuture | None = None,
+    ) -> Any:
         """Await a driver result, bounded, with errors translated.
 
         Inside a store call the call's watchdog bounds the await already (the driver's
         request timeout, `seconds`, fires first); outside one, a timer of its own does.
+        A `MissingTable` names the host that answered (`future`'s last).
         """
         try:
             if _DEADLINE.get() is not None:
@@ -362,7 +427,10 @@ class Database:
         except TimeoutError as exc:
             raise StoreTimeout(f"Cassandra {what}: no answer within {seconds:.3g}s") from exc
         except Exception as exc:
-            raise _translated(exc, what) from exc
+            error = _translated(exc, what)
+            if isinstance(error, MissingTable) and future is not None and future.attempted_hosts:
+                error.host = future.attempted_hosts[-1]
+            raise error from exc
 
     # --- statements -------------------------------------------------------------------------
 
@@ -401,6 +469,7 @@ class Database:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.config.ddl_timeout
         pause = BUSY_PAUSE_SECONDS
+        denials = 0
         while True:
             try:
                 prepared = await asyncio.wait_for(
@@ -410,8 +479,16 @@ class Database:
             except TimeoutError as exc:
                 raise StoreTimeout(f"Cassandra prepare: no answer for {cql!r}") from exc
             except Exception as exc:
+                error = _translated(exc, f"prepare {cql!r}")
+                if isinstance(error, MissingTable):
+                    # `Session.prepare` takes no host, but its load balancer goes round the
+                    # hosts: asking again asks (most likely) another one.
+                    denials += 1
+                    if denials < min(MAX_SCHEMA_HOSTS, len(self.schema_hosts()) + 1):
+                        continue
+                    raise MissingTable(f"{error} (and on every host asked)") from exc
                 if not _connection_busy(exc) or loop.time() + pause >= give_up:
-                    raise _translated(exc, f"prepare {cql!r}") from exc
+                    raise error from exc
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
         prepared.consistency_level = self._write_cl if write else self._read_cl
@@ -456,12 +533,20 @@ class Database:
             bound.fetch_size = fetch_size
         return bound
 
-    def pages(self, statement: Statement, what: str) -> Pages:
-        return Pages(self, statement, what)
+    def pages(self, statement: Statement, what: str, host: Host | None = None) -> Pages:
+        """The rows of `statement` page by page, from `host` only when given."""
+        return Pages(self, statement, what, host)
 
-    async def rows(self, statement: Statement, what: str, limit: int | None = None) -> list[Row]:
+    async def rows(
+        self,
+        statement: Statement,
+        what: str,
+        limit: int | None = None,
+        *,
+        host: Host | None = None,
+    ) -> list[Row]:
         """All rows (or the first `limit`), fetching driver pages as needed."""
-        pages = self.pages(statement, what)
+        pages = self.pages(statement, what, host)
         found: list[Row] = []
         while (page := await pages.next()) is not None:
             found.extend(page)
@@ -479,7 +564,7 @@ class Database:
         pause = BUSY_PAUSE_SECONDS
         while True:
             try:
-                await self._run_once(statement, what)
+                await self.on_any_host(lambda host: self._run_once(statement, what, host))
                 return
             except StoreUnavailable as exc:
                 if not _connection_busy(exc.__cause__) or self.remaining() <= pause:
@@ -487,18 +572,18 @@ class Database:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
 
-    async def _run_once(self, statement: Statement, what: str) -> None:
+    async def _run_once(self, statement: Statement, what: str, host: Host | None) -> None:
         async with self.slots:
             remaining = self.remaining()
             waiter = _Waiter(asyncio.get_running_loop())
             pending = waiter.arm()
             try:
-                future = self.session.execute_async(statement, timeout=remaining)
+                future = self.session.execute_async(statement, timeout=remaining, host=host)
                 future.add_callbacks(waiter.on_page, waiter.on_error)
             except Exception as exc:
                 raise _translated(exc, what) from exc
             try:
-                await self.settle(pending, remaining, what)
+                await self.settle(pending, remaining, what, future)
             finally:
                 _release(future)
 

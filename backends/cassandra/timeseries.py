@@ -17,6 +17,13 @@ limit is met; the group doubles each round so a sparse series needs few rounds, 
 many buckets as the events per bucket seen so far say the rest of the page needs.  The first
 group (the newest bucket) is read while the slice list is, when this process knows the slice.
 Each partition is read page by page only until it has given enough complete, matching events.
+
+What reads as empty is what the slice list says: a slice `ts_slices` does not list has no
+events.  A listed slice whose table every host denies ("does not exist": the session asked them
+all) is empty only if retention may have dropped it (it drops the table, then unlists it): its
+end is at or before now - retention, give or take RETENTION_SKEW_SECONDS for another process's
+clock.  Any other listed slice that no host can read is a schema that lags, and the read fails
+(`MissingTable`, UNAVAILABLE), never an empty page.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .store import CassandraBase
 
 MAX_GROUP_BUCKETS = 32
 ROWS_PER_EVENT_GUESS = 4
+RETENTION_SKEW_SECONDS = 300  # how far another process's retention clock may run ahead
 
 
 def time_bucket(layout: TimeSeriesLayout, micros: int) -> int:
@@ -198,7 +206,8 @@ class CassandraTimeSeries(CassandraBase):
         """Every event bucket of the group's time buckets, in parallel."""
         low, high = _bounds(query)
         return await self.each(
-            self._partition(namespace, slice_start, series_id, tb, eb, low, high, query, need)
+            self._partition(namespace, layout, slice_start, series_id, tb, eb, low, high, query,
+                            need)
             for slice_start, tb in group
             for eb in range(layout.event_buckets)
         )
@@ -221,6 +230,7 @@ class CassandraTimeSeries(CassandraBase):
     async def _partition(
         self,
         namespace: str,
+        layout: TimeSeriesLayout,
         slice_start: int,
         series_id: str,
         tb: int,
@@ -265,8 +275,10 @@ class CassandraTimeSeries(CassandraBase):
             if current is not None:
                 _keep(current, query, series_id, events)
             return events[:need]
-        except MissingTable:  # retention dropped the slice since it was listed
-            return []
+        except MissingTable:  # on every host: retention dropped it since it was listed?
+            if _past_retention(layout, slice_start):
+                return []
+            raise
 
     # --- slices -----------------------------------------------------------------------------
 
@@ -316,6 +328,12 @@ def _bounds(query: EventQuery) -> tuple[int, int]:
     if query.before is not None:
         high = min(high, query.before.event_time)
     return query.start, high
+
+
+def _past_retention(layout: TimeSeriesLayout, slice_start: int) -> bool:
+    """Whether retention (in this process or one whose clock runs ahead) may drop the slice."""
+    cutoff = now_micros() // 1_000_000 - layout.retention_seconds + RETENTION_SKEW_SECONDS
+    return slice_start + layout.seconds_per_slice <= cutoff
 
 
 def _discard(task: asyncio.Task[object]) -> None:

@@ -3,6 +3,14 @@
 The request bodies come from `bodies`; this module sends them, applies a deadline to every call
 and translates what the client raises (`errors`).  The index holds no state a restart loses:
 the template of a namespace is put again by the first write of each process.
+
+An error is never an empty (or short) answer.  A search names the slice indices of its interval
+and skips those that do not exist (`ignore_unavailable`): a slice's index is made by the first
+event indexed into it (the namespace's template), so a slice without an index has no event,
+and which indices exist is the cluster state the elected master publishes, not one node's view
+of it (unlike a Cassandra coordinator's schema).  What OpenSearch answers 200 with although it
+is not the whole answer (hits from only the shards that answered, or a search that timed out)
+is an error here: `StoreUnavailable` / `StoreTimeout`.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from backends.base import (
     EventQuery,
     FieldType,
     StoredEvent,
+    StoreTimeout,
     StoreUnavailable,
     TimeSeriesLayout,
 )
@@ -190,17 +199,17 @@ class OpenSearchIndex:
         pause = 0.02
         for _ in range(SHARD_START_ATTEMPTS - 1):
             try:
-                return await self._call(
+                return _whole(what, await self._call(
                     what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
-                )
+                ))
             except StoreUnavailable as exc:
                 if not _shards_starting(exc.__cause__):
                     raise
             await asyncio.sleep(pause)
             pause *= 2
-        return await self._call(
+        return _whole(what, await self._call(
             what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
-        )
+        ))
 
     async def _call(
         self, what: str, request: Callable[[AsyncOpenSearch], Awaitable[Any]]
@@ -257,6 +266,29 @@ def _connect(config: SearchConfig) -> AsyncOpenSearch:
         max_retries=len(config.hosts) - 1,
         retry_on_timeout=False,
     )
+
+
+def _whole(what: str, response: Any) -> Any:
+    """The search response if it covers every shard searched, else the error it stands for.
+
+    OpenSearch answers 200 with the hits of the shards that answered when others failed (a
+    red index, a node gone: `_shards.failed`), and with what it had when the search timed out
+    (`timed_out`): neither is the answer, so neither is returned as one.
+    """
+    if not isinstance(response, dict):
+        return response
+    shards = response.get("_shards") or {}
+    failed = shards.get("failed") or 0
+    if failed:
+        failures = shards.get("failures") or [{}]
+        reason = failures[0].get("reason", "") if isinstance(failures[0], dict) else ""
+        raise StoreUnavailable(
+            f"OpenSearch {what}: {failed} of {shards.get('total', '?')} shards failed: "
+            f"{reason}"[:500]
+        )
+    if response.get("timed_out"):
+        raise StoreTimeout(f"OpenSearch {what}: the search timed out with partial results")
+    return response
 
 
 def _shards_starting(exc: BaseException | None) -> bool:
