@@ -433,10 +433,12 @@ async def test_a_fire_and_forget_attempt_is_done_only_once_flushed(
     monkeypatch.setattr(store, "ts_write", ts_write)
     request = {"namespace": "events_short", "idempotencyKey": "slow", "mode": "FIRE_AND_FORGET",
                "events": [{"seriesId": "g", "items": [{"key": "k", "text": "v"}]}]}
-    await client.data(WRITE, {"input": request})
-    await asyncio.sleep(0.1)  # several flush intervals: the flush waits on the store
-    assert not await attempt_done(client.gateway, "writeEvents", "slow")
-    release.set()
+    try:
+        await client.data(WRITE, {"input": request})
+        await asyncio.sleep(0.1)  # several flush intervals: the flush waits on the store
+        assert not await attempt_done(client.gateway, "writeEvents", "slow")
+    finally:
+        release.set()  # (else stopping the gateway would wait for the flush forever)
     await wait_until_done(client, "writeEvents", "slow")
 
 
