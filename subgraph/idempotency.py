@@ -180,7 +180,10 @@ def input_digest(input: object) -> str:
 def _canonical(value: object) -> object:
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat()
+        try:
+            return moment.astimezone(UTC).isoformat()
+        except OverflowError:  # past the year 9999 in UTC: refused by every write anyway
+            return moment.isoformat()
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"cannot digest a {type(value).__name__}")

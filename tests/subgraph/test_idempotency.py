@@ -459,3 +459,18 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 3) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("operation", ["writeEvents", "recordPlayback"])
+async def test_a_time_past_the_year_9999_in_utc_is_refused_not_an_internal_error(
+    client: GraphQLClient, operation: str
+) -> None:
+    # Checked after the input is digested: the digest must not overflow on it.
+    document, first, _ = MUTATIONS[operation]
+    when = "9999-12-31T23:59:59-14:00"
+    if operation == "writeEvents":
+        first = {**first, "events": [{**first["events"][0], "eventTime": when}]}
+    else:
+        first = {**first, "startedAt": when}
+    errors = await client.errors(document, {"input": {**first, "idempotencyKey": "y10k"}})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
