@@ -137,6 +137,27 @@ class KeyValue:
                 stored.append(plain or await self._encode(ns, id, item, stamp))
             await self._store.kv_put(ns.name, id, stored, stamp)
 
+    async def put_if_absent(
+        self, namespace: str, id: str, item: Item, token: IdempotencyToken
+    ) -> Item | None:
+        """Store `item` unless its key holds a live item; returns that item (its TTL not
+        reported), or None when `item` was stored.
+
+        Atomic in the store across processes: of concurrent calls for one key, exactly one
+        stores (a claim: the first attempt of something, a lease).  A value too large to store
+        without chunks is refused (`TooLarge`): a claim is one row.
+        """
+        self._calls.record("kv", "put_if_absent")
+        ns = self._namespace(namespace)
+        _check_id(id)
+        token.check(self._namespaces.settings.max_future_micros)
+        self._check_items(ns, [item])
+        stamp = token.stamp()
+        with store_errors():
+            stored = _plain(ns, item) or await self._encode(ns, id, item, stamp, allow_chunks=False)
+            found = await self._store.kv_put_if_absent(ns.name, id, stored, stamp)
+            return None if found is None else await self._decode(ns, id, found)
+
     async def delete_items(
         self,
         namespace: str,
@@ -303,9 +324,10 @@ class KeyValue:
             )
 
     async def _encode(
-        self, ns: KVNamespace, id: str, item: Item, stamp: WriteStamp
+        self, ns: KVNamespace, id: str, item: Item, stamp: WriteStamp, *, allow_chunks: bool = True
     ) -> StoredItem:
-        """Compress; when still large, store chunks first and let the item point to them."""
+        """Compress; when still large, store chunks first and let the item point to them
+        (or, without `allow_chunks`, refuse it)."""
         ttl = item.ttl_seconds or ns.default_ttl_seconds or None
         value, flags = item.value, 0
         if ns.compress_over_bytes and len(value) > ns.compress_over_bytes:
@@ -314,6 +336,11 @@ class KeyValue:
                 value, flags = packed, _FLAG_COMPRESSED
         if len(value) <= ns.chunk_threshold_bytes:
             return StoredItem(item.key, value, _Meta(flags, len(item.value)).encode(), ttl)
+        if not allow_chunks:
+            raise TooLarge(
+                f"value of key {item.key!r} is {len(value)} bytes stored; a claim holds at most "
+                f"{ns.chunk_threshold_bytes} (the chunk threshold of {ns.name!r})"
+            )
         step = ns.chunk_size_bytes
         chunks = [value[i:i + step] for i in range(0, len(value), step)]
         await self._store.kv_put_chunks(ns.name, id, item.key, stamp, chunks, ttl)

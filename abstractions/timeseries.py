@@ -2,6 +2,17 @@
 
 Validation, accept-window and retention rules, page tokens, the fire-and-forget buffers and the
 retention loop live here; the backend stores events in time slices and answers queries.
+
+Replays.  A write older than the accept window is refused, except a replay: the retry of a
+write that was recorded (by the subgraph's idempotency keys) within the window, which may come
+any time later.  `(event_time, event_id, item_key)` is the primary key, so a replay writes the
+same rows again; events of it older than the retention are not written (retention would have
+dropped them: what is left is what a timely write would have left), only counted.
+
+Fire and forget.  `write_events_async` may be told what to do once its events are durable
+(`on_durable`); it is never called for a write that was lost (a batch dropped after its
+retries, a process that stopped without flushing), so a caller that marks its write complete
+there can tell a lost write from a written one, and write it again.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,10 +69,19 @@ class EventPage:
 
 
 @dataclass(slots=True)
+class _Ticket:
+    """One buffered write's events not yet durable, and what to call once they all are."""
+
+    pending: int
+    on_durable: Callable[[], Awaitable[object]]
+    lost: bool = False
+
+
+@dataclass(slots=True)
 class _Buffer:
     """A namespace's bounded fire-and-forget buffer and the task that flushes it."""
 
-    queue: asyncio.Queue[Event]
+    queue: asyncio.Queue[tuple[Event, _Ticket | None]]
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -111,24 +131,47 @@ class TimeSeries:
 
     # --- writes -----------------------------------------------------------------------------
 
-    async def write_events(self, namespace: str, events: Sequence[Event]) -> None:
-        """Write events and return once they are durable in the primary store."""
+    async def write_events(
+        self, namespace: str, events: Sequence[Event], *, replay: bool = False
+    ) -> None:
+        """Write events and return once they are durable in the primary store.
+
+        `replay`: a retry of a write recorded within the accept window (see the module
+        docstring); the caller vouches for that.
+        """
         self._calls.record("timeseries", "write_events")
         ns = self._namespace(namespace)
-        self._check_events(ns, events)
+        self._check_events(ns, events, replay=replay)
+        events = self._retained(ns, events) if replay else events
+        if not events:
+            return
         with store_errors():
             await self._store.ts_write(ns.name, ns.layout, events)
         await self._index_events(ns, events)
 
-    async def write_events_async(self, namespace: str, events: Sequence[Event]) -> None:
+    async def write_events_async(
+        self,
+        namespace: str,
+        events: Sequence[Event],
+        *,
+        replay: bool = False,
+        on_durable: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         """Accept events into the namespace's buffer; they are written in batches, soon.
 
         All or none: when the buffer cannot take every event, none is taken, the drop is
-        counted, and the caller gets `Overloaded`.
+        counted, and the caller gets `Overloaded`.  `on_durable` is awaited once every one of
+        them is in the primary store (at once when a replay has none left to write), never if
+        they are lost; its failures are logged.  `replay` as in `write_events`.
         """
         self._calls.record("timeseries", "write_events_async")
         ns = self._namespace(namespace)
-        self._check_events(ns, events)
+        self._check_events(ns, events, replay=replay)
+        events = self._retained(ns, events) if replay else events
+        if not events:
+            if on_durable is not None:
+                await on_durable()
+            return
         if self._stopping:
             raise Overloaded("the service is shutting down; write synchronously or retry")
         buffer = self._buffer(ns)
@@ -137,15 +180,19 @@ class TimeSeries:
             raise Overloaded(
                 f"the write buffer of {ns.name!r} is full ({ns.buffer_capacity} events); retry"
             )
+        ticket = _Ticket(len(events), on_durable) if on_durable is not None else None
         for event in events:
-            buffer.queue.put_nowait(event)
+            buffer.queue.put_nowait((event, ticket))
         if buffer.queue.qsize() >= ns.flush_batch_size:
             buffer.wake.set()
 
-    def check_events(self, namespace: str, events: Sequence[Event]) -> None:
-        """Refuse what a write of these events would refuse (limits, ids, the accept window),
-        writing nothing: a caller with several writes checks every one before the first."""
-        self._check_events(self._namespace(namespace), events)
+    def check_events(
+        self, namespace: str, events: Sequence[Event], *, replay: bool = False
+    ) -> None:
+        """Refuse what a write of these events would refuse (limits, ids, the accept window
+        unless `replay`), writing nothing: a caller with several writes checks every one
+        before the first."""
+        self._check_events(self._namespace(namespace), events, replay=replay)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -264,7 +311,9 @@ class TimeSeries:
     def _namespace(self, name: str) -> TimeSeriesNamespace:
         return self._namespaces.get(name, TimeSeriesNamespace)
 
-    def _check_events(self, ns: TimeSeriesNamespace, events: Sequence[Event]) -> None:
+    def _check_events(
+        self, ns: TimeSeriesNamespace, events: Sequence[Event], *, replay: bool = False
+    ) -> None:
         if not events:
             raise InvalidArgument("events must not be empty")
         if len(events) > ns.max_events_per_write:
@@ -273,7 +322,7 @@ class TimeSeries:
                 f"{ns.max_events_per_write}"
             )
         now = now_micros()
-        oldest = now - int(ns.accept_window_seconds * 1_000_000)
+        oldest = now - int(ns.accept_window_seconds * 1_000_000) if not replay else None
         newest = now + self._namespaces.settings.max_future_micros
         for event in events:
             _check_series(event.series_id)
@@ -283,7 +332,7 @@ class TimeSeries:
                 raise InvalidArgument("event_time must be an integer (microseconds)")
             if not isinstance(event.items, Mapping):
                 raise InvalidArgument("event items must be a map of key to bytes")
-            if event.event_time < oldest:
+            if oldest is not None and event.event_time < oldest:
                 raise InvalidArgument(
                     f"event time {_iso(event.event_time)} is older than the accept window of "
                     f"{ns.name!r} ({ns.accept_window_seconds:g}s)"
@@ -302,6 +351,14 @@ class TimeSeries:
                     raise TooLarge(
                         f"item {key!r} is {len(value)} bytes; at most {ns.max_item_bytes} allowed"
                     )
+
+    def _retained(self, ns: TimeSeriesNamespace, events: Sequence[Event]) -> Sequence[Event]:
+        """The events of a replay that retention keeps; the others are counted, not written."""
+        floor = now_micros() - ns.layout.retention_seconds * 1_000_000
+        kept = [e for e in events if e.event_time >= floor]
+        if len(kept) < len(events):
+            self.events.add(f"timeseries_replay_expired_events:{ns.name}", len(events) - len(kept))
+        return kept
 
     def _query(
         self,
@@ -438,20 +495,47 @@ class TimeSeries:
             if self._stopping:
                 return
 
-    async def _flush(self, ns: TimeSeriesNamespace, batch: list[Event]) -> None:
+    async def _flush(
+        self, ns: TimeSeriesNamespace, batch: list[tuple[Event, _Ticket | None]]
+    ) -> None:
+        events = [event for event, _ in batch]
         for attempt in range(INDEX_ATTEMPTS):
             try:
-                await self._store.ts_write(ns.name, ns.layout, batch)
+                await self._store.ts_write(ns.name, ns.layout, events)
             except StoreError:
                 self.events.add(f"timeseries_flush_retries:{ns.name}")
                 await asyncio.sleep(0.1 * 2**attempt)
                 continue
-            self.events.add(f"timeseries_flushed_events:{ns.name}", len(batch))
-            await self._index_events(ns, batch)
+            self.events.add(f"timeseries_flushed_events:{ns.name}", len(events))
+            await self._durable(ns, batch)
+            await self._index_events(ns, events)
             return
-        self.events.add(f"timeseries_dropped_events:{ns.name}", len(batch))
+        for _, ticket in batch:
+            if ticket is not None:
+                ticket.lost = True
+        self.events.add(f"timeseries_dropped_events:{ns.name}", len(events))
         log.error("dropped %d buffered events of %s after %d attempts",
-                  len(batch), ns.name, INDEX_ATTEMPTS)
+                  len(events), ns.name, INDEX_ATTEMPTS)
+
+    async def _durable(
+        self, ns: TimeSeriesNamespace, batch: list[tuple[Event, _Ticket | None]]
+    ) -> None:
+        """Call back the writes whose last events this batch made durable."""
+        complete: list[_Ticket] = []
+        for _, ticket in batch:
+            if ticket is not None:
+                ticket.pending -= 1
+                if ticket.pending == 0 and not ticket.lost:
+                    complete.append(ticket)
+        if not complete:
+            return
+        results = await asyncio.gather(*(t.on_durable() for t in complete),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            self.events.add(f"timeseries_durable_callback_failures:{ns.name}", len(failed))
+            log.warning("%d of %s's durable-write callbacks failed: %s",
+                        len(failed), ns.name, failed[0])
 
     async def _retention_loop(self, interval: float) -> None:
         while True:

@@ -140,6 +140,18 @@ class KVStore(Protocol):
         """Upsert items; an item (or tombstone) with a newer stamp is left as it is."""
         ...
 
+    async def kv_put_if_absent(
+        self, namespace: str, id: str, item: StoredItem, stamp: WriteStamp
+    ) -> StoredItem | None:
+        """Store `item` unless a live item has its key: None when stored, else that live item
+        (its `ttl_seconds` not reported), with nothing written.
+
+        Atomic across every process on the store: of concurrent claims of one key, exactly one
+        stores (SQLite: one transaction; Cassandra: a lightweight transaction at SERIAL).  An
+        expired or deleted item counts as absent.  Never for chunked values.
+        """
+        ...
+
     async def kv_get(self, namespace: str, id: str, query: KVQuery) -> Sequence[StoredItem]:
         """Live (not deleted, not expired) items of one record, in the query's order.
 

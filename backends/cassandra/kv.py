@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from itertools import repeat as _repeat
 from operator import itemgetter
 
+from cassandra import ConsistencyLevel
+
 from backends.base import KVQuery, StoredItem, StoredItems, WriteStamp
 
 from .schema import kv_table
@@ -76,6 +78,30 @@ class CassandraKV(CassandraBase):
                 self._chunked_keys(namespace, id, min(keys), max(keys), inclusive=True),
             ])
             await self._drop_chunks(namespace, id, sorted(set(keys) & set(chunked)), stamp)
+
+    async def kv_put_if_absent(
+        self, namespace: str, id: str, item: StoredItem, stamp: WriteStamp
+    ) -> StoredItem | None:
+        """A lightweight transaction (Paxos) at SERIAL, so claims in every datacenter agree.
+
+        Its cell is written at the ballot's timestamp, not the stamp's (Cassandra allows no
+        `USING TIMESTAMP` on a conditional write): a claimed key should be written by claims
+        only.  Not idempotent for the driver: a resent claim would find itself.
+        """
+        await self.schema.ensure_kv(namespace, "kv")
+        db = self.db
+        async with db.call("kv_put_if_absent"):
+            insert = await db.prepare(
+                f"INSERT INTO {self._t(namespace)} (id, key, item) VALUES (?, ?, ?)"
+                " IF NOT EXISTS USING TTL ?",
+                write=True, idempotent=False,
+            )
+            bound = db.bind(insert, [id, item.key, _cell(stamp, item), item.ttl_seconds or 0])
+            bound.serial_consistency_level = ConsistencyLevel.SERIAL
+            [row] = await db.rows(bound, "kv_put_if_absent")
+        if row[0]:  # [applied]; else the row that is there: [applied], id, key, item
+            return None
+        return _item(item.key, row[-1], None)
 
     async def kv_delete(
         self,

@@ -83,6 +83,31 @@ class SQLiteKV(SQLiteDB):
 
         await self.write(put)
 
+    async def kv_put_if_absent(
+        self, namespace: str, id: str, item: StoredItem, stamp: WriteStamp
+    ) -> StoredItem | None:
+        # One immediate transaction: the write lock is taken before the look, so a claim by
+        # another connection (or process) on the file waits for this one to commit.
+        def claim(conn: sqlite3.Connection) -> StoredItem | None:
+            now = _now()
+            row = conn.execute(
+                "SELECT key, value, metadata, NULL FROM kv_items"
+                f" WHERE ns = ? AND id = ? AND key = ? AND {_LIVE}",
+                (namespace, id, item.key, now),
+            ).fetchone()
+            if row is not None:
+                return _item(row, now)
+            conn.execute(
+                "INSERT OR REPLACE INTO kv_items"
+                " (ns, id, key, value, metadata, ts, nonce, expires_at, deleted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (namespace, id, item.key, item.value, item.metadata, stamp.micros, stamp.nonce,
+                 _expiry(item.ttl_seconds, now)),
+            )
+            return None
+
+        return await self.write(claim)
+
     async def kv_get(self, namespace: str, id: str, query: KVQuery) -> list[StoredItem]:
         where, params = _predicate(query)
         order = "DESC" if query.descending else "ASC"

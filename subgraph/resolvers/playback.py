@@ -88,16 +88,18 @@ async def record_playback(
         "device": input.device,
     }
     event = _playback_event(facts, input.idempotency_key)
-    gw.timeseries.check_events(HISTORY, [event])
     gw.counters.check_add(PROFILE_PLAYS, event.series_id, 1)
     gw.counters.check_add(TITLE_PLAYS, str(facts["title"]), 1)
-    attempt = await ctx.idempotency.begin("recordPlayback", input.idempotency_key, input, facts)
+    attempt = await ctx.idempotency.begin(
+        "recordPlayback", input.idempotency_key, input, facts,
+        check=lambda replay: gw.timeseries.check_events(HISTORY, [event], replay=replay),
+    )
     # A retry replays the first attempt exactly: same event, same counter tokens.
     facts = attempt.facts
     event = _playback_event(facts, input.idempotency_key)
     profile_count = title_count = None
     if not attempt.done:
-        await gw.timeseries.write_events(HISTORY, [event])
+        await gw.timeseries.write_events(HISTORY, [event], replay=attempt.retry)
         token = attempt.token
         profile_count = await gw.counters.add_and_get(PROFILE_PLAYS, event.series_id, 1, token)
         title_count = await gw.counters.add_and_get(TITLE_PLAYS, str(facts["title"]), 1, token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -93,26 +94,34 @@ async def write_events(
 ) -> ts_types.WriteEventsPayload:
     """Events without an id get one derived from the idempotency key, so retries coincide.
 
-    Every event is checked before any is written, so an invalid request writes nothing.
+    Every event is checked before any is written, so an invalid request writes nothing.  A
+    retry replays the first attempt: events without a time keep its time, and may be written
+    behind the accept window.  A fire-and-forget write is complete once flushed, not buffered,
+    so a retry of one lost before its flush writes it again.
     """
     ctx = context(info)
-    check_key(input.idempotency_key)
+    ts = ctx.gateway.timeseries
+    key, namespace = input.idempotency_key, input.namespace
+    check_key(key)
     check_count(info, len(input.events), "events")
     now = now_micros()
     events = _events(input, now)
-    ctx.gateway.timeseries.check_events(input.namespace, events)
     attempt = await ctx.idempotency.begin(
-        "writeEvents", input.idempotency_key, input, {"namespace": input.namespace, "now": now}
+        "writeEvents", key, input, {"namespace": namespace, "now": now},
+        check=lambda replay: ts.check_events(namespace, events, replay=replay),
     )
     default_time = int(attempt.facts["now"])
     if default_time != now:  # a retry: events without a time keep the first attempt's
         events = _events(input, default_time)
     if not attempt.done:
         if input.mode is ts_types.WriteMode.FIRE_AND_FORGET:
-            await ctx.gateway.timeseries.write_events_async(input.namespace, events)
+            await ts.write_events_async(
+                namespace, events, replay=attempt.retry,
+                on_durable=partial(ctx.idempotency.finish, "writeEvents", key, attempt),
+            )
         else:
-            await ctx.gateway.timeseries.write_events(input.namespace, events)
-        await ctx.idempotency.finish("writeEvents", input.idempotency_key, attempt)
+            await ts.write_events(namespace, events, replay=attempt.retry)
+            await ctx.idempotency.finish("writeEvents", key, attempt)
     return ts_types.WriteEventsPayload(
         accepted=len(events),
         event_ids=[

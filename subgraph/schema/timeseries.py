@@ -79,7 +79,9 @@ class WriteMode(Enum):
     SYNC = strawberry.enum_value("sync", description="Return once the events are durable.")
     FIRE_AND_FORGET = strawberry.enum_value(
         "fire_and_forget",
-        description="Return once buffered; written in batches soon after (may be lost on crash).",
+        description="Return once buffered; written in batches soon after. Events lost before "
+        "their flush (a crash) are written by a retry with the same idempotencyKey: the write "
+        "counts as done only once flushed.",
     )
 
 

@@ -22,7 +22,7 @@ from abstractions.kv import _META, Item, ItemPage
 from abstractions.tokens import IdempotencyToken, now_micros
 from backends.base import KVQuery, StoredItem
 
-from .conftest import StoreCalls
+from .conftest import Reopen, StoreCalls
 
 SMALL = "kv_small"  # compress over 64 B, chunks over 4 KiB (1 KiB each), page of 10 items
 BIG = "profile_settings"  # the shipped settings: chunks over 1 MiB
@@ -510,6 +510,67 @@ async def test_token_too_far_in_the_future_is_rejected(gateway: DataGateway, uid
     slightly_ahead = token(now_micros() + 300_000)  # within the 1 s allowed clock skew
     await gateway.kv.put_items(SMALL, uid, [Item(b"k", b"v")], slightly_ahead)
     assert values(await gateway.kv.get_items(SMALL, uid)) == {b"k": b"v"}
+
+
+# --- put if absent (claims) ----------------------------------------------------------------
+
+
+async def test_put_if_absent_stores_the_first_item_and_returns_it_to_later_ones(
+    gateway: DataGateway, uid: str
+) -> None:
+    assert await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", b"first", 600), token()) is None
+    found = await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", b"second"), token())
+    assert found is not None and (found.key, found.value) == (b"k", b"first")
+    page = await gateway.kv.get_items(SMALL, uid)
+    assert values(page) == {b"k": b"first"}
+    assert page.items[0].ttl_seconds is not None and 590 <= page.items[0].ttl_seconds <= 600
+    # Another key of the same record is absent: claimed on its own.
+    assert await gateway.kv.put_if_absent(SMALL, uid, Item(b"j", b"x"), token()) is None
+
+
+async def test_put_if_absent_finds_an_item_written_by_a_plain_put(
+    gateway: DataGateway, uid: str
+) -> None:
+    await put(gateway, SMALL, uid, {b"k": b"put"})
+    found = await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", b"claim"), token())
+    assert found is not None and found.value == b"put"
+
+
+async def test_put_if_absent_takes_a_deleted_key(gateway: DataGateway, uid: str) -> None:
+    await put(gateway, SMALL, uid, {b"k": b"old"})
+    await gateway.kv.delete_items(SMALL, uid, token(), keys=[b"k"])
+    assert await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", b"new"), token()) is None
+    assert values(await gateway.kv.get_items(SMALL, uid)) == {b"k": b"new"}
+
+
+async def test_put_if_absent_round_trips_a_compressed_value_and_refuses_a_chunked_one(
+    gateway: DataGateway, uid: str
+) -> None:
+    large = os.urandom(32) * 64  # 2 KiB, over SMALL's 64 B compression threshold
+    assert await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", large), token()) is None
+    found = await gateway.kv.put_if_absent(SMALL, uid, Item(b"k", b"other"), token())
+    assert found is not None and found.value == large
+    with pytest.raises(TooLarge):
+        await gateway.kv.put_if_absent(SMALL, uid, Item(b"big", os.urandom(8192)), token())
+    assert keys_of(await gateway.kv.get_items(SMALL, uid)) == [b"k"]
+
+
+async def test_concurrent_put_if_absent_from_two_gateways_stores_exactly_one(
+    gateway: DataGateway, uid: str, reopen: Reopen
+) -> None:
+    replica = await reopen()  # another process on the same store
+    claims = [
+        (gateway if n % 2 else replica).kv.put_if_absent(
+            SMALL, uid, Item(b"claim", f"v{n}".encode()), token()
+        )
+        for n in range(16)
+    ]
+    found = await asyncio.gather(*claims)
+    winners = [n for n, item in enumerate(found) if item is None]
+    assert len(winners) == 1, found
+    value = f"v{winners[0]}".encode()
+    assert all(item.value == value for item in found if item is not None)
+    assert values(await replica.kv.get_items(SMALL, uid)) == {b"claim": value}
 
 
 # --- compression and chunking --------------------------------------------------------------

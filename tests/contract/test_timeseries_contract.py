@@ -17,7 +17,14 @@ from abstractions.gateway import DataGateway
 from abstractions.namespaces import TimeSeriesNamespace
 from abstractions.timeseries import EventPage
 from abstractions.tokens import now_micros
-from backends.base import Condition, EventQuery, SearchIndex, StoredEvent, TimeSeriesLayout
+from backends.base import (
+    Condition,
+    EventQuery,
+    SearchIndex,
+    StoredEvent,
+    StoreUnavailable,
+    TimeSeriesLayout,
+)
 
 from .conftest import Reopen, StoreCalls
 
@@ -308,7 +315,62 @@ async def test_event_in_the_future_beyond_the_clock_skew_is_rejected(
     assert (await gateway.timeseries.read_events(SHORT, uid)).events == [ahead]
 
 
+@pytest.mark.parametrize("mode", ["sync", "fire_and_forget"])
+async def test_a_replay_writes_behind_the_accept_window_and_skips_what_retention_dropped(
+    gateway: DataGateway, uid: str, mode: str
+) -> None:
+    now = now_micros()
+    late = ev(uid, now - 40 * SEC, "late", n="1")  # behind the 30 s window, within ~2 min
+    gone = ev(uid, now - 200 * SEC, "gone", n="2")  # past the retention
+    expired = f"timeseries_replay_expired_events:{SHORT}"
+    before = gateway.events.get(expired)
+    write = (gateway.timeseries.write_events if mode == "sync"
+             else gateway.timeseries.write_events_async)
+    for _ in range(2):  # a replay of a replay writes the same rows
+        await write(SHORT, [late, gone], replay=True)
+    assert await read_when(gateway, SHORT, uid, 1) == [late]
+    assert gateway.events.get(expired) - before == 2
+    with pytest.raises(InvalidArgument, match="future"):
+        await write(SHORT, [ev(uid, now + 5 * SEC, "ahead", n="3")], replay=True)
+
+
 # --- fire and forget -----------------------------------------------------------------------
+
+
+async def test_fire_and_forget_calls_back_once_every_event_of_a_write_is_durable(
+    gateway: DataGateway, uid: str
+) -> None:
+    now = now_micros()
+    events = [ev(uid, now - i * 1000, f"e{i:02d}", n=str(i)) for i in range(25)]  # 3 batches
+    seen: list[int] = []
+
+    async def durable() -> None:
+        seen.append(len((await gateway.timeseries.read_events(SHORT, uid, limit=100)).events))
+
+    await gateway.timeseries.write_events_async(SHORT, events, on_durable=durable)
+    assert await read_when(gateway, SHORT, uid, 25) == events
+    await gateway.timeseries.stop()
+    assert seen == [25]
+
+
+async def test_fire_and_forget_never_calls_back_a_write_that_was_lost(
+    gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("injected")
+
+    monkeypatch.setattr(gateway.store, "ts_write", down)
+    called: list[bool] = []
+
+    async def durable() -> None:
+        called.append(True)
+
+    dropped = gateway.events.get(f"timeseries_dropped_events:{SHORT}")
+    await gateway.timeseries.write_events_async(SHORT, [ev(uid, now_micros(), "e", n="1")],
+                                                on_durable=durable)
+    await gateway.timeseries.stop()  # the flush gives up after its retries
+    assert gateway.events.get(f"timeseries_dropped_events:{SHORT}") - dropped == 1
+    assert called == []
 
 
 async def test_fire_and_forget_events_become_readable_soon(

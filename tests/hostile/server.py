@@ -23,26 +23,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def clean_env() -> dict[str, str]:
+def clean_env(request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> dict[str, str]:
     """This environment without SUBGRAPH_* settings (every limit at its default), plus the
     request timeout the suite runs under."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_")}
-    env["SUBGRAPH_REQUEST_TIMEOUT"] = str(REQUEST_TIMEOUT_SECONDS)
+    env["SUBGRAPH_REQUEST_TIMEOUT"] = str(request_timeout)
     return env
 
 
 class Server:
-    """One server process on a free port over a fresh SQLite file; its output goes to `log`."""
+    """One server process on a free port over a fresh SQLite file (or `store`); its output goes
+    to `log`."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, *, store: str | None = None, namespaces: Path = NAMESPACES,
+        name: str = "server", request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "server.log"
+        self.log = workdir / f"{name}.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "subgraph", "serve", "--port", str(self.port),
-                 "--store", f"sqlite:///{workdir}/h.db", "--namespaces", str(NAMESPACES)],
-                cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
+                 "--store", store or f"sqlite:///{workdir}/h.db",
+                 "--namespaces", str(namespaces)],
+                cwd=ROOT, env=clean_env(request_timeout), stdout=out, stderr=subprocess.STDOUT,
             )
 
     @property

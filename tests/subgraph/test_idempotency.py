@@ -3,21 +3,26 @@ sent again: the same input is a retry, another input is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from abstractions.errors import Unavailable
 from abstractions.gateway import DataGateway
 from abstractions.kv import Item
-from abstractions.namespaces import KVNamespace, NamespaceConfigError
-from abstractions.tokens import IdempotencyToken
+from abstractions.namespaces import KVNamespace, NamespaceConfigError, TimeSeriesNamespace
+from abstractions.tokens import IdempotencyToken, now_micros
+from backends.base import StoreUnavailable
+from backends.clock import advance_clock, reset_clock
 from subgraph.app import Settings, open_gateway
-from subgraph.idempotency import MAX_KEY_LENGTH, NAMESPACE
+from subgraph.idempotency import DONE, MAX_KEY_LENGTH, NAMESPACE, Idempotency
 
-from .conftest import GraphQLClient
+from .conftest import GraphQLClient, attempt_recorded, new_gateway
 
 KV = 'abstraction = "kv"'
 
@@ -217,3 +222,255 @@ async def test_an_attempt_stored_without_a_digest_is_honoured_as_before(
     assert (await client.data(other, {"key": "old"}))["addCount"]["count"] == "3"
     assert (await client.data(ADD, {"key": "old"}))["addCount"]["count"] == "3"
     assert await count(client) == "3"
+
+
+# --- a retry completes exactly once, however late ---------------------------------------------
+
+# A time series with the 30 s accept window of events_short and a month's retention, so a retry
+# a day late is behind the window but within the retention.
+EVENTS_LATE = TimeSeriesNamespace(
+    name="events_late", seconds_per_slice=3600, seconds_per_bucket=600, event_buckets=2,
+    retention_days=30, accept_window_seconds=30,
+)
+WRITE = MUTATIONS["writeEvents"][0]
+PUT = MUTATIONS["putItems"][0]
+SERIES = """query ($ns: String!, $id: String!) {
+  timeSeries(namespace: $ns, id: $id, first: 20) { edges { node { eventTime eventId
+    items { text } } } }
+}"""
+ITEMS = """query ($id: ID!) {
+  kvRecord(namespace: "profile_settings", id: $id) { items(first: 20) { edges { node {
+    key text } } } }
+}"""
+LATE = [30, 600, 86400]
+
+
+@pytest.fixture
+def data_gateway(db_path: Path) -> DataGateway:
+    return new_gateway(db_path, EVENTS_LATE)
+
+
+@pytest.fixture
+def clock() -> Iterator[Callable[[float], None]]:
+    """Moves this process's clock forward (a late retry without waiting); put back after."""
+    yield advance_clock
+    reset_clock()
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+    """`owner.name` raises `Unavailable` on its next call, then works again."""
+    real = getattr(owner, name)
+    failed: list[bool] = []
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise Unavailable("injected: the store went away")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing)
+
+
+def lose_first_attempt(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, how: str, write: tuple[object, str]
+) -> None:
+    """After the attempt is claimed, its write fails ("failed"), or the write is done and the
+    answer lost ("unanswered": the attempt is never marked done, the client sees an error)."""
+    if how == "failed":
+        fail_once(monkeypatch, *write)
+    else:
+        fail_once(monkeypatch, Idempotency, "finish")
+
+
+async def events_of(client: GraphQLClient, ns: str, series: str) -> list[tuple[str, str, str]]:
+    page = (await client.data(SERIES, {"ns": ns, "id": series}))["timeSeries"]
+    return [(e["node"]["eventTime"], e["node"]["eventId"], e["node"]["items"][0]["text"])
+            for e in page["edges"]]
+
+
+def micros(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1_000_000)
+
+
+@pytest.mark.parametrize("late", LATE)
+@pytest.mark.parametrize("how", ["failed", "unanswered"])
+async def test_write_events_retried_late_after_a_lost_attempt_applies_exactly_once(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, clock: Callable[[float], None],
+    late: int, how: str,
+) -> None:
+    given = datetime.now(UTC) - timedelta(seconds=5)
+    request = {"namespace": "events_late", "idempotencyKey": "late", "events": [
+        {"seriesId": "s", "items": [{"key": "k", "text": "no time"}]},
+        {"seriesId": "s", "eventTime": given.isoformat(), "items": [{"key": "k", "text": "given"}]},
+    ]}
+    lose_first_attempt(client, monkeypatch, how, (client.gateway.timeseries, "write_events"))
+    before = now_micros()
+    [error] = await client.errors(WRITE, {"input": request})
+    after = now_micros()
+    assert error["extensions"]["code"] == "UNAVAILABLE"
+    clock(late)
+    answer = await client.data(WRITE, {"input": request})
+    written = await events_of(client, "events_late", "s")
+    assert sorted(text for _, _, text in written) == ["given", "no time"]
+    [untimed] = [e for e in written if e[2] == "no time"]
+    assert before <= micros(untimed[0]) <= after  # the first attempt's time, not the retry's
+    assert await client.data(WRITE, {"input": request}) == answer
+    assert await events_of(client, "events_late", "s") == written
+
+
+async def test_a_replay_older_than_the_retention_completes_and_writes_nothing(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, clock: Callable[[float], None],
+) -> None:
+    # events_short keeps about 2 minutes: retention would have dropped a timely write by now.
+    request = {"namespace": "events_short", "idempotencyKey": "gone",
+               "events": [{"seriesId": "s", "items": [{"key": "k", "text": "v"}]}]}
+    lose_first_attempt(client, monkeypatch, "failed", (client.gateway.timeseries, "write_events"))
+    await client.errors(WRITE, {"input": request})
+    clock(600)
+    assert (await client.data(WRITE, {"input": request}))["writeEvents"]["eventIds"]
+    assert await events_of(client, "events_short", "s") == []
+    assert client.gateway.events.get("timeseries_replay_expired_events:events_short") == 1
+
+
+async def test_a_late_write_that_is_not_a_retry_is_still_refused(
+    client: GraphQLClient, clock: Callable[[float], None],
+) -> None:
+    given = datetime.now(UTC) - timedelta(seconds=40)
+    request = {"namespace": "events_late", "idempotencyKey": "new", "events": [
+        {"seriesId": "s", "eventTime": given.isoformat(), "items": [{"key": "k", "text": "v"}]},
+    ]}
+    [error] = await client.errors(WRITE, {"input": request})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "accept window" in error["message"]
+    assert not await attempt_recorded(client.gateway, "writeEvents", "new")
+
+
+@pytest.mark.parametrize("late", LATE)
+@pytest.mark.parametrize("how", ["failed", "unanswered"])
+async def test_put_items_retried_late_after_a_lost_attempt_applies_exactly_once(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, clock: Callable[[float], None],
+    late: int, how: str,
+) -> None:
+    request = {"namespace": "profile_settings", "id": "r", "idempotencyKey": "late",
+               "items": [{"key": "lang", "text": "en"}]}
+    lose_first_attempt(client, monkeypatch, how, (client.gateway.kv, "put_items"))
+    await client.errors(PUT, {"input": request})
+    clock(late)
+    await client.data(PUT, {"input": request})
+    record = {"id": "r"}
+    assert (await client.data(ITEMS, record))["kvRecord"]["items"]["edges"] == [
+        {"node": {"key": "lang", "text": "en"}}
+    ]
+    # Done now: a second retry writes nothing, so it cannot undo a later write.
+    later = {**request, "idempotencyKey": "later", "items": [{"key": "lang", "text": "fr"}]}
+    await client.data(PUT, {"input": later})
+    await client.data(PUT, {"input": request})
+    assert (await client.data(ITEMS, record))["kvRecord"]["items"]["edges"] == [
+        {"node": {"key": "lang", "text": "fr"}}
+    ]
+
+
+async def test_a_late_put_items_retry_loses_to_a_newer_write_by_someone_else(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, clock: Callable[[float], None],
+) -> None:
+    request = {"namespace": "profile_settings", "id": "r", "idempotencyKey": "first",
+               "items": [{"key": "lang", "text": "en"}]}
+    lose_first_attempt(client, monkeypatch, "failed", (client.gateway.kv, "put_items"))
+    await client.errors(PUT, {"input": request})
+    newer = {**request, "idempotencyKey": "newer", "items": [{"key": "lang", "text": "fr"}]}
+    await client.data(PUT, {"input": newer})
+    clock(600)
+    await client.data(PUT, {"input": request})  # accepted: its write is older, and loses
+    assert (await client.data(ITEMS, {"id": "r"}))["kvRecord"]["items"]["edges"] == [
+        {"node": {"key": "lang", "text": "fr"}}
+    ]
+
+
+# --- fire and forget: a retry writes again what was lost ---------------------------------------
+
+
+async def test_a_fire_and_forget_write_lost_before_its_flush_is_written_by_its_retry(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = client.gateway.store
+    real_write = store.ts_write
+    down = True
+
+    async def ts_write(*args: Any, **kwargs: Any) -> None:
+        if down:
+            raise StoreUnavailable("injected: the store is down for the flush")
+        await real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "ts_write", ts_write)
+    request = {"namespace": "events_short", "idempotencyKey": "faf", "mode": "FIRE_AND_FORGET",
+               "events": [{"seriesId": "f", "items": [{"key": "k", "text": "v"}]}]}
+    answer = await client.data(WRITE, {"input": request})  # buffered: accepted
+    dropped = "timeseries_dropped_events:events_short"
+    await wait_until(lambda: client.gateway.events.get(dropped) == 1)
+    down = False
+    assert await client.data(WRITE, {"input": request}) == answer
+    await wait_until(lambda: client.gateway.events.get(
+        "timeseries_flushed_events:events_short") == 1)
+    [(_, _, text)] = await events_of(client, "events_short", "f")
+    assert text == "v"
+    await wait_until_done(client, "writeEvents", "faf")
+    assert await client.data(WRITE, {"input": request}) == answer  # done: nothing buffered
+    await asyncio.sleep(0.1)
+    assert client.gateway.events.get("timeseries_flushed_events:events_short") == 1
+
+
+async def test_a_fire_and_forget_attempt_is_done_only_once_flushed(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = client.gateway.store
+    real_write = store.ts_write
+    release = asyncio.Event()
+
+    async def ts_write(*args: Any, **kwargs: Any) -> None:
+        await release.wait()
+        await real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "ts_write", ts_write)
+    request = {"namespace": "events_short", "idempotencyKey": "slow", "mode": "FIRE_AND_FORGET",
+               "events": [{"seriesId": "g", "items": [{"key": "k", "text": "v"}]}]}
+    try:
+        await client.data(WRITE, {"input": request})
+        await asyncio.sleep(0.1)  # several flush intervals: the flush waits on the store
+        assert not await attempt_done(client.gateway, "writeEvents", "slow")
+    finally:
+        release.set()  # (else stopping the gateway would wait for the flush forever)
+    await wait_until_done(client, "writeEvents", "slow")
+
+
+async def attempt_done(gateway: DataGateway, operation: str, key: str) -> bool:
+    page = await gateway.system_kv.get_items(NAMESPACE, f"{operation}:{key}")
+    return DONE in {item.key for item in page.items}
+
+
+async def wait_until_done(client: GraphQLClient, operation: str, key: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 3
+    while not await attempt_done(client.gateway, operation, key):
+        assert asyncio.get_running_loop().time() < deadline, "the attempt was never marked done"
+        await asyncio.sleep(0.02)
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 3) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("operation", ["writeEvents", "recordPlayback"])
+async def test_a_time_past_the_year_9999_in_utc_is_refused_not_an_internal_error(
+    client: GraphQLClient, operation: str
+) -> None:
+    # Checked after the input is digested: the digest must not overflow on it.
+    document, first, _ = MUTATIONS[operation]
+    when = "9999-12-31T23:59:59-14:00"
+    if operation == "writeEvents":
+        first = {**first, "events": [{**first["events"][0], "eventTime": when}]}
+    else:
+        first = {**first, "startedAt": when}
+    errors = await client.errors(document, {"input": {**first, "idempotencyKey": "y10k"}})
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]

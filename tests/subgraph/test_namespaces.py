@@ -85,4 +85,4 @@ async def test_a_caller_can_neither_forge_nor_delete_an_attempt_and_retries_stil
     assert (await client.errors(delete))[0]["message"] == "unknown namespace 'idempotency'"
     assert (await client.data(ADD, {"key": "k"}))["addCount"]["count"] == "1"
     page = await client.gateway.system_kv.get_items(NAMESPACE, "addCount:k")
-    assert [i.key for i in page.items] == [b"attempt"]
+    assert [i.key for i in page.items] == [b"attempt", b"done"]
