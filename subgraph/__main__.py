@@ -1,4 +1,4 @@
-"""Command line: `python -m subgraph serve | seed | reindex | export-schema`.
+"""Command line: `python -m subgraph serve | seed | reindex | repair-counters | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
 """
@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--until", type=parse_time, default=None,
                          help="ISO-8601 end, exclusive (default: a day from now)")
     data_options(reindex)
+    repair = commands.add_parser(
+        "repair-counters", help="recompute counters' rollups from their event log"
+    )
+    repair.add_argument("namespace", help="an eventual or accurate counter namespace")
+    repair.add_argument("names", nargs="*", help="counters to repair (default: all of them)")
+    data_options(repair)
     commands.add_parser("export-schema", help="print the subgraph SDL")
     return parser
 
@@ -82,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         from .reindex import run
 
         return asyncio.run(run(args))
+    if args.command == "repair-counters":
+        from .repair import run as repair
+
+        return asyncio.run(repair(args))
     return _serve(args)
 
 
