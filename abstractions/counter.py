@@ -651,7 +651,7 @@ class Counters:
         written = 0
         with store_errors():
             checkpoints = await self._store.counter_checkpoints(ns.name, names)
-            bases = {n: checkpoints[n].base if n in checkpoints else None for n in names}
+            bases = {n: _base(checkpoints.get(n)) for n in names}
             windows = {
                 n: (b.as_of if b else 0, base_at)
                 for n, b in bases.items()
@@ -689,7 +689,7 @@ class Counters:
                 self._store.counter_rollups(ns.name, names),
                 self._store.counter_checkpoints(ns.name, names),
             )
-            bases = {n: checkpoints[n].base if n in checkpoints else None for n in names}
+            bases = {n: _base(checkpoints.get(n)) for n in names}
             # A stored rollup can be checked when the log since the base reaches back to it.
             checkable = {
                 n: r for n, r in rollups.items()
@@ -752,13 +752,17 @@ class Counters:
 def _start(rollup: Rollup | None, checkpoint: Checkpoint | None) -> Rollup | None:
     """Where a fold starts: the rollup, unless it may miss events (none stored, older than
     the base, or as of before a late event arrived); then the base, as a heal."""
-    base = checkpoint.base if checkpoint is not None else None
+    base = _base(checkpoint)
     late = checkpoint.late if checkpoint is not None else 0
     if rollup is not None and late <= rollup.as_of and (
         base is None or rollup.as_of >= base.as_of
     ):
         return rollup
     return base
+
+
+def _base(checkpoint: Checkpoint | None) -> Rollup | None:
+    return checkpoint.base if checkpoint is not None else None
 
 
 def _within_deadline(began: float, what: str) -> None:
