@@ -847,3 +847,22 @@ async def test_counter_names_list_every_counter_once_in_pages(
     assert not {f"{uid}-rolled", f"{uid}-marked"} & set(await every(True))
     if backend == "sqlite":
         assert found == sorted(found)
+
+
+async def test_the_background_retention_checkpoints_old_counters(
+    gateway: DataGateway, uid: str, clock: Callable[[float], None]
+) -> None:
+    name = f"{uid}-c"
+    await gateway.counters.add(ACCURATE, name, 9, token())
+    clock(gateway.namespaces.get(ACCURATE, CounterNamespace).log_retention_seconds + 3600)
+    await gateway.counters.start(retention_interval=0.05)
+    try:
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while not (await gateway.store.counter_checkpoints(ACCURATE, [name])).get(name):
+            assert asyncio.get_running_loop().time() < deadline, "the retention did not run"
+            await asyncio.sleep(0.05)
+    finally:
+        await gateway.counters.stop()
+    base = (await gateway.store.counter_checkpoints(ACCURATE, [name]))[name].base
+    assert base is not None and base.count == 9
+    assert await gateway.counters.get(ACCURATE, name) == 9
