@@ -12,6 +12,54 @@ a reset event in the log, so it is idempotent and ordered with the adds around i
 isolates its counters: if the batch fails, each counter rolls up alone, and one that fails alone
 is counted (`rollup_failed`), logged once, and retried alone each pass; the others go on.
 
+Correct under faults
+--------------------
+Never from a failed read.  A rollup is stored only when every read it needs succeeded (the
+stores raise rather than answer a read they could not make as empty), and only when the fold
+found events, or a base supersedes the stored rollup: a fold that finds nothing never moves a
+rollup, so a read that wrongly came back empty cannot be saved.  A fold whose result is stored
+must also finish within `FOLD_DEADLINE_SECONDS` (see retention).
+
+Late retries (replays).  A retry of an attempt the system recorded (the GraphQL layer hands
+back the attempt's original token) passes `replay=True`.  A replay whose token is still inside
+the accept window is an ordinary add.  An older one is accepted while the token is younger than
+the namespace's `log_retention_seconds` (7 days, as long as idempotency keys are kept; older:
+`InvalidIdempotencyToken`) and is written with its original `(time, nonce)`, so the log's key
+makes it idempotent: a replay of an add that did land writes the same row.  Such an event may
+land behind a rollup's `as_of`, where the accept window told rollups nothing can land, so the
+replay first records its arrival time in the counter's checkpoint (`late`, newest wins), then
+writes the event.  The accept window keeps its purpose: a rollup trusts the log behind its
+cutoff unless `late` says an event arrived after its `as_of`:
+
+    start = the rollup, when it exists, is as of no earlier than the base, and late <= as_of
+          = else the base (a heal: recomputed from the checkpoint, not incrementally)
+
+Why that is safe without locks, with several replicas rolling up at once: every stored rollup
+`(R, r)` counts every event at or before `r` that arrived at or before `r` (events land within
+the clock skew of their start, which the cutoff's lag already assumes).  An event it may miss
+arrived after `r`, and was a replay (ordinary adds are never that late), whose mark `late > r`
+makes the next rollup heal.  A rollup reads `late` after fixing its cutoff, so a replay that
+arrived before the cutoff is seen; one arriving later makes `late` exceed whatever that rollup
+stores, so a stale incremental rollup that wins over a concurrent heal is healed again.  A
+counter stays queued until a rollup at or after its `late` ran.  Accurate reads apply the same
+rule, so they count a replay as soon as it returns.  Heals cost a fold of the log since the base
+(at most the retention); only counters with replays older than the accept window pay it.  A
+replay that fails between its mark and its event leaves a mark without an event: the counter
+heals (to the same count) until its next add.
+
+Retention and checkpoints.  The log keeps `log_retention_seconds`; `apply_retention` (also run
+by the background loop, `RETENTION_COUNTERS_PER_PASS` counters per namespace per pass) folds each
+counter's events behind the horizon `now - retention - 2 * skew` (aligned down to
+`CHECKPOINT_STEP_SECONDS`, so Cassandra deletes whole log buckets) into the checkpoint's base,
+then in a later pass deletes the log up to a base at least `TRUNCATE_GRACE_SECONDS` old.  No
+replay can land behind a base (their tokens are younger than the retention).  A fold that began
+before a base was written and would read the log after its events were deleted takes longer
+than the grace; folds that take longer than `FOLD_DEADLINE_SECONDS` are not stored.
+
+Repair.  `repair` (`python -m subgraph repair-counters NAMESPACE [NAME...]`) recomputes rollups
+from base + log, compares what each stored rollup says with what the log says as of the same
+time, and replaces the rollup whatever its `as_of`.
+
 Past 64 bits.  Folds are exact (the store returns the true sum, however large), and a count
 outside the signed 64-bit range is never returned as a number: `get` and `add_and_get` raise
 `CounterOverflow`; `get_many` maps that one name to a `CounterOverflow` instance.
@@ -28,7 +76,8 @@ outside the signed 64-bit range is never returned as a number: `get` and `add_an
   rollup brings it back in range (after a clear, or adds of the other sign; an add or a clear
   queues it).  Another process learns of the overflow from its own rollup, which any read of
   the counter queues there; until then it reads the last rollup stored in range, as eventual
-  reads of any counter lag.
+  reads of any counter lag.  A base past 64 bits is not stored either: that counter's log is
+  kept (`retention_overflow`).
 """
 
 from __future__ import annotations
@@ -36,10 +85,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-from backends.base import CounterEvent, CounterStore, CountOutOfRange, Fold, Rollup
+from backends.base import (
+    Checkpoint,
+    CounterEvent,
+    CounterStore,
+    CountOutOfRange,
+    Fold,
+    Rollup,
+    StoreTimeout,
+)
 
 from .background import wait_for_event
 from .errors import (
@@ -59,6 +118,7 @@ V = TypeVar("V")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_NAME = 256
 _END_OF_TIME = INT64_MAX
+_SECOND = 1_000_000
 # Adds at least this large (either sign) are checked against the exact count before they are
 # logged; so are adds to a counter last seen at NEAR_LIMIT or beyond (see the module docstring).
 CHECKED_DELTA = 2**32
@@ -68,13 +128,46 @@ NEAR_LIMIT = 2**62
 MAX_REMEMBERED = 100_000
 # Counters rolled up alone at once, when a batch failed or they failed before.
 ALONE_AT_ONCE = 32
+# Retention (see the module docstring): bases are aligned to the step; a fold whose result is
+# stored must end within the deadline; the log behind a base is deleted after the grace.
+CHECKPOINT_STEP_SECONDS = 600
+FOLD_DEADLINE_SECONDS = 60.0
+TRUNCATE_GRACE_SECONDS = 2 * FOLD_DEADLINE_SECONDS
+RETENTION_INTERVAL_SECONDS = 60.0
+RETENTION_COUNTERS_PER_PASS = 1000
+# Counters read per store call by repairs.
+REPAIR_BATCH = 100
 
 Count = int | CounterOverflow
 """What `get_many` maps a name to: its count, or the error of a counter past 64 bits."""
 
 
+@dataclass(frozen=True, slots=True)
+class Repaired:
+    """One counter `repair` recomputed.
+
+    `stored` is the rollup it found; `expected` what the log says the count was as of
+    `stored.as_of` (None when that cannot be known: no rollup, or one older than the base);
+    `rollup` what it stored now, and `count` the count it found (None: nothing stored, for a
+    count past 64 bits or a counter with nothing at all).
+    """
+
+    name: str
+    stored: Rollup | None
+    expected: int | None
+    rollup: Rollup | None
+    count: int
+
+    @property
+    def wrong(self) -> bool:
+        """The stored rollup disagreed with the log."""
+        return self.stored is not None and self.expected is not None and (
+            self.expected != self.stored.count
+        )
+
+
 class Counters:
-    """Counter operations over a `CounterStore`, with the background rollup."""
+    """Counter operations over a `CounterStore`, with the background rollup and retention."""
 
     def __init__(
         self,
@@ -87,48 +180,70 @@ class Counters:
         self._namespaces = namespaces
         self._calls = calls or CallCounter()
         self.events = events or EventCounter()
-        # Counters waiting for a rollup, per namespace, with the newest add time seen here:
-        # a counter stays queued until a rollup has caught up with its last add.
+        # Counters waiting for a rollup, per namespace, with the newest add (or late arrival)
+        # time seen here: a counter stays queued until a rollup has caught up with it.
         self._pending: dict[str, dict[str, int]] = {}
         # Per (namespace, name): rollups past 64 bits, which no store holds; counters last seen
         # near the limit (their adds are checked); counters whose rollup failed (rolled up alone).
         self._overflowed: dict[tuple[str, str], Rollup] = {}
         self._near: dict[tuple[str, str], None] = {}
         self._failing: dict[tuple[str, str], None] = {}
-        self._task: asyncio.Task[None] | None = None
+        # Where the background retention resumes in each namespace.
+        self._retained_after: dict[str, str | None] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start the background rollup."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._rollup_loop())
+    async def start(self, retention_interval: float = RETENTION_INTERVAL_SECONDS) -> None:
+        """Start the background rollup and retention."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._rollup_loop()),
+                asyncio.create_task(self._retention_loop(retention_interval)),
+            ]
 
     async def stop(self) -> None:
-        """Stop the background rollup; the log keeps every add, so nothing is lost."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the background work; the log keeps every add, so nothing is lost."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     # --- API ------------------------------------------------------------------------------
 
     async def add(
-        self, namespace: str, name: str, delta: int, token: IdempotencyToken | None = None
+        self,
+        namespace: str,
+        name: str,
+        delta: int,
+        token: IdempotencyToken | None = None,
+        *,
+        replay: bool = False,
     ) -> None:
-        """Add a signed delta; with the same token, a retry adds nothing (not in best_effort)."""
+        """Add a signed delta; with the same token, a retry adds nothing (not in best_effort).
+
+        `replay`: the token is the original token of an attempt the system recorded (never a
+        client's), so it is applied even past the accept window, within the log's retention.
+        """
         self._calls.record("counter", "add")
-        await self._add(self._namespace(namespace), name, delta, token)
+        await self._add(self._namespace(namespace), name, delta, token, replay)
 
     async def add_and_get(
-        self, namespace: str, name: str, delta: int, token: IdempotencyToken | None = None
+        self,
+        namespace: str,
+        name: str,
+        delta: int,
+        token: IdempotencyToken | None = None,
+        *,
+        replay: bool = False,
     ) -> int:
-        """Add, then read the count as the namespace's mode reads it."""
+        """Add, then read the count as the namespace's mode reads it (`replay` as in `add`)."""
         self._calls.record("counter", "add_and_get")
         ns = self._namespace(namespace)
-        fast = await self._add(ns, name, delta, token)
+        fast = await self._add(ns, name, delta, token, replay)
         if fast is not None:
             return fast
         return _value((await self._counts(ns, [name]))[name])
@@ -156,21 +271,23 @@ class Counters:
         return await self._counts(ns, unique)
 
     async def clear(
-        self, namespace: str, name: str, token: IdempotencyToken | None = None
+        self,
+        namespace: str,
+        name: str,
+        token: IdempotencyToken | None = None,
+        *,
+        replay: bool = False,
     ) -> None:
-        """Reset to zero: adds made before the clear's token time no longer count."""
+        """Reset to zero: adds made before the clear's token time no longer count (`replay` as
+        in `add`)."""
         self._calls.record("counter", "clear")
         ns = self._namespace(namespace)
         _check_name(name)
-        with store_errors():
-            if ns.mode == "best_effort":
+        if ns.mode == "best_effort":
+            with store_errors():
                 await self._store.counter_zero(ns.name, name)
-                return
-            token = self._check_token(ns, token)
-            await self._store.counter_append(
-                ns.name, [CounterEvent(name, token.generation_time, token.nonce, reset=True)]
-            )
-        self._queue(ns, name, token.generation_time)
+            return
+        await self._log(ns, CounterEvent(name, 0, "", reset=True), token, replay)
 
     def check_add(self, namespace: str, name: str, delta: int) -> None:
         """Refuse what an add would refuse of this input, adding nothing: a caller with several
@@ -194,27 +311,84 @@ class Counters:
         chosen = list(names) if names is not None else list(self._pending.get(ns.name, {}))
         await self._rollup(ns, chosen)
 
+    async def apply_retention(
+        self, namespace: str | None = None, *, limit: int | None = None
+    ) -> dict[str, int]:
+        """Fold each counter's events older than the log retention into its checkpoint, and
+        delete those of earlier passes (see the module docstring); returns, per namespace, how
+        many bases were written.
+
+        With `limit`, at most that many counters per namespace, resuming where the last call
+        with a limit stopped (the background pass); without, every counter.
+        """
+        if namespace is not None:
+            self._namespace(namespace)  # an unknown name is an error, not an empty sweep
+        written: dict[str, int] = {}
+        for ns in self._namespaces.all():  # internal namespaces age out too
+            if (
+                isinstance(ns, CounterNamespace) and ns.mode != "best_effort"
+                and namespace in (None, ns.name)
+            ):
+                written[ns.name] = await self._retain_namespace(ns, limit)
+        return written
+
+    async def repair(self, namespace: str, names: Sequence[str] | None = None) -> list[Repaired]:
+        """Recompute the rollups of `names` (default: every counter of the namespace) from the
+        checkpoint's base and the log, and store them whatever is stored (see `Repaired`)."""
+        ns = self._namespace(namespace)
+        if ns.mode == "best_effort":
+            raise InvalidArgument(f"{ns.name!r} is a best_effort namespace: it has no event log")
+        for name in names or ():
+            _check_name(name)
+        repaired: list[Repaired] = []
+        if names is not None:
+            for i in range(0, len(names), REPAIR_BATCH):
+                repaired += await self._repair(ns, list(names[i:i + REPAIR_BATCH]))
+            return repaired
+        after: str | None = None
+        while True:
+            with store_errors():
+                page = await self._store.counter_names(ns.name, after, REPAIR_BATCH)
+            repaired += await self._repair(ns, page)
+            if len(page) < REPAIR_BATCH:
+                return repaired
+            after = page[-1]
+
     # --- internals ------------------------------------------------------------------------
 
     def _namespace(self, name: str) -> CounterNamespace:
         return self._namespaces.get(name, CounterNamespace)
 
     def _check_token(
-        self, ns: CounterNamespace, token: IdempotencyToken | None
-    ) -> IdempotencyToken:
+        self, ns: CounterNamespace, token: IdempotencyToken | None, replay: bool
+    ) -> tuple[IdempotencyToken, bool]:
+        """The token, and whether it is late: a replay's, older than the accept window."""
         if token is None:
             raise InvalidArgument(f"{ns.mode} counters need an idempotency token")
         token.check(self._namespaces.settings.max_future_micros)
-        oldest = now_micros() - int(ns.accept_window_seconds * 1_000_000)
-        if token.generation_time < oldest:
+        now = now_micros()
+        if token.generation_time >= now - int(ns.accept_window_seconds * _SECOND):
+            return token, False
+        if not replay:
             raise InvalidIdempotencyToken(
                 f"idempotency token is older than the accept window of {ns.name!r} "
                 f"({ns.accept_window_seconds:g}s)"
             )
-        return token
+        # Strictly younger than the retention: no base is ever as of its time or later.
+        if token.generation_time <= now - int(ns.log_retention_seconds * _SECOND):
+            raise InvalidIdempotencyToken(
+                f"idempotency token is older than the log retention of {ns.name!r} "
+                f"({ns.log_retention_seconds:g}s): the retry can no longer be applied"
+            )
+        return token, True
 
     async def _add(
-        self, ns: CounterNamespace, name: str, delta: int, token: IdempotencyToken | None
+        self,
+        ns: CounterNamespace,
+        name: str,
+        delta: int,
+        token: IdempotencyToken | None,
+        replay: bool,
     ) -> int | None:
         """The add itself; returns the new value for best_effort counters, None otherwise."""
         _check_name(name)
@@ -225,7 +399,19 @@ class Counters:
                     return await self._store.counter_incr(ns.name, name, delta)
             except CountOutOfRange as exc:
                 raise InvalidArgument(str(exc)) from exc
-        token = self._check_token(ns, token)
+        await self._log(ns, CounterEvent(name, 0, "", delta), token, replay)
+        return None
+
+    async def _log(
+        self,
+        ns: CounterNamespace,
+        event: CounterEvent,
+        token: IdempotencyToken | None,
+        replay: bool,
+    ) -> None:
+        """Write an add or a reset under `token` (a late one after its mark), and queue it."""
+        token, late = self._check_token(ns, token, replay)
+        name, delta = event.name, event.delta
         if delta and (abs(delta) >= CHECKED_DELTA or (ns.name, name) in self._near):
             # A retry of a logged add is checked as a new one: near the limit it may be
             # refused although it would add nothing.
@@ -233,12 +419,28 @@ class Counters:
             if not _fits(after):
                 raise InvalidArgument(f"counter {name!r} would leave the 64-bit range")
             self._seen(ns, name, after, complete=True)
+        queued_at = token.generation_time
         with store_errors():
-            await self._store.counter_append(
-                ns.name, [CounterEvent(name, token.generation_time, token.nonce, delta)]
-            )
-        self._queue(ns, name, token.generation_time)
-        return None
+            if late:  # the mark first: a rollup that may miss the event then sees the mark
+                queued_at = now_micros()
+                await self._store.counter_mark_late(ns.name, name, queued_at)
+            await self._store.counter_append(ns.name, [CounterEvent(
+                name, token.generation_time, token.nonce, delta, event.reset
+            )])
+        self._queue(ns, name, queued_at)
+
+    async def _read_state(
+        self, ns: CounterNamespace, names: list[str]
+    ) -> tuple[dict[str, Rollup | None], dict[str, Rollup | None], dict[str, Checkpoint]]:
+        """For each counter: its newest rollup, where a fold must start (see `_start`), and
+        its checkpoint.  Two reads at once; raises if either fails."""
+        rollups, checkpoints = await asyncio.gather(
+            self._store.counter_rollups(ns.name, names),
+            self._store.counter_checkpoints(ns.name, names),
+        )
+        newest = {n: self._newest(ns, n, rollups.get(n)) for n in names}
+        starts = {n: _start(newest[n], checkpoints.get(n)) for n in names}
+        return newest, starts, checkpoints
 
     async def _counts(self, ns: CounterNamespace, names: list[str]) -> dict[str, Count]:
         if ns.mode == "best_effort":
@@ -265,13 +467,13 @@ class Counters:
         return counts
 
     async def _exact(self, ns: CounterNamespace, names: list[str]) -> dict[str, int]:
-        """True counts, rollup plus the whole log since, even past 64 bits (not best_effort)."""
+        """True counts, from the rollup (or the base, as a heal would) plus the whole log
+        since, even past 64 bits (not best_effort)."""
         with store_errors():
-            rollups = await self._store.counter_rollups(ns.name, names)
-            bases = {n: self._newest(ns, n, rollups.get(n)) for n in names}
-            windows = {n: (b.as_of if b else 0, _END_OF_TIME) for n, b in bases.items()}
+            _, starts, _ = await self._read_state(ns, names)
+            windows = {n: (s.as_of if s else 0, _END_OF_TIME) for n, s in starts.items()}
             folds = await self._store.counter_fold(ns.name, windows)
-        return {n: _folded(bases[n], folds.get(n)) for n in names}
+        return {n: _folded(starts[n], folds.get(n)) for n in names}
 
     def _newest(self, ns: CounterNamespace, name: str, stored: Rollup | None) -> Rollup | None:
         """The newer of the stored rollup and this process's rollup past 64 bits, if any.
@@ -305,9 +507,10 @@ class Counters:
         self._wake.set()
 
     def _cutoff(self, ns: CounterNamespace) -> int:
-        """Events at or before this time can no longer be written: the log is immutable there."""
+        """Events at or before this time can no longer be written: the log is immutable there
+        (but for replays, which mark their counter late)."""
         lag = ns.accept_window_seconds + self._namespaces.settings.max_clock_skew_seconds
-        return now_micros() - int(lag * 1_000_000)
+        return now_micros() - int(lag * _SECOND)
 
     async def _rollup(self, ns: CounterNamespace, names: list[str]) -> None:
         """Roll up `names` in one batch; if it fails, each alone, so that no counter's failure
@@ -343,19 +546,35 @@ class Counters:
             self._failed(ns, failed)
 
     async def _roll(self, ns: CounterNamespace, names: list[str], cutoff: int) -> None:
-        """One batch: fold each counter's log up to `cutoff` onto its newest rollup and store
-        the result, or keep it here when it is past 64 bits.  Raises if any step fails."""
+        """One batch: fold each counter's log up to `cutoff` onto its newest rollup (or, to
+        heal, onto its base) and store the result, or keep it here when it is past 64 bits.
+        Raises if any step fails; stores nothing computed from a read that failed."""
+        began = time.monotonic()
         with store_errors():
-            rollups = await self._store.counter_rollups(ns.name, names)
-            bases = {n: self._newest(ns, n, rollups.get(n)) for n in names}
+            newest, starts, checkpoints = await self._read_state(ns, names)
+            for name, checkpoint in checkpoints.items():
+                if checkpoint.late > (newest[name].as_of if newest[name] else 0):
+                    self._queue(ns, name, checkpoint.late)  # until a rollup after it ran
             windows = {
-                n: (b.as_of if b else 0, cutoff)
-                for n, b in bases.items()
-                if b is None or b.as_of < cutoff
+                n: (s.as_of if s else 0, cutoff)
+                for n, s in starts.items()
+                if s is None or s.as_of < cutoff
             }
             folds = await self._store.counter_fold(ns.name, windows)
+            _within_deadline(began, "rollup")
             for name in windows:
-                rollup = Rollup(_folded(bases[name], folds.get(name)), cutoff)
+                start, fold = starts[name], folds.get(name)
+                healed = start is not newest[name]
+                found = _found(fold)
+                stored = newest[name]
+                moved = healed and start is not None and (
+                    stored is None or stored.as_of < start.as_of
+                )
+                if not found and not moved:
+                    continue  # nothing new: an empty fold never moves a rollup
+                if healed:
+                    self.events.add(f"rollup_healed:{ns.name}")
+                rollup = Rollup(_folded(start, fold), cutoff)
                 self._seen(ns, name, rollup.count, complete=False)
                 if _fits(rollup.count):
                     await self._store.counter_put_rollup(ns.name, name, rollup)
@@ -396,6 +615,112 @@ class Counters:
                 shown, more, ns.name, exc_info=new[0][1],
             )
 
+    async def _retain_namespace(self, ns: CounterNamespace, limit: int | None) -> int:
+        """One retention pass over a namespace: one page from where the last stopped, or all."""
+        after = self._retained_after.get(ns.name) if limit is not None else None
+        page = limit or RETENTION_COUNTERS_PER_PASS
+        written = 0
+        while True:
+            with store_errors():
+                names = await self._store.counter_names(ns.name, after, page, logged=True)
+            written += await self._retain(ns, names)
+            after = names[-1] if len(names) == page else None
+            if limit is not None:
+                self._retained_after[ns.name] = after
+                return written
+            if after is None:
+                return written
+
+    async def _retain(self, ns: CounterNamespace, names: list[str]) -> int:
+        """Fold the events behind the horizon into each counter's base; delete the log up to
+        bases old enough (written at least the grace ago: see the module docstring)."""
+        if not names:
+            return 0
+        now = now_micros()
+        skew = self._namespaces.settings.max_clock_skew_seconds
+        step = CHECKPOINT_STEP_SECONDS * _SECOND
+        horizon = now - int((ns.log_retention_seconds + 2 * skew) * _SECOND)
+        base_at = horizon - horizon % step - 1
+        # A base as of `base_at` is written by passes whose clock reads before
+        # base_at + 1 + retention + 2 skew + step: one skew more for theirs, then the grace.
+        old_enough = now - int(
+            (ns.log_retention_seconds + 4 * skew + CHECKPOINT_STEP_SECONDS
+             + TRUNCATE_GRACE_SECONDS) * _SECOND
+        )
+        began = time.monotonic()
+        written = 0
+        with store_errors():
+            checkpoints = await self._store.counter_checkpoints(ns.name, names)
+            bases = {n: _base(checkpoints.get(n)) for n in names}
+            windows = {
+                n: (b.as_of if b else 0, base_at)
+                for n, b in bases.items()
+                if b is None or b.as_of < base_at
+            }
+            folds = await self._store.counter_fold(ns.name, windows)
+            _within_deadline(began, "retention")
+            for name in windows:
+                fold = folds.get(name)
+                if not _found(fold):
+                    continue  # nothing behind the horizon but what the base holds
+                base = Rollup(_folded(bases[name], fold), base_at)
+                if not _fits(base.count):
+                    self.events.add(f"retention_overflow:{ns.name}")
+                    continue
+                await self._store.counter_put_base(ns.name, name, base)
+                written += 1
+            await self._store.counter_truncate(ns.name, {
+                n: b.as_of for n, b in bases.items() if b is not None and b.as_of <= old_enough
+            })
+        if written:
+            self.events.add(f"counter_checkpoints:{ns.name}", written)
+        return written
+
+    async def _repair(self, ns: CounterNamespace, names: list[str]) -> list[Repaired]:
+        """Recompute `names` from base + log: first as of each stored rollup's time (to tell a
+        wrong rollup), then on to the cutoff; store each with `replace`."""
+        if not names:
+            return []
+        cutoff = self._cutoff(ns)
+        began = time.monotonic()
+        repaired: list[Repaired] = []
+        with store_errors():
+            rollups, checkpoints = await asyncio.gather(
+                self._store.counter_rollups(ns.name, names),
+                self._store.counter_checkpoints(ns.name, names),
+            )
+            bases = {n: _base(checkpoints.get(n)) for n in names}
+            # A stored rollup can be checked when the log since the base reaches back to it.
+            checkable = {
+                n: r for n, r in rollups.items()
+                if (bases[n] is None or bases[n].as_of <= r.as_of) and r.as_of <= cutoff
+            }
+            first = await self._store.counter_fold(ns.name, {
+                n: (bases[n].as_of if bases[n] else 0, r.as_of) for n, r in checkable.items()
+            })
+            expected = {n: _folded(bases[n], first.get(n)) for n in checkable}
+            starts = {
+                n: Rollup(expected[n], checkable[n].as_of) if n in checkable else bases[n]
+                for n in names
+            }
+            then = await self._store.counter_fold(ns.name, {
+                n: (s.as_of if s else 0, cutoff) for n, s in starts.items()
+            })
+            _within_deadline(began, "repair")
+            for name in names:
+                count = _folded(starts[name], then.get(name))
+                rollup = Rollup(count, cutoff) if _fits(count) else None
+                if starts[name] is None and name not in rollups and not _found(then.get(name)):
+                    rollup = None  # nothing at all to count: no row made for it
+                if rollup is not None:
+                    await self._store.counter_put_rollup(ns.name, name, rollup, replace=True)
+                    self._overflowed.pop((ns.name, name), None)
+                self._failing.pop((ns.name, name), None)
+                repaired.append(
+                    Repaired(name, rollups.get(name), expected.get(name), rollup, count)
+                )
+        return repaired
+
     async def _rollup_loop(self) -> None:
         """Roll up queued counters once per interval; a counter rolls up once per window."""
         while True:
@@ -415,6 +740,39 @@ class Counters:
                 except Exception:
                     log.exception("rollup of %s failed; will retry", ns_name)
 
+    async def _retention_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.apply_retention(limit=RETENTION_COUNTERS_PER_PASS)
+            except Exception:
+                log.exception("counter retention pass failed; will retry")
+
+
+def _start(rollup: Rollup | None, checkpoint: Checkpoint | None) -> Rollup | None:
+    """Where a fold starts: the rollup, unless it may miss events (none stored, older than
+    the base, or as of before a late event arrived); then the base, as a heal."""
+    base = _base(checkpoint)
+    late = checkpoint.late if checkpoint is not None else 0
+    if rollup is not None and late <= rollup.as_of and (
+        base is None or rollup.as_of >= base.as_of
+    ):
+        return rollup
+    return base
+
+
+def _base(checkpoint: Checkpoint | None) -> Rollup | None:
+    return checkpoint.base if checkpoint is not None else None
+
+
+def _within_deadline(began: float, what: str) -> None:
+    """Refuse to store a fold that took so long that retention may have deleted under it."""
+    took = time.monotonic() - began
+    if took > FOLD_DEADLINE_SECONDS:
+        raise StoreTimeout(
+            f"counter {what} read for {took:.0f}s (over {FOLD_DEADLINE_SECONDS:g}s): not stored"
+        )
+
 
 def _fits(count: int) -> bool:
     return INT64_MIN <= count <= INT64_MAX
@@ -424,6 +782,11 @@ def _value(count: Count) -> int:
     if isinstance(count, CounterOverflow):
         raise count
     return count
+
+
+def _found(fold: Fold | None) -> bool:
+    """Whether a fold found any event."""
+    return fold is not None and fold.last_event_time is not None
 
 
 def _folded(base: Rollup | None, fold: Fold | None) -> int:

@@ -115,6 +115,9 @@ class CounterNamespace:
     accept_window_seconds: float = 5.0
     rollup_interval_seconds: float = 1.0
     max_counters_per_request: int = 1000
+    # How long the event log keeps an event (then only its checkpoint does), and how late a
+    # retry may still be applied: 7 days, the idempotency keys' retention.
+    log_retention_seconds: float = 7 * 86400.0
 
 
 Namespace = KVNamespace | TimeSeriesNamespace | CounterNamespace
@@ -328,5 +331,9 @@ def _check_relations(ns: Namespace, where: str) -> None:
             )
         if ns.page_items > ns.max_page_items:
             raise NamespaceConfigError(f"{where}: key 'page_items' must not exceed max_page_items")
+    if isinstance(ns, CounterNamespace) and ns.log_retention_seconds < ns.accept_window_seconds:
+        raise NamespaceConfigError(
+            f"{where}: key 'log_retention_seconds' must be at least accept_window_seconds"
+        )
     if isinstance(ns, TimeSeriesNamespace) and ns.page_events > ns.max_page_events:
         raise NamespaceConfigError(f"{where}: key 'page_events' must not exceed max_page_events")

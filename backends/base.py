@@ -426,9 +426,27 @@ class Rollup:
     as_of: int
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What a counter's recomputation starts from, besides its rollup row.
+
+    `base` is the count of every event at or before `base.as_of`: the log may no longer hold
+    those events (retention deletes them once they are in a base).  `late` is the arrival time
+    of the newest event written behind the accept window (a replayed retry), 0 if none: a
+    rollup as of an earlier time may miss it and must be recomputed from the base.
+    """
+
+    base: Rollup | None = None
+    late: int = 0
+
+
 @runtime_checkable
 class CounterStore(Protocol):
-    """Event-log counters with rollup rows, and fast best-effort counters."""
+    """Event-log counters with rollup rows and checkpoints, and fast best-effort counters.
+
+    Reads raise when they cannot read everything asked for: a fold or a checkpoint that could
+    not be read is never answered as empty, since rollups are stored from what they return.
+    """
 
     async def counter_append(self, namespace: str, events: Sequence[CounterEvent]) -> None:
         """Append events to the log; an event already there is left as it is."""
@@ -448,8 +466,38 @@ class CounterStore(Protocol):
         """The stored rollups of the counters that have one."""
         ...
 
-    async def counter_put_rollup(self, namespace: str, name: str, rollup: Rollup) -> None:
-        """Store a rollup unless one as of a later time is stored: concurrent rollups converge."""
+    async def counter_put_rollup(
+        self, namespace: str, name: str, rollup: Rollup, *, replace: bool = False
+    ) -> None:
+        """Store a rollup unless one as of a later time is stored: concurrent rollups converge.
+
+        `replace` (repairs) stores it whatever is stored, even as of the same or a later time.
+        """
+        ...
+
+    async def counter_checkpoints(
+        self, namespace: str, names: Sequence[str]
+    ) -> dict[str, Checkpoint]:
+        """The checkpoints of the counters that have one."""
+        ...
+
+    async def counter_put_base(self, namespace: str, name: str, base: Rollup) -> None:
+        """Store a checkpoint's base unless one as of a later time is stored."""
+        ...
+
+    async def counter_mark_late(self, namespace: str, name: str, arrival: int) -> None:
+        """Record that an event arrived at `arrival` behind the accept window (newest wins)."""
+        ...
+
+    async def counter_truncate(self, namespace: str, until: Mapping[str, int]) -> None:
+        """Delete each counter's log events at or before its time in `until` (retention)."""
+        ...
+
+    async def counter_names(
+        self, namespace: str, after: str | None, limit: int, *, logged: bool = False
+    ) -> list[str]:
+        """Up to `limit` counter names after `after`, in the store's scan order: those with a
+        log, a rollup or a checkpoint, or with `logged` only those with events in the log."""
         ...
 
     async def counter_incr(self, namespace: str, name: str, delta: int) -> int:

@@ -1,4 +1,5 @@
-"""Command line: `python -m subgraph serve | seed | reindex | rotate-token-key | export-schema`.
+"""Command line: `python -m subgraph serve | seed | reindex | rotate-token-key |
+repair-counters | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
 """
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="how long the old keys are still accepted"
                              " (env SUBGRAPH_TOKEN_GRACE_SECONDS; default: one day)")
     data_options(rotate)
+    repair = commands.add_parser(
+        "repair-counters", help="recompute counters' rollups from their event log"
+    )
+    repair.add_argument("namespace", help="an eventual or accurate counter namespace")
+    repair.add_argument("names", nargs="*", help="counters to repair (default: all of them)")
+    data_options(repair)
     commands.add_parser("export-schema", help="print the subgraph SDL")
     return parser
 
@@ -95,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args))
     if args.command == "rotate-token-key":
         return asyncio.run(_rotate(args.store, args.namespaces, args.grace_seconds))
+    if args.command == "repair-counters":
+        from .repair import run as repair
+
+        return asyncio.run(repair(args))
     return _serve(args)
 
 

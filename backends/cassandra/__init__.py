@@ -34,7 +34,7 @@ class CassandraStore(CassandraKV, CassandraTimeSeries, CassandraCounter):
                 await self.schema.ensure_kv(ns.name, "kv", "kvc", "kvk")
             elif kind == "counter":
                 fast = getattr(ns, "mode", "") == "best_effort"
-                kinds = ("cf",) if fast else ("cb", "cl", "cr")
+                kinds = ("cf",) if fast else ("ck", "cb", "cl", "cr")
                 await self.schema.ensure_counter(ns.name, *kinds)
             elif kind == "timeseries":
                 self.make_slices_ahead(ns.name, ns.layout)

@@ -19,8 +19,9 @@ Table names are unquoted CQL identifiers of at most 48 characters: `<prefix>_<na
 too long the namespace part is shortened and an 8-hex-digit digest of it keeps names distinct.
 
 Prefixes: kv_ (items), kvc_ (chunks), kvk_ (which keys have chunks), ts_ (one table per slice),
-cl_ (counter event log), cb_ (which log buckets a counter has), cr_ (rollups), cf_ (best-effort
-counters).  Bump SCHEMA_VERSION when a table's shape changes and add the migration.
+cl_ (counter event log), cb_ (which log buckets a counter has), cr_ (rollups), ck_ (counter
+checkpoints), cf_ (best-effort counters).  Bump SCHEMA_VERSION when a table's shape changes and
+add the migration.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ _COUNTER_TABLES = {
     " PRIMARY KEY ((name), time_bucket))",
     "cr": "CREATE TABLE IF NOT EXISTS {ks}.{t} (name text PRIMARY KEY, count bigint, as_of bigint)",
     "cf": "CREATE TABLE IF NOT EXISTS {ks}.{t} (name text PRIMARY KEY, value counter)",
+    "ck": "CREATE TABLE IF NOT EXISTS {ks}.{t} (name text PRIMARY KEY, base_count bigint,"
+    " base_as_of bigint, late bigint)",
 }
 
 _SLICE_TABLE = (
@@ -158,7 +161,7 @@ class Schema:
             self._ready.add((namespace, kinds))
 
     async def ensure_counter(self, namespace: str, *kinds: str) -> None:
-        """The namespace's counter tables of `kinds` (cl, cb, cr, cf)."""
+        """The namespace's counter tables of `kinds` (cl, cb, cr, ck, cf)."""
         if (namespace, kinds) not in self._ready:
             await self.ensure({counter_table(namespace, k): _COUNTER_TABLES[k] for k in kinds})
             self._ready.add((namespace, kinds))

@@ -1,11 +1,11 @@
-"""Distributed Counter on SQLite: an append-only event log, rollup rows, fast counters."""
+"""Distributed Counter on SQLite: an event log, rollup rows, checkpoints, fast counters."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from backends.base import CounterEvent, CountOutOfRange, Fold, Rollup
+from backends.base import Checkpoint, CounterEvent, CountOutOfRange, Fold, Rollup
 
 from .db import SQLiteDB
 
@@ -68,16 +68,103 @@ class SQLiteCounter(SQLiteDB):
 
         return await self.read(get)
 
-    async def counter_put_rollup(self, namespace: str, name: str, rollup: Rollup) -> None:
+    async def counter_put_rollup(
+        self, namespace: str, name: str, rollup: Rollup, *, replace: bool = False
+    ) -> None:
+        newer = "" if replace else " WHERE excluded.as_of > counter_rollups.as_of"
+
         def put(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO counter_rollups (ns, name, count, as_of) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (ns, name) DO UPDATE SET count = excluded.count,"
-                " as_of = excluded.as_of WHERE excluded.as_of > counter_rollups.as_of",
+                f" as_of = excluded.as_of{newer}",
                 (namespace, name, rollup.count, rollup.as_of),
             )
 
         await self.write(put)
+
+    async def counter_checkpoints(
+        self, namespace: str, names: Sequence[str]
+    ) -> dict[str, Checkpoint]:
+        if not names:
+            return {}
+
+        def get(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
+            rows = conn.execute(
+                "SELECT name, base_count, base_as_of, late FROM counter_checkpoints"
+                f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
+                (namespace, *names),
+            ).fetchall()
+            return {
+                name: Checkpoint(None if as_of is None else Rollup(count, as_of), late)
+                for name, count, as_of, late in rows
+            }
+
+        return await self.read(get)
+
+    async def counter_put_base(self, namespace: str, name: str, base: Rollup) -> None:
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO counter_checkpoints (ns, name, base_count, base_as_of)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (ns, name) DO UPDATE SET"
+                " base_count = excluded.base_count, base_as_of = excluded.base_as_of"
+                " WHERE counter_checkpoints.base_as_of IS NULL"
+                " OR excluded.base_as_of > counter_checkpoints.base_as_of",
+                (namespace, name, base.count, base.as_of),
+            )
+
+        await self.write(put)
+
+    async def counter_mark_late(self, namespace: str, name: str, arrival: int) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO counter_checkpoints (ns, name, late) VALUES (?, ?, ?)"
+                " ON CONFLICT (ns, name) DO UPDATE SET"
+                " late = MAX(counter_checkpoints.late, excluded.late)",
+                (namespace, name, arrival),
+            )
+
+        await self.write(mark)
+
+    async def counter_truncate(self, namespace: str, until: Mapping[str, int]) -> None:
+        if not until:
+            return
+
+        def truncate(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM counter_log WHERE ns = ? AND name = ? AND event_time <= ?",
+                [(namespace, name, last) for name, last in until.items()],
+            )
+
+        await self.write(truncate)
+
+    async def counter_names(
+        self, namespace: str, after: str | None, limit: int, *, logged: bool = False
+    ) -> list[str]:
+        def names(conn: sqlite3.Connection) -> list[str]:
+            found: list[str] = []
+            last = after or ""
+            # One seek per name: the log holds many rows per name, so DISTINCT would read them.
+            while len(found) < limit:
+                row = conn.execute(
+                    "SELECT name FROM counter_log WHERE ns = ? AND name > ?"
+                    " ORDER BY name LIMIT 1",
+                    (namespace, last),
+                ).fetchone()
+                if row is None:
+                    break
+                last = row[0]
+                found.append(last)
+            if not logged:
+                for table in ("counter_rollups", "counter_checkpoints"):
+                    found += [n for (n,) in conn.execute(
+                        f"SELECT name FROM {table} WHERE ns = ? AND name > ?"
+                        " ORDER BY name LIMIT ?",
+                        (namespace, after or "", limit),
+                    )]
+            return sorted(set(found))[:limit]
+
+        return await self.read(names)
 
     async def counter_incr(self, namespace: str, name: str, delta: int) -> int:
         def incr(conn: sqlite3.Connection) -> int:

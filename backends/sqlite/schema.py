@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS counter_rollups (
     ns TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, as_of INTEGER NOT NULL,
     PRIMARY KEY (ns, name)
 ) WITHOUT ROWID;
+-- Per counter: the base (count of every event at or before base_as_of, whose events retention
+-- deletes) and the arrival time of the newest event written behind the accept window.
+CREATE TABLE IF NOT EXISTS counter_checkpoints (
+    ns TEXT NOT NULL, name TEXT NOT NULL, base_count INTEGER, base_as_of INTEGER,
+    late INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ns, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counter_fast (
     ns TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (ns, name)
 ) WITHOUT ROWID;

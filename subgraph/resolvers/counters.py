@@ -62,8 +62,11 @@ async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_type
     if attempt.done:
         count = await counters_api.get(namespace, name)
     else:
-        # best_effort counters ignore the token (they are not idempotent by design).
-        count = await counters_api.add_and_get(namespace, name, delta, attempt.token)
+        # best_effort counters ignore the token (they are not idempotent by design).  The token
+        # is the recorded attempt's: a retry applies it however late (within the retention).
+        count = await counters_api.add_and_get(
+            namespace, name, delta, attempt.token, replay=True
+        )
         await ctx.idempotency.finish("addCount", input.idempotency_key, attempt)
     return counter_of(info, namespace, name, count)
 
@@ -77,7 +80,7 @@ async def clear_count(info: strawberry.Info, input: ClearCountInput) -> counter_
         "clearCount", input.idempotency_key, input, {"namespace": namespace, "name": name}
     )
     if not attempt.done:
-        await ctx.gateway.counters.clear(namespace, name, attempt.token)
+        await ctx.gateway.counters.clear(namespace, name, attempt.token, replay=True)
         await ctx.idempotency.finish("clearCount", input.idempotency_key, attempt)
     count = await ctx.gateway.counters.get(namespace, name)
     return counter_of(info, namespace, name, count)

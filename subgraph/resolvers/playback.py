@@ -100,9 +100,13 @@ async def record_playback(
     profile_count = title_count = None
     if not attempt.done:
         await gw.timeseries.write_events(HISTORY, [event], replay=attempt.retry)
-        token = attempt.token
-        profile_count = await gw.counters.add_and_get(PROFILE_PLAYS, event.series_id, 1, token)
-        title_count = await gw.counters.add_and_get(TITLE_PLAYS, str(facts["title"]), 1, token)
+        token = attempt.token  # the recorded attempt's: a retry replays it however late
+        profile_count = await gw.counters.add_and_get(
+            PROFILE_PLAYS, event.series_id, 1, token, replay=True
+        )
+        title_count = await gw.counters.add_and_get(
+            TITLE_PLAYS, str(facts["title"]), 1, token, replay=True
+        )
         await ctx.idempotency.finish("recordPlayback", input.idempotency_key, attempt)
     if profile_count is None or title_count is None:
         profile_count = await gw.counters.get(PROFILE_PLAYS, event.series_id)

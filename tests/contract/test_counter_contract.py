@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
+from abstractions.counter import CHECKPOINT_STEP_SECONDS, TRUNCATE_GRACE_SECONDS
 from abstractions.errors import (
     CounterOverflow,
     InvalidArgument,
@@ -23,7 +24,8 @@ from abstractions.errors import (
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import CounterNamespace
 from abstractions.tokens import IdempotencyToken, now_micros
-from backends.base import CounterEvent, Fold, StoreUnavailable
+from backends.base import Checkpoint, CounterEvent, Fold, Rollup, StoreUnavailable
+from backends.clock import advance_clock, reset_clock
 
 from .conftest import Reopen, StoreCalls
 
@@ -32,6 +34,7 @@ EVENTUAL = "counter_eventual_fast"  # accept window 0.2 s
 ACCURATE = "counter_accurate_fast"  # accept window 0.2 s
 SEC = 1_000_000
 INT64_MAX = 2**63 - 1
+_END = INT64_MAX
 
 
 def token(at: int | None = None) -> IdempotencyToken:
@@ -275,12 +278,12 @@ async def test_get_many_returns_every_count_in_one_batch(
     names = [f"{uid}-{i:02d}" for i in range(20)]
     for i, name in enumerate(names):
         await gateway.counters.add(ns, name, i * 3 - 7, token())
-    calls = store_calls("counter_values", "counter_rollups", "counter_fold")
+    calls = store_calls("counter_values", "counter_rollups", "counter_checkpoints", "counter_fold")
     got = await gateway.counters.get_many(ns, [*names, f"{uid}-never", names[0]])
     assert got == {**{n: i * 3 - 7 for i, n in enumerate(names)}, f"{uid}-never": 0}
     assert list(got) == [*names, f"{uid}-never"]
     assert all(n <= 1 for n in calls.counts.values()), calls.counts
-    assert sum(calls.counts.values()) == (1 if ns == BEST else 2)
+    assert sum(calls.counts.values()) == (1 if ns == BEST else 3)
     assert await gateway.counters.get_many(ns, []) == {}
 
 
@@ -500,3 +503,366 @@ async def test_one_counter_whose_rollup_fails_does_not_stop_the_others(
     monkeypatch.setattr(gateway.store, "counter_fold", fold)
     await gateway.counters.rollup(EVENTUAL)
     assert await gateway.counters.get(EVENTUAL, poison) == 1
+
+
+# --- correct under faults: failed reads, late retries, heals, retention, repair -----------
+
+
+@pytest.fixture
+def clock() -> Iterator[Callable[[float], None]]:
+    """`clock(seconds)` moves the process clock (late retries, retention); reset afterwards."""
+    yield advance_clock
+    reset_clock()
+
+
+def ago(seconds: float) -> IdempotencyToken:
+    return token(now_micros() - int(seconds * SEC))
+
+
+async def stored_rollup(gw: DataGateway, ns: str, name: str) -> Rollup | None:
+    return (await gw.store.counter_rollups(ns, [name])).get(name)
+
+
+@pytest.mark.parametrize("failing", ["counter_rollups", "counter_checkpoints", "counter_fold"])
+async def test_a_rollup_whose_read_fails_is_not_stored_and_is_retried(
+    gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    name = f"{uid}-c"
+    await gateway.counters.add(EVENTUAL, name, 5, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    before = await stored_rollup(gateway, EVENTUAL, name)
+    assert before is not None and before.count == 5
+    await gateway.counters.add(EVENTUAL, name, 3, token())
+    real, rollups = getattr(gateway.store, failing), gateway.store.counter_rollups
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise StoreUnavailable("a replica is down")
+
+    monkeypatch.setattr(gateway.store, failing, broken)
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    for _ in range(2):
+        await gateway.counters.rollup(EVENTUAL)
+    assert (await rollups(EVENTUAL, [name]))[name] == before  # nothing stored
+    assert gateway.events.get(f"rollup_failed:{EVENTUAL}") == 2
+    monkeypatch.setattr(gateway.store, failing, real)
+    await gateway.counters.rollup(EVENTUAL)  # still queued: retried
+    assert await gateway.counters.get(EVENTUAL, name) == 8
+
+
+@pytest.mark.parametrize("ns", [EVENTUAL, ACCURATE])
+async def test_a_fold_that_wrongly_reads_empty_never_moves_a_rollup(
+    gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch, ns: str
+) -> None:
+    """The defect: a rollup computed from an empty read was saved, and its events were never
+    counted.  A fold that finds nothing stores nothing, so the events count once readable."""
+    name = f"{uid}-c"
+    await gateway.counters.add(ns, name, 5, token())
+    await wait_for_rollup_lag(gateway, ns)
+    await gateway.counters.rollup(ns, [name])
+    before = await stored_rollup(gateway, ns, name)
+    await gateway.counters.add(ns, name, 31, token())
+    real = gateway.store.counter_fold
+
+    async def empty(namespace: str, windows: Mapping[str, tuple[int, int]]) -> dict[str, Fold]:
+        return dict.fromkeys(windows, Fold(0, False, None))
+
+    monkeypatch.setattr(gateway.store, "counter_fold", empty)
+    await wait_for_rollup_lag(gateway, ns)
+    await gateway.counters.rollup(ns, [name])
+    assert await stored_rollup(gateway, ns, name) == before
+    monkeypatch.setattr(gateway.store, "counter_fold", real)
+    await gateway.counters.rollup(ns, [name])
+    assert await gateway.counters.get(ns, name) == 36
+
+
+@pytest.mark.parametrize("ns", [EVENTUAL, ACCURATE])
+@pytest.mark.parametrize("late", [30, 600, 86400])
+async def test_a_replayed_add_counts_exactly_once_however_late(
+    gateway: DataGateway, uid: str, ns: str, late: float, clock: Callable[[float], None]
+) -> None:
+    landed, lost = f"{uid}-landed", f"{uid}-lost"
+    first, unanswered, never_written = token(), token(), token()
+    await gateway.counters.add(ns, landed, 1, first)
+    await gateway.counters.add(ns, landed, 10, unanswered)  # the caller never heard back
+    await gateway.counters.add(ns, lost, 1, first)
+    await wait_for_rollup_lag(gateway, ns)
+    await gateway.counters.rollup(ns, [landed, lost])  # rolled up before the retries
+    clock(late)
+    with pytest.raises(InvalidIdempotencyToken, match="accept window"):
+        await gateway.counters.add(ns, landed, 10, unanswered)  # not a replay: refused
+    for _ in range(2):  # retried twice
+        await gateway.counters.add(ns, landed, 10, unanswered, replay=True)
+        await gateway.counters.add(ns, lost, 10, never_written, replay=True)
+    if ns == ACCURATE:  # counted as soon as the replay returns
+        assert await gateway.counters.get_many(ns, [landed, lost]) == {landed: 11, lost: 11}
+    await gateway.counters.rollup(ns)  # the replays queued a heal
+    assert await gateway.counters.get_many(ns, [landed, lost]) == {landed: 11, lost: 11}
+    assert await gateway.counters.add_and_get(ns, lost, 10, never_written, replay=True) == 11
+
+
+async def test_a_replay_older_than_the_log_retention_is_refused(
+    gateway: DataGateway, uid: str
+) -> None:
+    retention = gateway.namespaces.get(EVENTUAL, CounterNamespace).log_retention_seconds
+    for call in (
+        lambda t: gateway.counters.add(EVENTUAL, f"{uid}-c", 1, t, replay=True),
+        lambda t: gateway.counters.clear(EVENTUAL, f"{uid}-c", t, replay=True),
+    ):
+        with pytest.raises(InvalidIdempotencyToken, match="log retention"):
+            await call(ago(retention + 1))
+    await gateway.counters.add(EVENTUAL, f"{uid}-c", 1, ago(retention - 60), replay=True)
+
+
+async def test_a_late_replayed_clear_resets_what_came_before_it(
+    gateway: DataGateway, uid: str
+) -> None:
+    name = f"{uid}-c"
+    await gateway.counters.add(ACCURATE, name, 7, ago(60), replay=True)
+    clear = ago(50)  # its first attempt never reached the log
+    await gateway.counters.add(ACCURATE, name, 3, ago(40), replay=True)
+    await gateway.counters.rollup(ACCURATE, [name])
+    assert await gateway.counters.get(ACCURATE, name) == 10
+    await gateway.counters.clear(ACCURATE, name, clear, replay=True)
+    assert await gateway.counters.get(ACCURATE, name) == 3
+    await gateway.counters.rollup(ACCURATE, [name])
+    assert await gateway.counters.get(ACCURATE, name) == 3
+
+
+async def test_an_event_replayed_behind_a_rollup_heals_it(
+    gateway: DataGateway, uid: str, reopen: Reopen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"{uid}-c"
+    late_token = token()  # its first attempt failed before writing
+    await gateway.counters.add(EVENTUAL, name, 4, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    rolled = await stored_rollup(gateway, EVENTUAL, name)
+    assert rolled is not None and rolled.count == 4 and rolled.as_of > late_token.generation_time
+    await gateway.counters.add(EVENTUAL, name, 1, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+
+    # Another replica read the counter before the replay (no mark, the old rollup) and stores
+    # its incremental rollup after the heal: newer, it wins, and misses the replayed event.
+    replica = await reopen()
+    stale_rollups = await replica.store.counter_rollups(EVENTUAL, [name])
+    stale_checkpoints = await replica.store.counter_checkpoints(EVENTUAL, [name])
+
+    async def rollups(namespace: str, names: Sequence[str]) -> dict[str, Rollup]:
+        return stale_rollups
+
+    async def checkpoints(namespace: str, names: Sequence[str]) -> dict[str, Checkpoint]:
+        return stale_checkpoints
+
+    monkeypatch.setattr(replica.store, "counter_rollups", rollups)
+    monkeypatch.setattr(replica.store, "counter_checkpoints", checkpoints)
+    await gateway.counters.add(EVENTUAL, name, 100, late_token, replay=True)
+    await gateway.counters.rollup(EVENTUAL)  # the heal
+    assert await gateway.counters.get(EVENTUAL, name) == 105
+    await replica.counters.rollup(EVENTUAL, [name])
+    assert await gateway.counters.get(EVENTUAL, name) == 5  # the stale rollup won...
+    await gateway.counters.rollup(EVENTUAL)  # ...and the counter, still queued, heals again
+    assert await gateway.counters.get(EVENTUAL, name) == 105
+    assert gateway.events.get(f"rollup_healed:{EVENTUAL}") >= 2
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    assert gateway.counters._pending.get(EVENTUAL, {}) == {}  # caught up: dequeued
+    assert await gateway.counters.get(EVENTUAL, name) == 105
+
+
+async def test_log_retention_checkpoints_then_deletes_old_events_and_counts_stay_exact(
+    gateway: DataGateway, uid: str, clock: Callable[[float], None]
+) -> None:
+    names = {f"{uid}-{ns}": ns for ns in (EVENTUAL, ACCURATE)}
+    for name, ns in names.items():
+        await gateway.counters.add(ns, name, 5, token())
+        await gateway.counters.clear(ns, name, token())
+        await gateway.counters.add(ns, name, 7, token())
+        await gateway.counters.add(ns, name, -2, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    for ns in (EVENTUAL, ACCURATE):
+        await gateway.counters.rollup(ns)
+    everything = (0, _END)
+    config = gateway.namespaces.get(EVENTUAL, CounterNamespace)
+    clock(config.log_retention_seconds + 3600)
+
+    for ns in (EVENTUAL, ACCURATE):
+        assert (await gateway.counters.apply_retention(ns))[ns] >= 1
+    for name, ns in names.items():
+        base = (await gateway.store.counter_checkpoints(ns, [name]))[name].base
+        assert base is not None and base.count == 5
+        folds = await gateway.store.counter_fold(ns, {name: everything})
+        assert folds[name].last_event_time is not None  # not deleted yet: the grace first
+    for name, ns in names.items():  # a new add on top of the base
+        await gateway.counters.add(ns, name, 1, token())
+    clock(CHECKPOINT_STEP_SECONDS + TRUNCATE_GRACE_SECONDS + 60)
+    for ns in (EVENTUAL, ACCURATE):
+        await gateway.counters.apply_retention(ns)
+    for name, ns in names.items():
+        folds = await gateway.store.counter_fold(ns, {name: everything})
+        assert folds[name].total == 1 and not folds[name].reset  # only the newer add is left
+        if ns == ACCURATE:
+            assert await gateway.counters.get(ns, name) == 6
+        await gateway.counters.rollup(ns, [name])
+        assert await gateway.counters.get(ns, name) == 6
+        # A repair after the deletion computes the same count.
+        [repaired] = await gateway.counters.repair(ns, [name])
+        assert repaired.count == 6 and not repaired.wrong
+        assert await gateway.counters.get(ns, name) == 6
+
+
+async def test_retention_passes_are_bounded_and_resume(
+    gateway: DataGateway, uid: str, clock: Callable[[float], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pass takes at most `limit` counters and the next resumes after them, until every
+    counter was seen (on a shared Cassandra keyspace the namespace also holds other tests')."""
+    names = [f"{uid}-{i}" for i in range(5)]
+    for name in names:
+        await gateway.counters.add(EVENTUAL, name, 2, token())
+    clock(gateway.namespaces.get(EVENTUAL, CounterNamespace).log_retention_seconds + 3600)
+    listed = gateway.store.counter_names
+    seen: list[str] = []
+
+    async def listing(namespace: str, after: str | None, limit: int, **kw: bool) -> list[str]:
+        page = await listed(namespace, after, limit, **kw)
+        assert limit == 2 and len(page) <= 2
+        seen.extend(page)
+        return page
+
+    monkeypatch.setattr(gateway.store, "counter_names", listing)
+    for _ in range(10_000):
+        await gateway.counters.apply_retention(EVENTUAL, limit=2)
+        if set(names) <= set(seen):
+            break
+    assert len(seen) == len(set(seen))  # no counter twice in one sweep
+    checkpoints = await gateway.store.counter_checkpoints(EVENTUAL, names)
+    assert {n: c.base.count if c.base else None for n, c in checkpoints.items()} == dict.fromkeys(
+        names, 2
+    )
+
+
+async def test_repair_replaces_a_corrupted_rollup_with_the_count_of_the_log(
+    gateway: DataGateway, uid: str
+) -> None:
+    wrong, right, never = f"{uid}-wrong", f"{uid}-right", f"{uid}-never"
+    for name, delta in ((wrong, 31), (right, 2)):
+        await gateway.counters.add(EVENTUAL, name, delta, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    stored = await stored_rollup(gateway, EVENTUAL, wrong)
+    assert stored is not None
+    await gateway.store.counter_put_rollup(EVENTUAL, wrong, Rollup(0, stored.as_of), replace=True)
+    assert await gateway.counters.get(EVENTUAL, wrong) == 0  # the defect: 0 with 31 in the log
+
+    repaired = {r.name: r for r in await gateway.counters.repair(EVENTUAL, [wrong, right, never])}
+    assert repaired[wrong].wrong and repaired[wrong].expected == 31
+    assert not repaired[right].wrong
+    nothing = repaired[never]
+    assert (nothing.stored, nothing.rollup, nothing.count) == (None, None, 0)  # no row made
+    assert await gateway.counters.get_many(EVENTUAL, [wrong, right, never]) == {
+        wrong: 31, right: 2, never: 0
+    }
+    # Every counter of the namespace (on Cassandra, other tests' too: some wrote rollups of
+    # their own making, which the log does not back).
+    mine = [r for r in await gateway.counters.repair(EVENTUAL) if r.name.startswith(uid)]
+    assert {r.name for r in mine} == {wrong, right} and not any(r.wrong for r in mine)
+
+
+# --- the store's part: checkpoints, replaced rollups, truncation, names ---------------------
+
+
+async def test_checkpoints_keep_the_latest_base_and_the_newest_late_arrival(
+    gateway: DataGateway, uid: str
+) -> None:
+    store, name = gateway.store, f"{uid}-c"
+    assert await store.counter_checkpoints(EVENTUAL, [name]) == {}
+    await store.counter_mark_late(EVENTUAL, name, 2_000)
+    await store.counter_mark_late(EVENTUAL, name, 1_000)  # an older arrival, later
+    assert await store.counter_checkpoints(EVENTUAL, [name]) == {name: Checkpoint(None, 2_000)}
+    await store.counter_put_base(EVENTUAL, name, Rollup(5, 10_000))
+    await store.counter_put_base(EVENTUAL, name, Rollup(3, 9_000))  # an older base, later
+    await store.counter_mark_late(EVENTUAL, name, 3_000)
+    assert await store.counter_checkpoints(EVENTUAL, [name, f"{uid}-none"]) == {
+        name: Checkpoint(Rollup(5, 10_000), 3_000)
+    }
+
+
+async def test_a_replacing_rollup_wins_over_a_later_one(gateway: DataGateway, uid: str) -> None:
+    store, name = gateway.store, f"{uid}-c"
+    await store.counter_put_rollup(EVENTUAL, name, Rollup(0, 5_000))  # wrong, and later
+    await store.counter_put_rollup(EVENTUAL, name, Rollup(31, 4_000))
+    assert await store.counter_rollups(EVENTUAL, [name]) == {name: Rollup(0, 5_000)}
+    await store.counter_put_rollup(EVENTUAL, name, Rollup(31, 4_000), replace=True)
+    assert await store.counter_rollups(EVENTUAL, [name]) == {name: Rollup(31, 4_000)}
+    await store.counter_put_rollup(EVENTUAL, name, Rollup(32, 4_000), replace=True)  # same time
+    assert await store.counter_rollups(EVENTUAL, [name]) == {name: Rollup(32, 4_000)}
+
+
+async def test_truncation_deletes_a_counters_events_up_to_a_time_only(
+    gateway: DataGateway, uid: str
+) -> None:
+    store, a, b = gateway.store, f"{uid}-a", f"{uid}-b"
+    step = 600 * SEC  # whole log buckets on Cassandra, and a part of one
+    start = (now_micros() - 30 * step) // step * step
+    times = [start + 1, start + step - 1, start + step, start + 2 * step + 5, start + 4 * step]
+    await store.counter_append(EVENTUAL, [
+        *(CounterEvent(a, t, f"a{i}", 1 << i) for i, t in enumerate(times)),
+        *(CounterEvent(b, t, f"b{i}", 1) for i, t in enumerate(times)),
+    ])
+    everything = {a: (0, _END), b: (0, _END)}
+    await store.counter_truncate(EVENTUAL, {a: start + step - 1})
+    folds = await store.counter_fold(EVENTUAL, everything)
+    assert folds[a] == Fold(4 + 8 + 16, False, times[-1]) and folds[b].total == 5
+    await store.counter_truncate(EVENTUAL, {a: start + 2 * step + 5, b: start})  # a part too
+    folds = await store.counter_fold(EVENTUAL, everything)
+    assert folds[a] == Fold(16, False, times[-1]) and folds[b].total == 5
+    await store.counter_truncate(EVENTUAL, {a: _END})
+    assert (await store.counter_fold(EVENTUAL, {a: (0, _END)}))[a] == Fold(0, False, None)
+
+
+async def test_counter_names_list_every_counter_once_in_pages(
+    gateway: DataGateway, uid: str, backend: str
+) -> None:
+    store = gateway.store
+    logged = [f"{uid}-log{i}" for i in range(4)]
+    for name in logged:
+        await gateway.counters.add(EVENTUAL, name, 1, token())
+    await store.counter_put_rollup(EVENTUAL, f"{uid}-rolled", Rollup(1, 1))
+    await store.counter_mark_late(EVENTUAL, f"{uid}-marked", 1)
+    mine = {*logged, f"{uid}-rolled", f"{uid}-marked"}
+
+    async def every(logged_only: bool) -> list[str]:
+        names: list[str] = []
+        after = None
+        while page := await store.counter_names(EVENTUAL, after, 2, logged=logged_only):
+            assert len(page) <= 2
+            names += page
+            after = page[-1]
+        return names
+
+    found = await every(False)
+    assert len(found) == len(set(found)) and mine <= set(found)
+    assert set(logged) <= set(await every(True))
+    assert not {f"{uid}-rolled", f"{uid}-marked"} & set(await every(True))
+    if backend == "sqlite":
+        assert found == sorted(found)
+
+
+async def test_the_background_retention_checkpoints_old_counters(
+    gateway: DataGateway, uid: str, clock: Callable[[float], None]
+) -> None:
+    name = f"{uid}-c"
+    await gateway.counters.add(ACCURATE, name, 9, token())
+    clock(gateway.namespaces.get(ACCURATE, CounterNamespace).log_retention_seconds + 3600)
+    await gateway.counters.start(retention_interval=0.05)
+    try:
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while not (await gateway.store.counter_checkpoints(ACCURATE, [name])).get(name):
+            assert asyncio.get_running_loop().time() < deadline, "the retention did not run"
+            await asyncio.sleep(0.05)
+    finally:
+        await gateway.counters.stop()
+    base = (await gateway.store.counter_checkpoints(ACCURATE, [name]))[name].base
+    assert base is not None and base.count == 9
+    assert await gateway.counters.get(ACCURATE, name) == 9
