@@ -13,7 +13,8 @@ the run dir and has its own cluster name, so it can run beside the default one (
 ring on .11-.13 next to the ordinary suite's node on .1). Every node uses the usual ports on its
 own address; JMX is not started (no ``cassandra.jmx.*`` property), so nothing else is bound.
 
-Two modes, per node (``--mode``, remembered in ``nodeN/mode``):
+Two modes, per node (``--mode MODE`` for every node, or ``--mode M1,M2,...`` one per node;
+remembered in ``nodeN/mode``):
 
 - ``fast`` (default): ``-Dcassandra.unsafesystem=true -Dcassandra.skip_sync=true``. System
   tables are not flushed, so a node killed -9 forgets schema changes it learnt (it comes back
@@ -23,6 +24,9 @@ Two modes, per node (``--mode``, remembered in ``nodeN/mode``):
 
 Per-node control for fault tests: ``kill --node N`` (SIGKILL), ``stop --node N`` (SIGTERM),
 ``start --node N`` (restart one node of the recorded ring, in its recorded mode or ``--mode``).
+``$DATA_GATEWAY_CASSANDRA_JVM_OPTS`` adds JVM options to the nodes a command starts (remembered
+in ``nodeN/jvm-opts`` for ``status``), e.g. ``-Dcassandra.skip_schema_check_for_endpoints=...``
+to keep a restarted node from pulling the schema from its peers.
 
 Readiness is checked with a tiny stdlib CQL v4 client (OPTIONS, STARTUP, QUERY) rather than the
 Python driver, which the script cannot assume is installed.
@@ -34,6 +38,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -67,6 +72,7 @@ CQL_PORT = 9042
 STORAGE_PORT = 7000
 MAX_NODES = 9
 ADDRESS_BASE_ENV = "DATA_GATEWAY_CASSANDRA_ADDRESS_BASE"
+JVM_OPTS_ENV = "DATA_GATEWAY_CASSANDRA_JVM_OPTS"
 FAST, DURABLE = "fast", "durable"
 MODES = (FAST, DURABLE)
 JAVA_VERSIONS = (17, 11)  # Cassandra 5.0 supports 11 and 17; 24+ refuses its security manager
@@ -210,6 +216,29 @@ class Node:
         except OSError:
             return None
         return text if text in MODES else None
+
+    @property
+    def jvm_opts_file(self) -> Path:
+        return self.home / "jvm-opts"
+
+    def jvm_opts(self) -> str:
+        """Extra JVM options the node last started with ("" for none)."""
+        try:
+            return self.jvm_opts_file.read_text().strip()
+        except OSError:
+            return ""
+
+
+def parse_modes(text: str | None, count: int) -> dict[int, str] | None:
+    """``--mode``: one mode for nodes 1..count, or one per node (``durable,durable,fast``)."""
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",")]
+    if any(name not in MODES for name in names) or len(names) not in (1, count):
+        raise ServiceError(
+            f"--mode {text!r}: give one of {', '.join(MODES)}, or one per node ({count})"
+        )
+    return {i: names[0] if len(names) == 1 else names[i - 1] for i in range(1, count + 1)}
 
 
 # --------------------------------------------------------------------------- a tiny CQL client
@@ -456,7 +485,8 @@ unlogged_batch_across_partitions_warn_threshold: 1000
 
 
 def _jvm_command(
-    java: Path, node: Node, jars: list[Path], heap: str, ring_delay_ms: int, mode: str
+    java: Path, node: Node, jars: list[Path], heap: str, ring_delay_ms: int, mode: str,
+    extra: list[str],
 ) -> list[str]:
     """The CassandraDaemon command line (what bin/cassandra would build, minus the shell)."""
     jamm = next((j for j in jars if j.name.startswith("jamm-")), None)
@@ -493,6 +523,7 @@ def _jvm_command(
         f"-Dcassandra.ring_delay_ms={ring_delay_ms}",
         *(("-Dcassandra.unsafesystem=true", "-Dcassandra.skip_sync=true") if mode == FAST else ()),
         "-Dcassandra.size_recorder_interval=0",
+        *extra,
         "-cp",
         os.pathsep.join(str(j) for j in jars),
         "org.apache.cassandra.service.CassandraDaemon",
@@ -581,15 +612,20 @@ def _launch(
     (node.home / "cassandra.yaml").write_text(_cassandra_yaml(node))
     (node.home / "logback.xml").write_text(LOGBACK_XML.format(log_file=node.system_log))
     node.mode_file.write_text(f"{mode}\n")
+    extra = shlex.split(os.environ.get(JVM_OPTS_ENV, ""))
+    if extra:
+        node.jvm_opts_file.write_text(" ".join(extra) + "\n")
+    else:
+        node.jvm_opts_file.unlink(missing_ok=True)
     # A restarted node keeps its earlier log: what it said before a kill is evidence.
     if node.system_log.exists():
         node.system_log.replace(node.home / "system.log.previous")
-    cmd = _jvm_command(java, node, jars, heap, ring_delay_ms, mode)
+    cmd = _jvm_command(java, node, jars, heap, ring_delay_ms, mode, extra)
     proc = spawn_detached(cmd, cwd=node.home, log_path=node.stdout_log)
     write_pid(node.pid_file, proc.pid)
     log(
         f"started Cassandra node{node.index} on {node.address} "
-        f"(pid {proc.pid}, heap {heap}, {mode} mode)"
+        f"(pid {proc.pid}, heap {heap}, {mode} mode{', ' + ' '.join(extra) if extra else ''})"
     )
     return proc
 
@@ -646,16 +682,18 @@ def start(args: argparse.Namespace) -> None:
     With ``--node N``: start node N of the ring on disk (one that was stopped or killed) and
     wait until it answers CQL and its running peers have seen it come up.
     """
-    mode: str | None = getattr(args, "mode", None)
+    mode_arg: str | None = getattr(args, "mode", None)
     timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
     if getattr(args, "node", None) is not None:
         if getattr(args, "wipe", False):
             raise ServiceError("--wipe applies to the whole ring, not to one --node")
-        _start_one(args.node, mode, timeout)
+        modes = parse_modes(mode_arg, 1)
+        _start_one(args.node, modes[1] if modes else None, timeout)
         return
     count: int = getattr(args, "nodes", 1) or 1
     if not 1 <= count <= MAX_NODES:
         raise ServiceError(f"--nodes must be between 1 and {MAX_NODES}")
+    mode = parse_modes(mode_arg, count)
     nodes = [Node(i) for i in range(1, count + 1)]
     with locked(service_dir() / ".lock"):
         running = [n for n in _known_nodes() if n.pid() is not None]
@@ -681,13 +719,13 @@ def start(args: argparse.Namespace) -> None:
     print(",".join(n.contact_point for n in nodes), flush=True)
 
 
-def _refuse_mode_change(running: list[Node], mode: str) -> None:
+def _refuse_mode_change(running: list[Node], modes: dict[int, str]) -> None:
     """A running node cannot change mode in place: say how, rather than ignore ``--mode``."""
-    other = [n for n in running if n.mode() not in (None, mode)]
+    other = [n for n in running if n.mode() not in (None, modes[n.index])]
     if other:
         names = ", ".join(f"node{n.index} ({n.mode()})" for n in other)
         raise ServiceError(
-            f"{names} already running in another mode; stop it first to start it in {mode} mode"
+            f"{names} already running in another mode; stop it first to change its mode"
         )
 
 
@@ -711,12 +749,12 @@ def _start_one(index: int, mode: str | None, timeout: float) -> None:
         size = _recorded_size() or 1
         if node.pid() is not None:
             if mode is not None:
-                _refuse_mode_change([node], mode)
+                _refuse_mode_change([node], {index: mode})
             log(f"Cassandra node{index} already runs ({node.contact_point})")
         else:
             peers = [Node(i) for i in range(1, size + 1) if i != index and Node(i).pid()]
             seen = {peer: _times_seen_up(peer, node) for peer in peers}
-            _start_nodes([node], timeout, mode, size)
+            _start_nodes([node], timeout, {index: mode} if mode else None, size)
             _wait_seen_up(node, seen, timeout)
     print(node.contact_point, flush=True)
 
@@ -743,10 +781,12 @@ def _wait_seen_up(node: Node, seen: dict[Node, int], timeout: float) -> None:
         log(f"peers see node{node.index} up ({time.monotonic() - began:.1f}s after CQL)")
 
 
-def _start_nodes(nodes: list[Node], timeout: float, mode: str | None, size: int) -> None:
+def _start_nodes(
+    nodes: list[Node], timeout: float, modes: dict[int, str] | None, size: int
+) -> None:
     """Start whichever of ``nodes`` is not running, seed first, one at a time; check the ring.
 
-    Each node starts in ``mode``, else in the mode it last ran in, else fast.
+    Each node starts in its mode in ``modes``, else in the mode it last ran in, else fast.
     """
     to_start = [n for n in nodes if n.pid() is None]
     java_home = find_java_home(JAVA_VERSIONS) if to_start else None
@@ -768,7 +808,7 @@ def _start_nodes(nodes: list[Node], timeout: float, mode: str | None, size: int)
                             f"{node.address}:{port} is in use by a process that "
                             "scripts/services did not start; free it first"
                         )
-                node_mode = mode or node.mode() or FAST
+                node_mode = (modes or {}).get(node.index) or node.mode() or FAST
                 proc = _launch(
                     node, java_home / "bin" / "java", jars, heap, ring_delay_ms, node_mode
                 )
@@ -841,4 +881,7 @@ def status() -> str:
     modes = {n.mode() or FAST for n, _ in nodes}
     if modes != {FAST}:
         line += "; modes: " + ",".join(f"node{n.index}={n.mode()}" for n, _ in nodes)
+    extra = [f"node{n.index}" for n, _ in nodes if n.jvm_opts()]
+    if extra:
+        line += f"; extra JVM options: {','.join(extra)}"
     return line
