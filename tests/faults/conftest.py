@@ -4,8 +4,7 @@ Every test here is marked `faults`, which pyproject's `addopts` deselects: the o
 never runs it; `make test-faults` (and `make test`, after the ordinary suite) runs
 `pytest -m faults tests/faults`.  SQLite scenarios need nothing; Cassandra ones need the ring
 named by `SUBGRAPH_TEST_RING` (ring.py) and skip without it.  Cassandra scenarios run after the
-SQLite ones, and the lagging-schema scenario last: it leaves a node whose schema catches up only
-minutes later.  The table is printed at the end and written as JSON to `$SUBGRAPH_FAULTS_SUMMARY`
+SQLite ones, and the lagging-schema scenario last: it leaves its victim without the keyspace.  The table is printed at the end and written as JSON to `$SUBGRAPH_FAULTS_SUMMARY`
 (default: `faults-summary.json` in pytest's base temp directory).
 """
 
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from .report import Result, table, write_json
-from .ring import Ring, RingError
+from .ring import LAYOUT, Ring, RingError
 
 HERE = Path(__file__).resolve().parent
 RESULTS = pytest.StashKey[list[Result]]()
@@ -63,24 +62,23 @@ def ring() -> Ring:
 
 @pytest.fixture
 def whole_ring(ring: Ring) -> Ring:
-    """The ring with every node running in the durable mode (a scenario that failed half-way
-    may have left one down, or in the fast mode)."""
+    """The ring with every node running as `LAYOUT` says, without extra JVM options (a
+    scenario that failed half-way may have left a node down; scenario 2 leaves its victim
+    ignoring its peers' schema)."""
     ring.services("start", "cassandra", "--nodes", str(len(ring)))
-    for node, mode in ring.modes().items():
-        if mode != "durable":
+    modes, extra = ring.modes(), ring.with_extra_jvm_options()
+    for node, mode in LAYOUT.items():
+        if modes.get(node) != mode or node in extra:
             ring.stop(node)
-            ring.start(node, "durable")
+            ring.start(node, mode)
     return ring
 
 
 @pytest.fixture(scope="session")
 def keyspace() -> str:
     """The keyspace the scenarios share (each writes its own ids): the subgraph makes ~36
-    tables in a new one, a minute on the durable ring, so only scenario 2 gets a fresh one."""
-    return fresh_keyspace()
-
-
-def fresh_keyspace() -> str:
+    tables in a new one, a minute on the durable ring.  Made by the first scenario on the ring,
+    while node 3 runs in the fast mode (LAYOUT), so scenario 2's victim forgets it when killed."""
     return f"faults_{uuid.uuid4().hex[:10]}"
 
 

@@ -2,9 +2,12 @@
 
 `SUBGRAPH_TEST_RING` names the ring: its nodes' addresses in node order, e.g.
 `127.0.0.11,127.0.0.12,127.0.0.13` (`:port` optional, the same for all).  The nodes must be the
-ones `scripts/services start cassandra --nodes 3 --mode durable` started from this run dir with
-`DATA_GATEWAY_CASSANDRA_ADDRESS_BASE=10` (`make test-faults` does both): node N is then
-127.0.0.<base+N>, which is how a kill or restart here finds its node.
+ones `scripts/services start cassandra --nodes 3 --mode durable,durable,fast` started from this
+run dir with `DATA_GATEWAY_CASSANDRA_ADDRESS_BASE=10` (`make test-faults` does both): node N is
+then 127.0.0.<base+N>, which is how a kill or restart here finds its node.
+
+`LAYOUT`: nodes 1 and 2 durable; node 3 fast, the victim of scenario 2 (a node that forgets the
+schema it learnt when killed -9), which no other scenario kills.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services"
 RING_ENV = "SUBGRAPH_TEST_RING"
+JVM_OPTS_ENV = "DATA_GATEWAY_CASSANDRA_JVM_OPTS"
+LAYOUT = {1: "durable", 2: "durable", 3: "fast"}
 
 
 class RingError(Exception):
@@ -66,11 +71,12 @@ class Ring:
             f"&read_consistency={consistency}&write_consistency={consistency}"
         )
 
-    def services(self, *args: str, timeout: float = 300) -> float:
+    def services(self, *args: str, timeout: float = 300, jvm_opts: str = "") -> float:
         """Run `scripts/services ARGS` for this ring; returns the seconds it took."""
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, str(SERVICES), *args], cwd=ROOT, env=self.env,
+            [sys.executable, str(SERVICES), *args], cwd=ROOT,
+            env={**self.env, JVM_OPTS_ENV: jvm_opts},
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         if result.returncode != 0:
@@ -97,6 +103,11 @@ class Ring:
                 modes[int(name[4:])] = mode
         return modes
 
+    def with_extra_jvm_options(self) -> set[int]:
+        """Running nodes started with extra JVM options (scenario 2's victim)."""
+        _, _, listed = self.status().partition("; extra JVM options: ")
+        return {int(n[4:]) for n in listed.split(";")[0].split(",") if n[4:].isdigit()}
+
     def check_controlled(self) -> None:
         """Every node was started by scripts/services from this run dir (it runs, or is down
         and `whole_ring` starts it again)."""
@@ -115,9 +126,16 @@ class Ring:
     def stop(self, node: int) -> float:
         return self.services("stop", "cassandra", "--node", str(node))
 
-    def start(self, node: int, mode: str | None = None) -> float:
+    def start(self, node: int, mode: str | None = None, jvm_opts: str = "") -> float:
         extra = ("--mode", mode) if mode else ()
-        return self.services("start", "cassandra", "--node", str(node), *extra)
+        return self.services("start", "cassandra", "--node", str(node), *extra,
+                             jvm_opts=jvm_opts)
+
+    def ignore_schema_of_peers(self, node: int) -> str:
+        """JVM options that keep `node` from pulling the schema from the others (Cassandra's
+        `cassandra.skip_schema_check_for_endpoints`): its schema lags for as long as it runs."""
+        peers = ",".join(h for i, h in enumerate(self.hosts, 1) if i != node)
+        return f"-Dcassandra.skip_schema_check_for_endpoints={peers}"
 
     def system_log(self, node: int) -> Path:
         """Node `node`'s system.log (where scripts/services puts it)."""
@@ -126,8 +144,10 @@ class Ring:
         service = "cassandra" if self.base == 0 else f"cassandra-{self.base}"
         return run / service / f"node{node}" / "system.log"
 
-    def has_keyspace(self, node: int, keyspace: str) -> bool:
-        """Whether node `node` itself knows `keyspace` (its local schema, no coordinator)."""
+    def serves_keyspace(self, node: int, keyspace: str) -> bool:
+        """Whether node `node`, as a coordinator, knows `keyspace` (its live schema: after a
+        restart its system_schema tables may hold rows its live schema never loaded)."""
+        from cassandra import InvalidRequest
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import WhiteListRoundRobinPolicy
 
@@ -137,10 +157,12 @@ class Ring:
                           execution_profiles={EXEC_PROFILE_DEFAULT: only})
         try:
             session = cluster.connect()
-            rows = session.execute(
-                "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s",
-                (keyspace,),
-            )
-            return bool(list(rows))
+            try:
+                session.execute(f"SELECT key FROM {keyspace}.schema_meta LIMIT 1")
+            except InvalidRequest as error:
+                if "does not exist" in str(error) or "unconfigured table" in str(error):
+                    return False
+                raise
+            return True
         finally:
             cluster.shutdown()
