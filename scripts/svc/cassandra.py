@@ -580,11 +580,23 @@ def _stop_nodes(nodes: list[Node], timeout: float = 60.0) -> int:
 
     All at once, not one by one: each node's drain is bounded by request_timeout either way.
     """
-    targets = [(pid, node.marker) for node in nodes if (pid := node.pid()) is not None]
-    stop_pids(targets, timeout=timeout)
+    running = [(node, pid) for node in nodes if (pid := node.pid()) is not None]
+    stop_pids([(pid, node.marker) for node, pid in running], timeout=timeout)
+    for node, _ in running:
+        _wait_ports_closed(node)
     for node in nodes:
         node.pid_file.unlink(missing_ok=True)
-    return len(targets)
+    return len(running)
+
+
+def _wait_ports_closed(node: Node) -> None:
+    """Wait until nothing answers on the node's ports: a JVM's main thread turns zombie (dead,
+    to ``pid_alive``) before its other threads have closed the sockets."""
+    if not wait_until(
+        lambda: not any(port_open(node.address, p) for p in (CQL_PORT, STORAGE_PORT)),
+        30.0, interval=0.05,
+    ):
+        raise ServiceError(f"node{node.index}'s ports stayed open 30 s after it exited")
 
 
 def _node_failed(node: Node, why: str) -> ServiceError:
@@ -851,12 +863,7 @@ def kill(args: argparse.Namespace) -> None:
             os.kill(pid, signal.SIGKILL)
         if not wait_until(lambda: not pid_alive(pid, node.marker), 30.0, interval=0.05):
             raise ServiceError(f"node{node.index} (pid {pid}) survived SIGKILL for 30 s")
-        # The JVM's main thread turns zombie before its other threads have closed the sockets.
-        if not wait_until(
-            lambda: not any(port_open(node.address, p) for p in (CQL_PORT, STORAGE_PORT)),
-            30.0, interval=0.05,
-        ):
-            raise ServiceError(f"node{node.index}'s ports stayed open 30 s after SIGKILL")
+        _wait_ports_closed(node)
         node.pid_file.unlink(missing_ok=True)
     log(f"cassandra: killed node{node.index} ({node.address}, pid {pid}) with SIGKILL")
 
