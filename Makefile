@@ -1,11 +1,12 @@
 # The two commands: `make serve` (run the subgraph on the embedded SQLite store) and
-# `make test` (lint, then the whole suite with every server it needs).  Both set up .venv/.
+# `make test` (lint, then the whole suite with every server it needs, the fault suite last).
+# Both set up .venv/.  `make test-faults` runs the fault suite alone (tests/faults/README.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test serve lint schema bench clean
+.PHONY: test test-faults serve lint schema bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	bash scripts/run-tests
+
+test-faults: $(STAMP)
+	bash scripts/run-faults
 
 serve: $(STAMP)
 	$(PY) -m subgraph serve --demo

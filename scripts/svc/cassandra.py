@@ -4,7 +4,29 @@ Why this shape: no Docker and no tarball download here, but Maven Central serves
 ``cassandra-all`` with all its dependencies, and ``CassandraDaemon`` runs fine from a plain
 classpath given a cassandra.yaml, a logback.xml, the jamm agent and the JDK 17 module flags.
 Layout under ``<repo>/.run/cassandra/``: ``nodes`` (the ring size the data belongs to) and one
-``nodeN/`` per node with its config, data, ``system.log``, ``cassandra.out`` and ``cassandra.pid``.
+``nodeN/`` per node with its config, data, ``mode``, ``system.log``, ``cassandra.out`` and
+``cassandra.pid``.
+
+Where: node N listens on ``127.0.0.<BASE+N>``, BASE being ``$DATA_GATEWAY_CASSANDRA_ADDRESS_BASE``
+(default 0: nodes on .1, .2, ...). A ring with another base lives in ``cassandra-<BASE>/`` under
+the run dir and has its own cluster name, so it can run beside the default one (the fault suite's
+ring on .11-.13 next to the ordinary suite's node on .1). Every node uses the usual ports on its
+own address; JMX is not started (no ``cassandra.jmx.*`` property), so nothing else is bound.
+
+Two modes, per node (``--mode MODE`` for every node, or ``--mode M1,M2,...`` one per node;
+remembered in ``nodeN/mode``):
+
+- ``fast`` (default): ``-Dcassandra.unsafesystem=true -Dcassandra.skip_sync=true``. System
+  tables are not flushed, so a node killed -9 forgets schema changes it learnt (it comes back
+  without recently created keyspaces). Fine for the ordinary suite, which never kills a node.
+- ``durable``: neither flag; a node killed -9 comes back with everything it acknowledged. The
+  fault suite runs its ring in this mode (and one node in ``fast`` to make a lagging schema).
+
+Per-node control for fault tests: ``kill --node N`` (SIGKILL), ``stop --node N`` (SIGTERM),
+``start --node N`` (restart one node of the recorded ring, in its recorded mode or ``--mode``).
+``$DATA_GATEWAY_CASSANDRA_JVM_OPTS`` adds JVM options to the nodes a command starts (remembered
+in ``nodeN/jvm-opts`` for ``status``), e.g. ``-Dcassandra.skip_schema_check_for_endpoints=...``
+to keep a restarted node from pulling the schema from its peers.
 
 Readiness is checked with a tiny stdlib CQL v4 client (OPTIONS, STARTUP, QUERY) rather than the
 Python driver, which the script cannot assume is installed.
@@ -13,9 +35,12 @@ Python driver, which the script cannot assume is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -45,8 +70,11 @@ VERSION = os.environ.get("DATA_GATEWAY_CASSANDRA_VERSION", "5.0.8")
 CLUSTER_NAME = "data-gateway-test"
 CQL_PORT = 9042
 STORAGE_PORT = 7000
-SEED = "127.0.0.1"
 MAX_NODES = 9
+ADDRESS_BASE_ENV = "DATA_GATEWAY_CASSANDRA_ADDRESS_BASE"
+JVM_OPTS_ENV = "DATA_GATEWAY_CASSANDRA_JVM_OPTS"
+FAST, DURABLE = "fast", "durable"
+MODES = (FAST, DURABLE)
 JAVA_VERSIONS = (17, 11)  # Cassandra 5.0 supports 11 and 17; 24+ refuses its security manager
 DEFAULT_TIMEOUT = 180.0
 
@@ -117,6 +145,26 @@ LOGBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def address_base() -> int:
+    """The last address byte before node 1's (``$DATA_GATEWAY_CASSANDRA_ADDRESS_BASE``, 0)."""
+    text = os.environ.get(ADDRESS_BASE_ENV, "0").strip() or "0"
+    if not text.isdigit() or int(text) + MAX_NODES > 254:
+        raise ServiceError(f"{ADDRESS_BASE_ENV}={text!r}: must be 0 to {254 - MAX_NODES}")
+    return int(text)
+
+
+def service_dir() -> Path:
+    """``<run dir>/cassandra`` for the default ring, ``cassandra-<BASE>`` for another base."""
+    base = address_base()
+    return run_dir("cassandra" if base == 0 else f"cassandra-{base}")
+
+
+def cluster_name() -> str:
+    """Rings on other addresses get their own name: gossip never mixes two rings."""
+    base = address_base()
+    return CLUSTER_NAME if base == 0 else f"{CLUSTER_NAME}-{base}"
+
+
 @dataclass(frozen=True)
 class Node:
     """One Cassandra node: its loopback address and its directory under the run dir."""
@@ -125,7 +173,7 @@ class Node:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.{self.index}"
+        return f"127.0.0.{address_base() + self.index}"
 
     @property
     def contact_point(self) -> str:
@@ -133,7 +181,7 @@ class Node:
 
     @property
     def home(self) -> Path:
-        return run_dir("cassandra") / f"node{self.index}"
+        return service_dir() / f"node{self.index}"
 
     @property
     def pid_file(self) -> Path:
@@ -156,6 +204,41 @@ class Node:
         """The node's PID when its JVM is alive, else None."""
         pid = read_pid(self.pid_file)
         return pid if pid is not None and pid_alive(pid, self.marker) else None
+
+    @property
+    def mode_file(self) -> Path:
+        return self.home / "mode"
+
+    def mode(self) -> str | None:
+        """The mode the node last started in (None before its first start)."""
+        try:
+            text = self.mode_file.read_text().strip()
+        except OSError:
+            return None
+        return text if text in MODES else None
+
+    @property
+    def jvm_opts_file(self) -> Path:
+        return self.home / "jvm-opts"
+
+    def jvm_opts(self) -> str:
+        """Extra JVM options the node last started with ("" for none)."""
+        try:
+            return self.jvm_opts_file.read_text().strip()
+        except OSError:
+            return ""
+
+
+def parse_modes(text: str | None, count: int) -> dict[int, str] | None:
+    """``--mode``: one mode for nodes 1..count, or one per node (``durable,durable,fast``)."""
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",")]
+    if any(name not in MODES for name in names) or len(names) not in (1, count):
+        raise ServiceError(
+            f"--mode {text!r}: give one of {', '.join(MODES)}, or one per node ({count})"
+        )
+    return {i: names[0] if len(names) == 1 else names[i - 1] for i in range(1, count + 1)}
 
 
 # --------------------------------------------------------------------------- a tiny CQL client
@@ -349,7 +432,7 @@ def _cassandra_yaml(node: Node) -> str:
     q = json.dumps  # JSON strings are valid YAML scalars and quote paths safely
     return f"""\
 # Generated by scripts/svc/cassandra.py for node{node.index}; rewritten at every start.
-cluster_name: {q(CLUSTER_NAME)}
+cluster_name: {q(cluster_name())}
 num_tokens: 16
 allocate_tokens_for_local_replication_factor: 3
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
@@ -357,7 +440,7 @@ endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "{SEED}:{STORAGE_PORT}"
+      - seeds: "{Node(1).address}:{STORAGE_PORT}"
 listen_address: {node.address}
 rpc_address: {node.address}
 storage_port: {STORAGE_PORT}
@@ -402,7 +485,8 @@ unlogged_batch_across_partitions_warn_threshold: 1000
 
 
 def _jvm_command(
-    java: Path, node: Node, jars: list[Path], heap: str, ring_delay_ms: int
+    java: Path, node: Node, jars: list[Path], heap: str, ring_delay_ms: int, mode: str,
+    extra: list[str],
 ) -> list[str]:
     """The CassandraDaemon command line (what bin/cassandra would build, minus the shell)."""
     jamm = next((j for j in jars if j.name.startswith("jamm-")), None)
@@ -434,12 +518,12 @@ def _jvm_command(
         f"-Dcassandra.triggers_dir={home / 'triggers'}",
         "-Dcassandra-foreground=yes",
         # Start-up speed on a test box: no gossip settling, short ring delay for joining nodes,
-        # no fsync of system tables or anything else, no periodic size estimates.
+        # no periodic size estimates; in fast mode also no flush of system tables, no fsync.
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         f"-Dcassandra.ring_delay_ms={ring_delay_ms}",
-        "-Dcassandra.unsafesystem=true",
-        "-Dcassandra.skip_sync=true",
+        *(("-Dcassandra.unsafesystem=true", "-Dcassandra.skip_sync=true") if mode == FAST else ()),
         "-Dcassandra.size_recorder_interval=0",
+        *extra,
         "-cp",
         os.pathsep.join(str(j) for j in jars),
         "org.apache.cassandra.service.CassandraDaemon",
@@ -457,7 +541,7 @@ def _classpath(java_home: Path) -> list[Path]:
 
 def _known_nodes() -> list[Node]:
     """Every node that has a directory under the run dir, in index order."""
-    base = run_dir("cassandra")
+    base = service_dir()
     if not base.is_dir():
         return []
     found = []
@@ -469,7 +553,7 @@ def _known_nodes() -> list[Node]:
 
 
 def _ring_file() -> Path:
-    return run_dir("cassandra") / "nodes"
+    return service_dir() / "nodes"
 
 
 def _recorded_size() -> int | None:
@@ -496,11 +580,23 @@ def _stop_nodes(nodes: list[Node], timeout: float = 60.0) -> int:
 
     All at once, not one by one: each node's drain is bounded by request_timeout either way.
     """
-    targets = [(pid, node.marker) for node in nodes if (pid := node.pid()) is not None]
-    stop_pids(targets, timeout=timeout)
+    running = [(node, pid) for node in nodes if (pid := node.pid()) is not None]
+    stop_pids([(pid, node.marker) for node, pid in running], timeout=timeout)
+    for node, _ in running:
+        _wait_ports_closed(node)
     for node in nodes:
         node.pid_file.unlink(missing_ok=True)
-    return len(targets)
+    return len(running)
+
+
+def _wait_ports_closed(node: Node) -> None:
+    """Wait until nothing answers on the node's ports: a JVM's main thread turns zombie (dead,
+    to ``pid_alive``) before its other threads have closed the sockets."""
+    if not wait_until(
+        lambda: not any(port_open(node.address, p) for p in (CQL_PORT, STORAGE_PORT)),
+        30.0, interval=0.05,
+    ):
+        raise ServiceError(f"node{node.index}'s ports stayed open 30 s after it exited")
 
 
 def _node_failed(node: Node, why: str) -> ServiceError:
@@ -519,7 +615,7 @@ def _node_failed(node: Node, why: str) -> ServiceError:
 
 
 def _launch(
-    node: Node, java: Path, jars: list[Path], heap: str, ring_delay_ms: int
+    node: Node, java: Path, jars: list[Path], heap: str, ring_delay_ms: int, mode: str
 ) -> subprocess.Popen[bytes]:
     """Write the node's config and start its JVM detached; the PID goes to ``cassandra.pid``."""
     node.home.mkdir(parents=True, exist_ok=True)
@@ -527,11 +623,22 @@ def _launch(
     (node.home / "triggers").mkdir(exist_ok=True)  # else CREATE TABLE logs a warning
     (node.home / "cassandra.yaml").write_text(_cassandra_yaml(node))
     (node.home / "logback.xml").write_text(LOGBACK_XML.format(log_file=node.system_log))
-    node.system_log.unlink(missing_ok=True)
-    cmd = _jvm_command(java, node, jars, heap, ring_delay_ms)
+    node.mode_file.write_text(f"{mode}\n")
+    extra = shlex.split(os.environ.get(JVM_OPTS_ENV, ""))
+    if extra:
+        node.jvm_opts_file.write_text(" ".join(extra) + "\n")
+    else:
+        node.jvm_opts_file.unlink(missing_ok=True)
+    # A restarted node keeps its earlier log: what it said before a kill is evidence.
+    if node.system_log.exists():
+        node.system_log.replace(node.home / "system.log.previous")
+    cmd = _jvm_command(java, node, jars, heap, ring_delay_ms, mode, extra)
     proc = spawn_detached(cmd, cwd=node.home, log_path=node.stdout_log)
     write_pid(node.pid_file, proc.pid)
-    log(f"started Cassandra node{node.index} on {node.address} (pid {proc.pid}, heap {heap})")
+    log(
+        f"started Cassandra node{node.index} on {node.address} "
+        f"(pid {proc.pid}, heap {heap}, {mode} mode{', ' + ' '.join(extra) if extra else ''})"
+    )
     return proc
 
 
@@ -582,13 +689,25 @@ def _wait_ring(nodes: list[Node], timeout: float) -> None:
 
 
 def start(args: argparse.Namespace) -> None:
-    """Start a ``--nodes``-node ring (default 1) and print its contact points on stdout."""
+    """Start a ``--nodes``-node ring (default 1) and print its contact points on stdout.
+
+    With ``--node N``: start node N of the ring on disk (one that was stopped or killed) and
+    wait until it answers CQL and its running peers have seen it come up.
+    """
+    mode_arg: str | None = getattr(args, "mode", None)
+    timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
+    if getattr(args, "node", None) is not None:
+        if getattr(args, "wipe", False):
+            raise ServiceError("--wipe applies to the whole ring, not to one --node")
+        modes = parse_modes(mode_arg, 1)
+        _start_one(args.node, modes[1] if modes else None, timeout)
+        return
     count: int = getattr(args, "nodes", 1) or 1
     if not 1 <= count <= MAX_NODES:
         raise ServiceError(f"--nodes must be between 1 and {MAX_NODES}")
-    timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
+    mode = parse_modes(mode_arg, count)
     nodes = [Node(i) for i in range(1, count + 1)]
-    with locked(run_dir("cassandra") / ".lock"):
+    with locked(service_dir() / ".lock"):
         running = [n for n in _known_nodes() if n.pid() is not None]
         recorded = _recorded_size()
         if getattr(args, "wipe", False):
@@ -604,18 +723,87 @@ def start(args: argparse.Namespace) -> None:
                 )
             # Data from a ring of another size would leave token ranges on absent nodes.
             _wipe(f"it belongs to a {recorded}-node ring" if recorded else "no ring record")
-        run_dir("cassandra").mkdir(parents=True, exist_ok=True)
+        elif mode is not None:
+            _refuse_mode_change([n for n in running if n in nodes], mode)
+        service_dir().mkdir(parents=True, exist_ok=True)
         _ring_file().write_text(f"{count}\n")
-        _start_nodes(nodes, timeout)
+        _start_nodes(nodes, timeout, mode, count)
     print(",".join(n.contact_point for n in nodes), flush=True)
 
 
-def _start_nodes(nodes: list[Node], timeout: float) -> None:
-    """Start whichever of ``nodes`` is not running, seed first, one at a time; check the ring."""
+def _refuse_mode_change(running: list[Node], modes: dict[int, str]) -> None:
+    """A running node cannot change mode in place: say how, rather than ignore ``--mode``."""
+    other = [n for n in running if n.mode() not in (None, modes[n.index])]
+    if other:
+        names = ", ".join(f"node{n.index} ({n.mode()})" for n in other)
+        raise ServiceError(
+            f"{names} already running in another mode; stop it first to change its mode"
+        )
+
+
+def _ring_node(index: int) -> Node:
+    """Node ``index`` of the ring on disk, or a ServiceError saying why there is none."""
+    size = _recorded_size()
+    if size is None:
+        raise ServiceError(
+            f"no Cassandra ring under {service_dir()}; start one first "
+            "('scripts/services start cassandra --nodes N')"
+        )
+    if not 1 <= index <= size:
+        raise ServiceError(f"--node must be between 1 and {size} (the ring has {size} nodes)")
+    return Node(index)
+
+
+def _start_one(index: int, mode: str | None, timeout: float) -> None:
+    """(Re)start one node of the recorded ring; wait until its running peers see it up."""
+    with locked(service_dir() / ".lock"):
+        node = _ring_node(index)
+        size = _recorded_size() or 1
+        if node.pid() is not None:
+            if mode is not None:
+                _refuse_mode_change([node], {index: mode})
+            log(f"Cassandra node{index} already runs ({node.contact_point})")
+        else:
+            peers = [Node(i) for i in range(1, size + 1) if i != index and Node(i).pid()]
+            seen = {peer: _times_seen_up(peer, node) for peer in peers}
+            _start_nodes([node], timeout, {index: mode} if mode else None, size)
+            _wait_seen_up(node, seen, timeout)
+    print(node.contact_point, flush=True)
+
+
+def _times_seen_up(peer: Node, node: Node) -> int:
+    """How often ``peer`` logged that ``node`` is UP (gossip's own word for it)."""
+    try:
+        text = peer.system_log.read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count(f"/{node.address}:{STORAGE_PORT} is now UP")
+
+
+def _wait_seen_up(node: Node, seen: dict[Node, int], timeout: float) -> None:
+    """Wait until every running peer logged ``node`` UP once more than before it started."""
+    began = time.monotonic()
+    if not wait_until(
+        lambda: all(_times_seen_up(peer, node) > n for peer, n in seen.items()),
+        timeout, interval=0.5,
+    ):
+        late = [p for p, n in seen.items() if _times_seen_up(p, node) <= n]
+        raise _node_failed(late[0], f"did not see node{node.index} come up within {timeout:.0f}s")
+    if seen:
+        log(f"peers see node{node.index} up ({time.monotonic() - began:.1f}s after CQL)")
+
+
+def _start_nodes(
+    nodes: list[Node], timeout: float, modes: dict[int, str] | None, size: int
+) -> None:
+    """Start whichever of ``nodes`` is not running, seed first, one at a time; check the ring.
+
+    Each node starts in its mode in ``modes``, else in the mode it last ran in, else fast.
+    """
     to_start = [n for n in nodes if n.pid() is None]
     java_home = find_java_home(JAVA_VERSIONS) if to_start else None
     jars = _classpath(java_home) if java_home else []
-    heap = "1g" if len(nodes) == 1 else "768m"
+    heap = "1g" if size == 1 else "768m"
     # A joining node sleeps ring_delay before it bootstraps; 30 s by default is made for real
     # clusters. The seed never waits, so one node starts the same either way.
     ring_delay_ms = 5000
@@ -632,7 +820,10 @@ def _start_nodes(nodes: list[Node], timeout: float) -> None:
                             f"{node.address}:{port} is in use by a process that "
                             "scripts/services did not start; free it first"
                         )
-                proc = _launch(node, java_home / "bin" / "java", jars, heap, ring_delay_ms)
+                node_mode = (modes or {}).get(node.index) or node.mode() or FAST
+                proc = _launch(
+                    node, java_home / "bin" / "java", jars, heap, ring_delay_ms, node_mode
+                )
                 started.append(node)
             version = _wait_ready(node, timeout, proc)
             log(
@@ -650,20 +841,54 @@ def _start_nodes(nodes: list[Node], timeout: float) -> None:
 
 
 def stop(args: argparse.Namespace) -> None:
-    """Stop every node started from this run dir (by PID); fine when nothing runs."""
-    del args
-    with locked(run_dir("cassandra") / ".lock"):
-        stopped = _stop_nodes(_known_nodes())
-    log(f"cassandra: stopped {stopped} node(s)" if stopped else "cassandra: not running")
+    """Stop every node started from this run dir (by PID), or only ``--node N``; fine when
+    nothing runs."""
+    index = getattr(args, "node", None)
+    with locked(service_dir() / ".lock"):
+        nodes = [_ring_node(index)] if index is not None else _known_nodes()
+        stopped = _stop_nodes(nodes)
+    what = f"node{index}" if index is not None else f"{stopped} node(s)"
+    log(f"cassandra: stopped {what}" if stopped else f"cassandra: {what} not running")
+
+
+def kill(args: argparse.Namespace) -> None:
+    """SIGKILL node ``--node N`` (a crash: no drain, no flush) and wait until it is gone."""
+    with locked(service_dir() / ".lock"):
+        node = _ring_node(args.node)
+        pid = node.pid()
+        if pid is None:
+            log(f"cassandra: node{node.index} not running")
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not wait_until(lambda: not pid_alive(pid, node.marker), 30.0, interval=0.05):
+            raise ServiceError(f"node{node.index} (pid {pid}) survived SIGKILL for 30 s")
+        _wait_ports_closed(node)
+        node.pid_file.unlink(missing_ok=True)
+    log(f"cassandra: killed node{node.index} ({node.address}, pid {pid}) with SIGKILL")
 
 
 def status() -> str:
-    """One line: running/stopped, PIDs and contact points (and whether CQL answers)."""
-    nodes = [(n, pid) for n in _known_nodes() if (pid := n.pid()) is not None]
+    """One line: running/stopped, PIDs and contact points (and whether CQL answers); nodes of
+    the ring that are down, and modes other than fast, are named."""
+    ring = _known_nodes()
+    nodes = [(n, pid) for n in ring if (pid := n.pid()) is not None]
     if not nodes:
         return "cassandra: stopped"
     answering = all(cql_release_version(n.address, timeout=2.0) for n, _ in nodes)
     pids = ",".join(str(pid) for _, pid in nodes)
     points = ",".join(n.contact_point for n, _ in nodes)
     state = "running" if answering else "starting (CQL not answering yet)"
-    return f"cassandra: {state}, {len(nodes)} node(s), pid {pids}, {points}"
+    line = f"cassandra: {state}, {len(nodes)} node(s), pid {pids}, {points}"
+    size = _recorded_size() or len(ring)
+    up = {n.index for n, _ in nodes}
+    down = [f"node{i} ({Node(i).address})" for i in range(1, size + 1) if i not in up]
+    if down:
+        line += f"; down: {', '.join(down)}"
+    modes = {n.mode() or FAST for n, _ in nodes}
+    if modes != {FAST}:
+        line += "; modes: " + ",".join(f"node{n.index}={n.mode()}" for n, _ in nodes)
+    extra = [f"node{n.index}" for n, _ in nodes if n.jvm_opts()]
+    if extra:
+        line += f"; extra JVM options: {','.join(extra)}"
+    return line
