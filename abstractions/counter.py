@@ -427,6 +427,13 @@ class Counters:
             await self._store.counter_append(ns.name, [CounterEvent(
                 name, token.generation_time, token.nonce, delta, event.reset
             )])
+            window = int(ns.accept_window_seconds * 1_000_000)
+            if not late and now_micros() - token.generation_time >= window:
+                # Checked in time but landed late (a slow claim or write, e.g. while a node is
+                # down): a rollup may have passed its time without it.  The mark after the
+                # event is newer than any such rollup's as_of, so the next rollup heals.
+                queued_at = now_micros()
+                await self._store.counter_mark_late(ns.name, name, queued_at)
         self._queue(ns, name, queued_at)
 
     async def _read_state(

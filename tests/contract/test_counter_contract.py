@@ -866,3 +866,39 @@ async def test_the_background_retention_checkpoints_old_counters(
     base = (await gateway.store.counter_checkpoints(ACCURATE, [name]))[name].base
     assert base is not None and base.count == 9
     assert await gateway.counters.get(ACCURATE, name) == 9
+
+
+@pytest.mark.parametrize("reset", [False, True])
+async def test_an_add_checked_in_time_but_landing_after_a_rollup_passed_it_is_counted(
+    gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch,
+    clock: Callable[[float], None], reset: bool,
+) -> None:
+    """Seen in the fault suite (node killed): a clear whose claim and write were slow landed
+    behind a rollup that had already passed its time, and the eventual count kept the adds
+    before it.  A write that lands later than its accept window marks its counter late."""
+    name = f"{uid}-c"
+    await gateway.counters.add(EVENTUAL, name, 3, token())
+    await wait_for_rollup_lag(gateway, EVENTUAL)
+    await gateway.counters.rollup(EVENTUAL)
+    assert await gateway.counters.get(EVENTUAL, name) == 3
+    real = gateway.store.counter_append
+    config = gateway.namespaces.get(EVENTUAL, CounterNamespace)
+
+    async def slow(namespace: str, events: list) -> None:
+        # The write is slow: meanwhile the accept window passes and a rollup runs past it.
+        clock(config.accept_window_seconds + gateway.namespaces.settings.max_clock_skew_seconds
+              + 1)
+        await gateway.counters.rollup(EVENTUAL, [name])
+        await real(namespace, events)
+
+    await gateway.counters.add(EVENTUAL, name, 1, token())  # the rollup finds this one
+    monkeypatch.setattr(gateway.store, "counter_append", slow)
+    slow_token = token()
+    if reset:
+        await gateway.counters.clear(EVENTUAL, name, slow_token)
+    else:
+        await gateway.counters.add(EVENTUAL, name, 4, slow_token)
+    monkeypatch.setattr(gateway.store, "counter_append", real)
+    clock(config.accept_window_seconds + gateway.namespaces.settings.max_clock_skew_seconds + 1)
+    await gateway.counters.rollup(EVENTUAL)
+    assert await gateway.counters.get(EVENTUAL, name) == (0 if reset else 8)
