@@ -243,6 +243,23 @@ class Namespaces:
         merged.update({ns.name: ns for ns in extra})
         return Namespaces(merged, self.settings, self.source, system=self._system)
 
+    def with_internal_kv(self, shipped: KVNamespace, holds: str) -> Namespaces:
+        """A copy with the system's own KV namespace `shipped`, unless the file declares it.
+
+        A declared one must be an internal KV namespace, else start-up fails (naming what it
+        `holds`): silently changing what an operator wrote would hide the mistake, and leaving
+        it reachable would let callers read or forge what the system keeps there.
+        """
+        declared = next((ns for ns in self.all() if ns.name == shipped.name), None)
+        if declared is None:
+            return self.with_overrides(shipped)
+        if not isinstance(declared, KVNamespace) or not declared.internal:
+            raise NamespaceConfigError(
+                f"{self.source}: namespace {shipped.name!r} holds {holds}: declare it with "
+                'abstraction = "kv" and internal = true, or leave it out to get the shipped one'
+            )
+        return self
+
     def _view(self, *, system: bool) -> Namespaces:
         return Namespaces(self._by_name, self.settings, self.source, system=system)
 

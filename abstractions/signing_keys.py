@@ -33,7 +33,7 @@ import logging
 import time
 
 from .kv import Item, KeyValue
-from .namespaces import KVNamespace, NamespaceConfigError, Namespaces
+from .namespaces import KVNamespace, Namespaces
 from .tokens import IdempotencyToken, PageTokens, SigningKey
 
 NAMESPACE = "signing_keys"
@@ -138,21 +138,9 @@ class SigningKeys:
 
 
 def with_signing_keys_namespace(namespaces: Namespaces) -> Namespaces:
-    """`namespaces` with the signing-keys namespace: the shipped one unless the file declares it.
-
-    A declared one must be an internal KV namespace, else start-up fails: a caller who could
-    read it could sign any page token.
-    """
-    declared = next((ns for ns in namespaces.all() if ns.name == NAMESPACE), None)
-    if declared is None:
-        return namespaces.with_overrides(DEFAULT_NAMESPACE)
-    if not isinstance(declared, KVNamespace) or not declared.internal:
-        raise NamespaceConfigError(
-            f"{namespaces.source}: namespace {NAMESPACE!r} holds the keys that sign page "
-            'tokens: declare it with abstraction = "kv" and internal = true, or leave it out '
-            "to get the shipped one"
-        )
-    return namespaces
+    """`namespaces` with the signing-keys namespace (internal: a caller who could read it
+    could sign any page token)."""
+    return namespaces.with_internal_kv(DEFAULT_NAMESPACE, "the keys that sign page tokens")
 
 
 def _item(key: SigningKey, ttl_seconds: int | None = None) -> Item:

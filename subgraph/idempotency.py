@@ -55,7 +55,7 @@ from typing import Any
 from abstractions.errors import IdempotencyKeyReused, InvalidArgument
 from abstractions.gateway import DataGateway
 from abstractions.kv import Item
-from abstractions.namespaces import KVNamespace, NamespaceConfigError, Namespaces
+from abstractions.namespaces import KVNamespace, Namespaces
 from abstractions.tokens import IdempotencyToken
 
 NAMESPACE = "idempotency"
@@ -190,22 +190,9 @@ def _canonical(value: object) -> object:
 
 
 def with_idempotency_namespace(namespaces: Namespaces) -> Namespaces:
-    """`namespaces` with the idempotency namespace: the shipped one unless the file declares it.
-
-    A declared one must be an internal KV namespace, else start-up fails: silently changing what
-    an operator wrote would hide the mistake, and leaving it reachable would let callers forge
-    or delete attempts.
-    """
-    declared = next((ns for ns in namespaces.all() if ns.name == NAMESPACE), None)
-    if declared is None:
-        return namespaces.with_overrides(DEFAULT_NAMESPACE)
-    if not isinstance(declared, KVNamespace) or not declared.internal:
-        raise NamespaceConfigError(
-            f"{namespaces.source}: namespace {NAMESPACE!r} holds the subgraph's idempotency "
-            'records: declare it with abstraction = "kv" and internal = true, or leave it out '
-            "to get the shipped one"
-        )
-    return namespaces
+    """`namespaces` with the idempotency namespace (internal: a caller who could write it could
+    forge or delete attempts)."""
+    return namespaces.with_internal_kv(DEFAULT_NAMESPACE, "the subgraph's idempotency records")
 
 
 def check_key(key: str) -> None:
