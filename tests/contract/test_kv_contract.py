@@ -405,18 +405,18 @@ async def test_item_with_ttl_expires_and_others_stay(gateway: DataGateway, uid: 
     await gateway.kv.put_items(
         SMALL,
         uid,
-        [Item(b"short", b"1", ttl_seconds=1), Item(b"long", b"2", ttl_seconds=600),
+        [Item(b"short", b"1", ttl_seconds=3), Item(b"long", b"2", ttl_seconds=600),
          Item(b"forever", b"3")],
         token(),
     )
     await put(gateway, SMALL, f"{uid}-all-short", {b"k": b"v"})  # replaced below with a TTL
-    await gateway.kv.put_items(SMALL, f"{uid}-all-short", [Item(b"k", b"v", 1)], token())
+    await gateway.kv.put_items(SMALL, f"{uid}-all-short", [Item(b"k", b"v", 3)], token())
     page = await gateway.kv.get_items(SMALL, uid)
     ttl = {i.key: i.ttl_seconds for i in page.items}
     assert ttl[b"forever"] is None
-    assert ttl[b"short"] is not None and 0 < ttl[b"short"] <= 1
+    assert ttl[b"short"] is not None and 0 < ttl[b"short"] <= 3
     assert ttl[b"long"] is not None and 590 <= ttl[b"long"] <= 600
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(3.2)
     assert values(await gateway.kv.get_items(SMALL, uid)) == {b"long": b"2", b"forever": b"3"}
     assert (await gateway.kv.get_items(SMALL, f"{uid}-all-short")).items == []
     assert f"{uid}-all-short" not in await scan_all(gateway, SMALL)
