@@ -10,6 +10,7 @@
      │    ├── InvalidIdempotencyToken  generated too far in the future or past the accept window
      │    ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED: a key sent again with other input
      │    └── TooLarge               a value or a request over the namespace's limits
+     ├── Forbidden                  FORBIDDEN: the caller may not read or write this data
      ├── NotFound                   NOT_FOUND
      ├── CounterOverflow            COUNTER_OVERFLOW: a counter's true count left 64 bits
      └── Unavailable                UNAVAILABLE: the store failed or a buffer is full; retry later
@@ -63,6 +64,15 @@ class IdempotencyKeyReused(ClientError):
 
 class TooLarge(ClientError):
     """A value or a request exceeds a configured size limit."""
+
+
+class Forbidden(DataGatewayError):
+    """The caller's token does not grant what the request needs; the message names the scope.
+
+    Not a client error to fix by changing the input: a token with more rights is needed.
+    """
+
+    code = "FORBIDDEN"
 
 
 class NotFound(DataGatewayError):

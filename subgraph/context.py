@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 
 from .idempotency import Idempotency
@@ -20,8 +21,14 @@ class Context:
     limits: Limits
     loaders: Loaders
     idempotency: Idempotency
+    caller: Caller = field(default_factory=Caller.unchecked)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     @classmethod
-    def create(cls, gateway: DataGateway, limits: Limits) -> Context:
-        return cls(gateway, limits, Loaders(gateway), Idempotency(gateway))
+    def create(
+        cls, gateway: DataGateway, limits: Limits, caller: Caller | None = None
+    ) -> Context:
+        """`caller`: who is asking (the HTTP layer's verified token); None for a server
+        without authentication."""
+        caller = caller or Caller.unchecked()
+        return cls(gateway, limits, Loaders(gateway), Idempotency(gateway), caller)
