@@ -8,7 +8,19 @@ owns (the `profile_ids` claim).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import Forbidden
+from .metrics import CallCounter
+from .namespaces import CounterNamespace, KVNamespace, Namespace, Namespaces, TimeSeriesNamespace
+
+if TYPE_CHECKING:
+    from .counter import Count, Counters
+    from .kv import Item, ItemPage, KeyValue
+    from .timeseries import Event, EventPage, TimeSeries
+    from .tokens import IdempotencyToken
 
 ADMIN_SCOPE = "gateway:admin"
 
@@ -60,3 +72,308 @@ class Caller:
     @property
     def admin(self) -> bool:
         return self.unrestricted or ADMIN_SCOPE in self.scopes
+
+
+READ, WRITE = "read", "write"
+Operation = Literal["read", "write"]
+DERIVED = "derived"
+
+
+def scopes_for(ns: Namespace, operation: Operation) -> tuple[str, ...]:
+    """The scopes any one of which grants `operation` on `ns` (besides `gateway:admin`)."""
+    given = ns.read_scopes if operation == READ else ns.write_scopes
+    return given if given is not None else (f"{ns.name}:{operation}",)
+
+
+class Access:
+    """Decides, once per record, whether a Caller may read or write a namespace's data.
+
+    The order: internal namespaces are unknown to everyone (the public view refuses them before
+    this runs); an unrestricted caller (no authentication configured) and `gateway:admin` may do
+    everything; then `authenticated_read`, the namespace's scopes, profile ownership, and a write
+    derived from one the caller may make.  Every decision is counted by namespace, operation and
+    result for /metrics.
+    """
+
+    def __init__(self, namespaces: Namespaces, decisions: CallCounter) -> None:
+        self.namespaces = namespaces.public()
+        self.decisions = decisions
+
+    def allowed(
+        self,
+        caller: Caller,
+        ns: Namespace,
+        operation: Operation,
+        record: str | None = None,
+        *,
+        derived_from: tuple[str, str] | None = None,
+    ) -> bool:
+        ok = self._decide(caller, ns, operation, record, derived_from)
+        self.decisions.record(ns.name, operation, "allowed" if ok else "denied")
+        return ok
+
+    def require(
+        self,
+        caller: Caller,
+        ns: Namespace,
+        operation: Operation,
+        record: str | None = None,
+        *,
+        derived_from: tuple[str, str] | None = None,
+    ) -> None:
+        """Raise `Forbidden`, naming what would grant the operation, unless it is allowed."""
+        if not self.allowed(caller, ns, operation, record, derived_from=derived_from):
+            raise self.forbidden(ns, operation, record)
+
+    def readable(self, caller: Caller, ns: Namespace) -> bool:
+        """Whether the caller may read anything of `ns` (what the `namespaces` list shows)."""
+        return self._decide(caller, ns, READ, None, None) or bool(
+            ns.profile_owned and caller.profile_ids
+        )
+
+    def forbidden(self, ns: Namespace, operation: Operation, record: str | None) -> Forbidden:
+        grants = [*scopes_for(ns, operation), ADMIN_SCOPE]
+        owner = (
+            f", or a token whose profile_ids holds {record!r}"
+            if ns.profile_owned and record is not None else ""
+        )
+        verb = "reading" if operation == READ else "writing"
+        return Forbidden(
+            f"{verb} namespace {ns.name!r} needs the scope {' or '.join(grants)}{owner}"
+        )
+
+    def _decide(
+        self,
+        caller: Caller,
+        ns: Namespace,
+        operation: Operation,
+        record: str | None,
+        derived_from: tuple[str, str] | None,
+    ) -> bool:
+        if caller.admin:
+            return True
+        if not caller.authenticated:
+            return False
+        if operation == READ and ns.authenticated_read:
+            return True
+        if not caller.scopes.isdisjoint(scopes_for(ns, operation)):
+            return True
+        if ns.profile_owned and record is not None and record in caller.profile_ids:
+            return True
+        if operation == WRITE and derived_from is not None:
+            origin_name, origin_record = derived_from
+            if origin_name in ns.derived_from:
+                origin = self.namespaces.lookup(origin_name)
+                return origin is not None and self._decide(
+                    caller, origin, WRITE, origin_record, None
+                )
+        return False
+
+
+class CallerKV:
+    """The Key-Value abstraction as one caller may use it: every call is decided first."""
+
+    def __init__(self, kv: KeyValue, access: Access, caller: Caller) -> None:
+        self._kv, self._access, self._caller = kv, access, caller
+
+    def _require(self, namespace: str, operation: Operation, id: str) -> None:
+        ns = self._access.namespaces.get(namespace, KVNamespace)
+        self._access.require(self._caller, ns, operation, id)
+
+    def check_read(self, namespace: str, id: str) -> None:
+        """Refuse a read of the record now, before any store call (a field resolving to it)."""
+        self._require(namespace, READ, id)
+
+    async def get_items(self, namespace: str, id: str, **query: Any) -> ItemPage:
+        self._require(namespace, READ, id)
+        return await self._kv.get_items(namespace, id, **query)
+
+    async def get_items_many(
+        self, namespace: str, ids: Sequence[str], **query: Any
+    ) -> dict[str, ItemPage | Forbidden]:
+        """Pages of the records the caller may read; a `Forbidden` for each other one."""
+        ns = self._access.namespaces.get(namespace, KVNamespace)
+        allowed, refused = _split(self._access, self._caller, ns, ids)
+        pages: dict[str, ItemPage | Forbidden] = dict(refused)
+        if allowed:
+            pages.update(await self._kv.get_items_many(namespace, allowed, **query))
+        return pages
+
+    def check_put(self, namespace: str, id: str, items: Sequence[Item]) -> None:
+        self._require(namespace, WRITE, id)
+        self._kv.check_put(namespace, id, items)
+
+    async def put_items(
+        self, namespace: str, id: str, items: Sequence[Item], token: IdempotencyToken
+    ) -> None:
+        self._require(namespace, WRITE, id)
+        await self._kv.put_items(namespace, id, items, token)
+
+    def check_delete(self, namespace: str, id: str, **selection: Any) -> None:
+        self._require(namespace, WRITE, id)
+        self._kv.check_delete(namespace, id, **selection)
+
+    async def delete_items(
+        self, namespace: str, id: str, token: IdempotencyToken, **selection: Any
+    ) -> None:
+        self._require(namespace, WRITE, id)
+        await self._kv.delete_items(namespace, id, token, **selection)
+
+
+class CallerTimeSeries:
+    """The TimeSeries abstraction as one caller may use it."""
+
+    def __init__(self, ts: TimeSeries, access: Access, caller: Caller) -> None:
+        self._ts, self._access, self._caller = ts, access, caller
+
+    def _ns(self, namespace: str) -> TimeSeriesNamespace:
+        return self._access.namespaces.get(namespace, TimeSeriesNamespace)
+
+    def _require_events(self, namespace: str, events: Sequence[Event]) -> None:
+        self.check_write(namespace, [e.series_id for e in events])
+
+    async def read_events(self, namespace: str, series_id: str, **query: Any) -> EventPage:
+        self._access.require(self._caller, self._ns(namespace), READ, series_id)
+        return await self._ts.read_events(namespace, series_id, **query)
+
+    async def read_events_many(
+        self, namespace: str, series_ids: Sequence[str], **query: Any
+    ) -> dict[str, EventPage | Forbidden]:
+        """Pages of the series the caller may read; a `Forbidden` for each other one."""
+        allowed, refused = _split(self._access, self._caller, self._ns(namespace), series_ids)
+        pages: dict[str, EventPage | Forbidden] = dict(refused)
+        if allowed:
+            pages.update(await self._ts.read_events_many(namespace, allowed, **query))
+        return pages
+
+    async def search_events(self, namespace: str, *args: Any, **query: Any) -> EventPage:
+        self._access.require(self._caller, self._ns(namespace), READ)
+        return await self._ts.search_events(namespace, *args, **query)
+
+    async def aggregate_distinct(
+        self, namespace: str, *args: Any, **query: Any
+    ) -> list[tuple[bytes, int]]:
+        self._access.require(self._caller, self._ns(namespace), READ)
+        return await self._ts.aggregate_distinct(namespace, *args, **query)
+
+    def check_write(self, namespace: str, series_ids: Sequence[str]) -> None:
+        """Refuse now a write to these series the caller may not make (nothing else checked)."""
+        ns = self._ns(namespace)
+        for series in dict.fromkeys(series_ids):
+            self._access.require(self._caller, ns, WRITE, series)
+
+    def check_events(
+        self, namespace: str, events: Sequence[Event], *, replay: bool = False
+    ) -> None:
+        self._require_events(namespace, events)
+        self._ts.check_events(namespace, events, replay=replay)
+
+    async def write_events(self, namespace: str, events: Sequence[Event], **options: Any) -> None:
+        self._require_events(namespace, events)
+        await self._ts.write_events(namespace, events, **options)
+
+    async def write_events_async(
+        self, namespace: str, events: Sequence[Event], **options: Any
+    ) -> None:
+        self._require_events(namespace, events)
+        await self._ts.write_events_async(namespace, events, **options)
+
+
+class CallerCounters:
+    """The Distributed Counter abstraction as one caller may use it.
+
+    `derived_from=(namespace, record)` on a write: the add is part of a write to that record
+    (recordPlayback's +1s are part of its viewing-history event), allowed to a caller who may
+    make that write when this namespace lists the other in `derived_from`.  A write's answer
+    (the count after it) is part of the write, so `get(..., after_write=True)` needs the write's
+    grant, not a read's.
+    """
+
+    def __init__(self, counters: Counters, access: Access, caller: Caller) -> None:
+        self._counters, self._access, self._caller = counters, access, caller
+
+    def _require(
+        self, namespace: str, operation: Operation, name: str,
+        derived_from: tuple[str, str] | None = None,
+    ) -> None:
+        ns = self._access.namespaces.get(namespace, CounterNamespace)
+        self._access.require(self._caller, ns, operation, name, derived_from=derived_from)
+
+    async def get(
+        self, namespace: str, name: str, *, after_write: tuple[str, str] | bool = False
+    ) -> int:
+        if after_write:
+            origin = after_write if isinstance(after_write, tuple) else None
+            self._require(namespace, WRITE, name, origin)
+        else:
+            self._require(namespace, READ, name)
+        return await self._counters.get(namespace, name)
+
+    async def get_many(self, namespace: str, names: Sequence[str]) -> dict[str, Count | Forbidden]:
+        """Counts the caller may read; a `Forbidden` for each other counter."""
+        ns = self._access.namespaces.get(namespace, CounterNamespace)
+        allowed, refused = _split(self._access, self._caller, ns, names)
+        counts: dict[str, Count | Forbidden] = dict(refused)
+        if allowed:
+            counts.update(await self._counters.get_many(namespace, allowed))
+        return counts
+
+    def check_add(
+        self, namespace: str, name: str, delta: int, *,
+        derived_from: tuple[str, str] | None = None,
+    ) -> None:
+        self._require(namespace, WRITE, name, derived_from)
+        self._counters.check_add(namespace, name, delta)
+
+    async def add_and_get(
+        self, namespace: str, name: str, delta: int, token: IdempotencyToken | None = None, *,
+        replay: bool = False, derived_from: tuple[str, str] | None = None,
+    ) -> int:
+        self._require(namespace, WRITE, name, derived_from)
+        return await self._counters.add_and_get(namespace, name, delta, token, replay=replay)
+
+    def check_clear(self, namespace: str, name: str) -> None:
+        self._require(namespace, WRITE, name)
+        self._counters.check_clear(namespace, name)
+
+    async def clear(
+        self, namespace: str, name: str, token: IdempotencyToken | None = None, *,
+        replay: bool = False,
+    ) -> None:
+        self._require(namespace, WRITE, name)
+        await self._counters.clear(namespace, name, token, replay=replay)
+
+
+def _split(
+    access: Access, caller: Caller, ns: Namespace, ids: Sequence[str]
+) -> tuple[list[str], dict[str, Forbidden]]:
+    """The ids the caller may read, and a `Forbidden` for each other one."""
+    allowed: list[str] = []
+    refused: dict[str, Forbidden] = {}
+    for id in dict.fromkeys(ids):
+        if access.allowed(caller, ns, READ, id):
+            allowed.append(id)
+        else:
+            refused[id] = access.forbidden(ns, READ, id)
+    return allowed, refused
+
+
+class CallerGateway:
+    """The data gateway as one request's caller sees it: the three abstractions, each call
+    decided by `Access` first, and the namespaces it may list.  Built per request
+    (`DataGateway.for_caller`); resolvers and dataloaders reach the data only through it."""
+
+    def __init__(
+        self, kv: KeyValue, timeseries: TimeSeries, counters: Counters, access: Access,
+        caller: Caller,
+    ) -> None:
+        self.caller = caller
+        self.access = access
+        self.namespaces = access.namespaces
+        self.kv = CallerKV(kv, access, caller)
+        self.timeseries = CallerTimeSeries(timeseries, access, caller)
+        self.counters = CallerCounters(counters, access, caller)
+
+    def readable_namespaces(self) -> Iterator[Namespace]:
+        """The public namespaces the caller may read something of."""
+        return (ns for ns in self.namespaces if self.access.readable(self.caller, ns))

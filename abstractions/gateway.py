@@ -5,6 +5,7 @@ from __future__ import annotations
 from backends import open_store
 from backends.base import SearchIndex, Store
 
+from .access import Access, Caller, CallerGateway
 from .counter import Counters
 from .garbage import GarbageCollector
 from .kv import KeyValue
@@ -52,6 +53,11 @@ class DataGateway:
         self.counters = Counters(store, namespaces, self.calls, self.events)
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events)
+        self.access = Access(namespaces, CallCounter())
+
+    def for_caller(self, caller: Caller) -> CallerGateway:
+        """The abstractions as `caller` may use them (one request's view)."""
+        return CallerGateway(self.kv, self.timeseries, self.counters, self.access, caller)
 
     @classmethod
     def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:

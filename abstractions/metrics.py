@@ -7,23 +7,24 @@ from collections import Counter
 
 
 class CallCounter:
-    """A thread-safe tally of `(abstraction, operation)` calls, read by `/metrics` and tests."""
+    """A thread-safe tally of labelled events, read by `/metrics` and tests: `(abstraction,
+    operation)` calls, and `(namespace, operation, result)` access decisions."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str]] = Counter()
+        self._counts: Counter[tuple[str, ...]] = Counter()
 
-    def record(self, abstraction: str, operation: str) -> None:
+    def record(self, *labels: str) -> None:
         with self._lock:
-            self._counts[(abstraction, operation)] += 1
+            self._counts[labels] += 1
 
-    def snapshot(self) -> dict[tuple[str, str], int]:
+    def snapshot(self) -> dict[tuple[str, ...], int]:
         with self._lock:
             return dict(self._counts)
 
     def total(self, abstraction: str | None = None) -> int:
         with self._lock:
-            return sum(n for (a, _), n in self._counts.items() if abstraction in (None, a))
+            return sum(n for key, n in self._counts.items() if abstraction in (None, key[0]))
 
 
 class EventCounter:

@@ -45,8 +45,27 @@ class Settings:
         return int(self.max_clock_skew_seconds * 1_000_000)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessPolicy:
+    """Who may read and write a namespace (abstractions/access.py decides from it).
+
+    `read_scopes` / `write_scopes`: any one of them grants the operation (default
+    `<namespace>:read` / `<namespace>:write`); `authenticated_read`: any authenticated caller may
+    read; `profile_owned`: a caller whose `profile_ids` claim holds a record's id (KV id, series
+    id, counter name) may read and write that record; `derived_from`: namespaces whose writes
+    update this one (a caller allowed to write a record there may make the matching update
+    here, as recordPlayback adds to the play counters).  `gateway:admin` grants everything.
+    """
+
+    read_scopes: tuple[str, ...] | None = None
+    write_scopes: tuple[str, ...] | None = None
+    authenticated_read: bool = False
+    profile_owned: bool = False
+    derived_from: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
-class KVNamespace:
+class KVNamespace(AccessPolicy):
     """A Key-Value dataset: `id -> sorted map(key -> value)`."""
 
     name: str
@@ -71,7 +90,7 @@ class KVNamespace:
 
 
 @dataclass(frozen=True, slots=True)
-class TimeSeriesNamespace:
+class TimeSeriesNamespace(AccessPolicy):
     """An event-series dataset split into time slices."""
 
     name: str
@@ -105,7 +124,7 @@ class TimeSeriesNamespace:
 
 
 @dataclass(frozen=True, slots=True)
-class CounterNamespace:
+class CounterNamespace(AccessPolicy):
     """A distributed-counter dataset in one of three consistency modes."""
 
     name: str
@@ -152,7 +171,30 @@ def _field_types(v: Any) -> str | None:
     return f"field {bad[0]!r} must be keyword, numeric or date" if bad else None
 
 
+_SCOPE_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-/*")
+
+
+def _scopes(v: Any) -> str | None:
+    """OAuth scopes: the `scope` claim is space-separated, so a scope holds no space."""
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        return "must be an array of scope strings"
+    bad = [s for s in v if not s or len(s) > 128 or not set(s) <= _SCOPE_OK]
+    return (
+        f"scope {bad[0]!r} must be 1-128 characters of letters, digits and _ : . - / *"
+        if bad else None
+    )
+
+
+def _names(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        return "must be an array of namespace names"
+    return None
+
+
 _CHECKS: dict[str, Check] = {
+    "read_scopes": _scopes,
+    "write_scopes": _scopes,
+    "derived_from": _names,
     "mode": _one_of("best_effort", "eventual", "accurate"),
     "search_fields": _field_types,
     "default_ttl_seconds": _non_negative,
@@ -229,6 +271,12 @@ class Namespaces:
             )
         return ns
 
+    def lookup(self, name: str) -> Namespace | None:
+        """The namespace `name` of any abstraction, or None (also for an internal one in the
+        public view)."""
+        ns = self._by_name.get(name)
+        return None if ns is None or (ns.internal and not self._system) else ns
+
     def public(self) -> Namespaces:
         """The view callers reach: internal namespaces are unknown to it."""
         return self if not self._system else self._view(system=False)
@@ -288,6 +336,14 @@ def parse_namespaces(data: Mapping[str, Any], source: str) -> Namespaces:
     parsed: dict[str, Namespace] = {}
     for name, table in tables.items():
         parsed[name] = _parse_namespace(name, table, source)
+    for ns in parsed.values():
+        for origin in ns.derived_from:
+            found = parsed.get(origin)
+            if found is None or found.internal or origin == ns.name:
+                raise NamespaceConfigError(
+                    f"{source}: namespace {ns.name!r}: key 'derived_from' names {origin!r}, "
+                    "which is not another public namespace of this file"
+                )
     return Namespaces(parsed, settings, source)
 
 
@@ -326,7 +382,7 @@ def _parse_namespace(name: str, table: Any, source: str) -> Namespace:
             error = _check_value(cls, key, value)
             if error:
                 raise NamespaceConfigError(f"{where}: key {key!r} {error}")
-            values[key] = value
+            values[key] = tuple(value) if isinstance(value, list) else value
     ns = cls(name=name, **values)
     _check_relations(ns, where)
     return ns

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from abstractions.gateway import DataGateway
-from abstractions.namespaces import load_namespaces
+from abstractions.namespaces import Namespaces, load_namespaces
 from backends import open_store
 
 from .context import Context
@@ -42,8 +42,10 @@ class Settings:
 class GraphQLApp(GraphQLView):
     """The GraphQL view (subgraph.http) with our per-request context."""
 
-    def __init__(self, gateway_ref: dict[str, DataGateway], limits: Limits) -> None:
-        super().__init__(build_schema(limits), limits)
+    def __init__(
+        self, gateway_ref: dict[str, DataGateway], limits: Limits, namespaces: Namespaces
+    ) -> None:
+        super().__init__(build_schema(limits, namespaces), limits)
         self._gateway_ref = gateway_ref
         self._limits = limits
 
@@ -67,7 +69,9 @@ def create_app(
     """The app; pass `gateway` to serve one the caller built (tests, benchmarks)."""
     limits = limits or Limits.from_env()
     ref: dict[str, DataGateway] = {}
-    graphql = GraphQLApp(ref, limits)
+    # The schema publishes the namespaces' access policies (`@requiresScopes`).
+    namespaces = gateway.namespaces if gateway else load_namespaces(settings.namespaces_path)
+    graphql = GraphQLApp(ref, limits, namespaces)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,5 +139,15 @@ def render_metrics(gateway: DataGateway) -> str:
         lines.append(
             f'subgraph_abstraction_events_total{{event="{_label(event)}",'
             f'namespace="{_label(namespace)}"}} {n}'
+        )
+    lines += [
+        "# HELP subgraph_access_decisions_total Access decisions: may this caller read or write"
+        " this namespace's data.",
+        "# TYPE subgraph_access_decisions_total counter",
+    ]
+    for (namespace, operation, result), n in sorted(gateway.access.decisions.snapshot().items()):
+        lines.append(
+            f'subgraph_access_decisions_total{{namespace="{_label(namespace)}",'
+            f'operation="{_label(operation)}",result="{_label(result)}"}} {n}'
         )
     return "\n".join(lines) + "\n"

@@ -85,8 +85,17 @@ class Attempt:
 class Idempotency:
     """Claims, follows and completes mutation attempts by `(operation, idempotencyKey)`."""
 
-    def __init__(self, gateway: DataGateway) -> None:
+    def __init__(self, gateway: DataGateway, subject: str | None = None) -> None:
         self._kv = gateway.system_kv
+        # Keys are the caller's own, as payment APIs scope them to an account: one caller's key
+        # never meets another's attempt (nor learns that it exists).
+        self._scope = (
+            "" if subject is None
+            else "@" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        )
+
+    def _record(self, operation: str, key: str) -> str:
+        return f"{operation}{self._scope}:{key}"
 
     async def begin(
         self,
@@ -109,7 +118,7 @@ class Idempotency:
         """
         check_key(key)
         digest = input_digest(input)
-        record = f"{operation}:{key}"
+        record = self._record(operation, key)
         if check is not None:
             try:
                 check(False)
@@ -133,7 +142,7 @@ class Idempotency:
     async def finish(self, operation: str, key: str, attempt: Attempt) -> None:
         """Mark the attempt complete: later retries return without writing."""
         await self._kv.put_items(
-            NAMESPACE, f"{operation}:{key}", [Item(DONE, attempt.token.nonce.encode())],
+            NAMESPACE, self._record(operation, key), [Item(DONE, attempt.token.nonce.encode())],
             IdempotencyToken.new(),
         )
 

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from abstractions.access import CallerGateway
 from abstractions.counter import Count
-from abstractions.gateway import DataGateway
 from abstractions.kv import ItemPage
 from abstractions.timeseries import EventPage
 
@@ -76,7 +76,7 @@ async def _settle(
 class Loaders:
     """The dataloaders of one request."""
 
-    def __init__(self, gateway: DataGateway) -> None:
+    def __init__(self, gateway: CallerGateway) -> None:
         self._gateway = gateway
         # aiodataloader runs each batch in a task of its own, outside the request's task: they
         # are tracked so that a request past its deadline can cancel them (`cancel`).

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from abstractions.errors import CounterOverflow, TooLarge
+from abstractions.errors import CounterOverflow, Forbidden, TooLarge
 from subgraph.idempotency import check_key
 from subgraph.schema import counter as counter_types
 
@@ -25,8 +25,9 @@ async def counter(info: strawberry.Info, namespace: str, name: str) -> counter_t
 
 async def counters(
     info: strawberry.Info, namespace: str, names: list[str]
-) -> list[counter_types.Counter | CounterOverflow]:
-    """The counters in the order asked; a counter past 64 bits is its error, at its index.
+) -> list[counter_types.Counter | CounterOverflow | Forbidden]:
+    """The counters in the order asked; a counter past 64 bits, or one the caller may not read,
+    is its error, at its index.
 
     graphql-core completes an exception in a list as that item's error (null, with the error's
     path and code), so the other counters keep their counts; any other failure fails the field.
@@ -38,9 +39,9 @@ async def counters(
     counts = await asyncio.gather(
         *(loads.load((n, namespace)) for n in names), return_exceptions=True
     )
-    out: list[counter_types.Counter | CounterOverflow] = []
+    out: list[counter_types.Counter | CounterOverflow | Forbidden] = []
     for name, count in zip(names, counts, strict=True):
-        if isinstance(count, CounterOverflow):
+        if isinstance(count, CounterOverflow | Forbidden):
             out.append(count)
         elif isinstance(count, BaseException):
             raise count
@@ -60,7 +61,7 @@ async def add_count(info: strawberry.Info, input: AddCountInput) -> counter_type
     facts = attempt.facts
     namespace, name, delta = facts["namespace"], facts["name"], facts["delta"]
     if attempt.done:
-        count = await counters_api.get(namespace, name)
+        count = await counters_api.get(namespace, name, after_write=True)
     else:
         # best_effort counters ignore the token (they are not idempotent by design).  The token
         # is the recorded attempt's: a retry applies it however late (within the retention).
@@ -82,5 +83,5 @@ async def clear_count(info: strawberry.Info, input: ClearCountInput) -> counter_
     if not attempt.done:
         await ctx.gateway.counters.clear(namespace, name, attempt.token, replay=True)
         await ctx.idempotency.finish("clearCount", input.idempotency_key, attempt)
-    count = await ctx.gateway.counters.get(namespace, name)
+    count = await ctx.gateway.counters.get(namespace, name, after_write=True)
     return counter_of(info, namespace, name, count)

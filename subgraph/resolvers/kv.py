@@ -22,6 +22,12 @@ def _key(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+def record(info: strawberry.Info, namespace: str, id: str) -> kv_types.KVRecord:
+    """A KV record, refused now if the caller may not read it (no store call yet)."""
+    context(info).gateway.kv.check_read(namespace, str(id))
+    return kv_types.KVRecord(namespace=namespace, id=strawberry.ID(str(id)))
+
+
 async def items(
     info: strawberry.Info,
     namespace: str,

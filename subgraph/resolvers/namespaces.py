@@ -13,7 +13,7 @@ from .common import context
 
 def namespaces(info: strawberry.Info) -> list[ns_types.Namespace]:
     out = []
-    for ns in context(info).gateway.namespaces:
+    for ns in context(info).gateway.readable_namespaces():
         settings = [
             ns_types.NamespaceSetting(key=f.name, value=_text(getattr(ns, f.name)))
             for f in fields(ns)
@@ -32,4 +32,8 @@ def _text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    if value is None:
+        return ""
     return str(value)

@@ -88,8 +88,12 @@ async def record_playback(
         "device": input.device,
     }
     event = _playback_event(facts, input.idempotency_key)
-    gw.counters.check_add(PROFILE_PLAYS, event.series_id, 1)
-    gw.counters.check_add(TITLE_PLAYS, str(facts["title"]), 1)
+    # The counters are derived from the history event: a caller who may write this profile's
+    # history may make its +1s (namespaces' `derived_from`).
+    origin = (HISTORY, event.series_id)
+    gw.timeseries.check_write(HISTORY, [event.series_id])
+    gw.counters.check_add(PROFILE_PLAYS, event.series_id, 1, derived_from=origin)
+    gw.counters.check_add(TITLE_PLAYS, str(facts["title"]), 1, derived_from=origin)
     attempt = await ctx.idempotency.begin(
         "recordPlayback", input.idempotency_key, input, facts,
         check=lambda replay: gw.timeseries.check_events(HISTORY, [event], replay=replay),
@@ -102,15 +106,15 @@ async def record_playback(
         await gw.timeseries.write_events(HISTORY, [event], replay=attempt.retry)
         token = attempt.token  # the recorded attempt's: a retry replays it however late
         profile_count = await gw.counters.add_and_get(
-            PROFILE_PLAYS, event.series_id, 1, token, replay=True
+            PROFILE_PLAYS, event.series_id, 1, token, replay=True, derived_from=origin
         )
         title_count = await gw.counters.add_and_get(
-            TITLE_PLAYS, str(facts["title"]), 1, token, replay=True
+            TITLE_PLAYS, str(facts["title"]), 1, token, replay=True, derived_from=origin
         )
         await ctx.idempotency.finish("recordPlayback", input.idempotency_key, attempt)
     if profile_count is None or title_count is None:
-        profile_count = await gw.counters.get(PROFILE_PLAYS, event.series_id)
-        title_count = await gw.counters.get(TITLE_PLAYS, str(facts["title"]))
+        profile_count = await gw.counters.get(PROFILE_PLAYS, event.series_id, after_write=origin)
+        title_count = await gw.counters.get(TITLE_PLAYS, str(facts["title"]), after_write=origin)
     return RecordPlaybackPayload(
         event=playback_types.PlaybackEvent.from_record(event),
         profile_play_count=counter_of(info, PROFILE_PLAYS, event.series_id, profile_count),

@@ -12,14 +12,16 @@ from strawberry.types import ExecutionContext
 from strawberry.types.info import Info
 
 from abstractions.errors import InvalidArgument
+from abstractions.namespaces import DEFAULT_FILE, Namespaces, load_namespaces
 from subgraph.cost import CostModel, DemandControl
 from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.execution import FastExecutor
 from subgraph.limits import Limits, shape_rule
 
+from .access import root_directives
 from .entities import Profile, Title
-from .mutations import Mutation
-from .query import Query
+from .mutations import mutation_type
+from .query import query_type
 from .scalars import LONG_SCALAR, Long
 
 ENTITIES = frozenset({"Profile", "Title"})
@@ -63,16 +65,23 @@ class FederatedSchema(strawberry.federation.Schema):
         classifying them (Strawberry's default logs every error with its traceback)."""
 
 
-def build_schema(limits: Limits | None = None) -> strawberry.federation.Schema:
-    """The schema with its request limits; the SDL does not depend on `limits`."""
+def build_schema(
+    limits: Limits | None = None, namespaces: Namespaces | None = None
+) -> strawberry.federation.Schema:
+    """The schema with its request limits; the SDL does not depend on `limits`.
+
+    The generic fields' `@requiresScopes` come from `namespaces`' access policies (default:
+    the shipped namespaces file), so a router enforces what this subgraph's config says.
+    """
     limits = limits or Limits()
+    access = root_directives(namespaces or load_namespaces(DEFAULT_FILE))
     # Rules built once: the validation cache is keyed by the rules, so a rule class made per
     # request would never hit.  Depth and aliases are measured in linear time (subgraph.limits).
     limit_rules = [shape_rule(limits.max_depth, limits.max_aliases), MaxIntrospectionDepthRule]
     cost_model: list[CostModel] = []  # made once the schema exists
     schema = FederatedSchema(
-        query=Query,
-        mutation=Mutation,
+        query=query_type(access),
+        mutation=mutation_type(access),
         types=[Profile, Title],
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         # graphql-core's executor with planned selection sets (subgraph/execution.py).

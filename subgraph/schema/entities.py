@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from .access import AUTHENTICATED
 from .counter import Counter
 from .demand import PAGE
 
@@ -31,8 +32,11 @@ class Profile:
         return cls(id=id)
 
     @strawberry.field(
-        description="What the profile watched, newest first (namespace `viewing_history`).",
-        directives=[PAGE],
+        description=(
+            "What the profile watched, newest first (namespace `viewing_history`): for the "
+            "profile's owner (`profile_ids` claim) or scope `viewing_history:read`."
+        ),
+        directives=[PAGE, AUTHENTICATED],
     )
     async def viewing_history(
         self,
@@ -50,13 +54,17 @@ class Profile:
         title_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only plays of this title.")
         ] = None,
-    ) -> Connection:
+    ) -> Connection | None:
         return await playback_resolvers.viewing_history(
             info, str(self.id), first, after, since, until, title_id
         )
 
-    @strawberry.field(description="How often the profile started a playback (`profile_plays`).")
-    async def play_count(self, info: strawberry.Info) -> Counter:
+    @strawberry.field(
+        description="How often the profile started a playback (`profile_plays`): for the "
+        "profile's owner or scope `viewing_history:read`.",
+        directives=[AUTHENTICATED],
+    )
+    async def play_count(self, info: strawberry.Info) -> Counter | None:
         return await playback_resolvers.play_count(info, "profile_plays", str(self.id))
 
 
@@ -68,8 +76,11 @@ class Title:
     def resolve_reference(cls, id: strawberry.ID) -> Title:
         return cls(id=id)
 
-    @strawberry.field(description="How often the title was played (`title_plays`).")
-    async def play_count(self, info: strawberry.Info) -> Counter:
+    @strawberry.field(
+        description="How often the title was played (`title_plays`): any authenticated caller.",
+        directives=[AUTHENTICATED],
+    )
+    async def play_count(self, info: strawberry.Info) -> Counter | None:
         return await playback_resolvers.play_count(info, "title_plays", str(self.id))
 
 

@@ -8,6 +8,7 @@ import strawberry
 
 from subgraph.resolvers import counters, kv, playback, timeseries
 
+from .access import Directives
 from .counter import Counter
 from .inputs import (
     AddCountInput,
@@ -30,42 +31,65 @@ class RecordPlaybackPayload:
     title_play_count: Counter = strawberry.field(description="The title's play count.")
 
 
-@strawberry.type(description="Writes.")
-class Mutation:
-    @strawberry.mutation(
-        description="Record a playback: the event into viewing history, +1 on both play counters."
-    )
-    async def record_playback(
-        self, info: strawberry.Info, input: Annotated[RecordPlaybackInput, INPUT]
-    ) -> RecordPlaybackPayload:
-        return await playback.record_playback(info, input)
+def mutation_type(access: Directives) -> type:
+    """The Mutation root, its fields carrying `access(field)`'s directives."""
 
-    @strawberry.mutation(description="Upsert items of a KV record.")
-    async def put_items(
-        self, info: strawberry.Info, input: Annotated[PutItemsInput, INPUT]
-    ) -> KVRecord:
-        return await kv.put_items(info, input)
+    @strawberry.type(description="Writes.")
+    class Mutation:
+        @strawberry.mutation(
+            description=(
+                "Record a playback: the event into viewing history, +1 on both play counters."
+            ),
+            directives=access("record_playback"),
+        )
+        async def record_playback(
+            self, info: strawberry.Info, input: Annotated[RecordPlaybackInput, INPUT]
+        ) -> RecordPlaybackPayload | None:
+            return await playback.record_playback(info, input)
 
-    @strawberry.mutation(description="Delete keys, a key range, or a whole KV record.")
-    async def delete_items(
-        self, info: strawberry.Info, input: Annotated[DeleteItemsInput, INPUT]
-    ) -> KVRecord:
-        return await kv.delete_items(info, input)
+        @strawberry.mutation(
+            description="Upsert items of a KV record.",
+            directives=access("put_items"),
+        )
+        async def put_items(
+            self, info: strawberry.Info, input: Annotated[PutItemsInput, INPUT]
+        ) -> KVRecord | None:
+            return await kv.put_items(info, input)
 
-    @strawberry.mutation(description="Write events to a time-series namespace.")
-    async def write_events(
-        self, info: strawberry.Info, input: Annotated[WriteEventsInput, INPUT]
-    ) -> WriteEventsPayload:
-        return await timeseries.write_events(info, input)
+        @strawberry.mutation(
+            description="Delete keys, a key range, or a whole KV record.",
+            directives=access("delete_items"),
+        )
+        async def delete_items(
+            self, info: strawberry.Info, input: Annotated[DeleteItemsInput, INPUT]
+        ) -> KVRecord | None:
+            return await kv.delete_items(info, input)
 
-    @strawberry.mutation(description="Add a signed delta to a counter; returns it after the add.")
-    async def add_count(
-        self, info: strawberry.Info, input: Annotated[AddCountInput, INPUT]
-    ) -> Counter:
-        return await counters.add_count(info, input)
+        @strawberry.mutation(
+            description="Write events to a time-series namespace.",
+            directives=access("write_events"),
+        )
+        async def write_events(
+            self, info: strawberry.Info, input: Annotated[WriteEventsInput, INPUT]
+        ) -> WriteEventsPayload | None:
+            return await timeseries.write_events(info, input)
 
-    @strawberry.mutation(description="Reset a counter to zero.")
-    async def clear_count(
-        self, info: strawberry.Info, input: Annotated[ClearCountInput, INPUT]
-    ) -> Counter:
-        return await counters.clear_count(info, input)
+        @strawberry.mutation(
+            description="Add a signed delta to a counter; returns it after the add.",
+            directives=access("add_count"),
+        )
+        async def add_count(
+            self, info: strawberry.Info, input: Annotated[AddCountInput, INPUT]
+        ) -> Counter | None:
+            return await counters.add_count(info, input)
+
+        @strawberry.mutation(
+            description="Reset a counter to zero.",
+            directives=access("clear_count"),
+        )
+        async def clear_count(
+            self, info: strawberry.Info, input: Annotated[ClearCountInput, INPUT]
+        ) -> Counter | None:
+            return await counters.clear_count(info, input)
+
+    return Mutation

@@ -134,7 +134,7 @@ def test_the_sdl_publishes_list_sizes_and_costs_for_a_routers_demand_control() -
     sdl = export_sdl()
     assert '"@cost"' in sdl and '"@listSize"' in sdl
     assert ('viewingHistory(' in sdl and
-            '): PlaybackEventConnection! @listSize(slicingArguments: ["first"], '
+            '): PlaybackEventConnection @listSize(slicingArguments: ["first"], '
             'sizedFields: ["edges"]' in sdl)
     assert "@cost(weight: 10)" in sdl
 
