@@ -19,6 +19,7 @@ import pytest
 from starlette.applications import Starlette
 
 from abstractions import namespaces as control_plane
+from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import CounterNamespace, Namespace, Namespaces, load_namespaces
 from abstractions.tokens import PageTokens
@@ -34,7 +35,10 @@ SECRET = b"subgraph-tests"
 
 # title_plays is eventual with a 5 s accept window in tests/namespaces.toml, and rollups also wait
 # out the clock skew; short ones let a test see a rollup catch up without waiting seconds.
-FAST_TITLE_PLAYS = CounterNamespace(name="title_plays", mode="eventual", accept_window_seconds=0.3)
+FAST_TITLE_PLAYS = CounterNamespace(
+    name="title_plays", mode="eventual", accept_window_seconds=0.3,
+    authenticated_read=True, derived_from=("viewing_history",),
+)
 CLOCK_SKEW_SECONDS = 0.05
 
 
@@ -166,11 +170,12 @@ class SchemaRunner:
     def __post_init__(self) -> None:
         self.schema = build_schema(self.limits)
 
-    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        return await self.schema.execute(
-            query, variable_values=variables, context_value=Context.create(self.gateway,
-                                                                           self.limits)
-        )
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, caller: Caller | None = None
+    ) -> Any:
+        """`caller`: who asks (default: a server without authentication)."""
+        context = Context.create(self.gateway, self.limits, caller)
+        return await self.schema.execute(query, variable_values=variables, context_value=context)
 
 
 @pytest.fixture
