@@ -63,6 +63,15 @@ function parseCommandLine() {
   };
 }
 
+// @apollo/gateway refuses a supergraph linking a feature "for: SECURITY" it
+// cannot enforce (@authenticated, @requiresScopes: only Apollo Router does).
+// The subgraph enforces the same rules itself, so this test gateway drops the
+// purpose and serves the supergraph; it forwards the caller's token instead.
+const SECURITY_LINK = /(@link\(url: "https:\/\/specs\.apollo\.dev\/(?:authenticated|requiresScopes)\/v[0-9.]+"), for: SECURITY\)/g;
+export function servableByGateway(supergraphSdl) {
+  return supergraphSdl.replace(SECURITY_LINK, '$1)');
+}
+
 // The subgraph under test may still be booting when we start, so connection
 // failures (and hung requests) are retried until the deadline; an answer that
 // is not an SDL is final.
@@ -163,7 +172,7 @@ async function main() {
     for (const hint of composed.hints) log('info', `composition hint: ${hint}`);
 
     const gateway = new ApolloGateway({
-      supergraphSdl: composed.supergraphSdl,
+      supergraphSdl: servableByGateway(composed.supergraphSdl),
       logger,
       // Node's built-in fetch for subgraph calls: it ignores HTTP(S)_PROXY,
       // which must never apply to these loopback-only requests.

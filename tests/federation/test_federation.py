@@ -40,6 +40,11 @@ def test_schema_composes_with_the_profiles_and_titles_subgraphs(node_tooling: No
     result = compose(export_sdl())
     assert result.ok, result.errors
     assert "join__type(graph: DATAGATEWAY, key: \"id\")" in result.supergraph_sdl
+    # The access rules reach the supergraph, for a router with authorization enabled.
+    assert '@link(url: "https://specs.apollo.dev/requiresScopes/v0.1", for: SECURITY)' \
+        in result.supergraph_sdl
+    assert '@requiresScopes(scopes: [["gateway:admin"], ["profile_settings:read"]])' \
+        in result.supergraph_sdl
 
 
 def test_a_conflicting_schema_does_not_compose(node_tooling: None) -> None:
