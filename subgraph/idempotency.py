@@ -1,7 +1,8 @@
 """Idempotency keys for mutations: the first attempt is claimed once; every retry replays it.
 
 A client sends one `idempotencyKey` per logical write.  The key maps (in the KV namespace
-`idempotency`, record `<operation>:<key>`) to the token and facts of the first attempt, so a
+`idempotency`, record `<operation>:<key>`, or `<operation>@<caller>:<key>` for a caller with a
+token subject, so keys are each caller's own) to the token and facts of the first attempt, so a
 retry writes the very same events and counter adds, and a retry of a write that completed
 writes nothing at all.
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,7 @@ class Server:
     def __init__(
         self, workdir: Path, *, store: str | None = None, namespaces: Path = NAMESPACES,
         name: str = "server", request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+        args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -46,7 +48,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "subgraph", "serve", "--port", str(self.port),
                  "--store", store or f"sqlite:///{workdir}/h.db",
-                 "--namespaces", str(namespaces)],
+                 "--namespaces", str(namespaces), *args],
                 cwd=ROOT, env=clean_env(request_timeout), stdout=out, stderr=subprocess.STDOUT,
             )
 
