@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                        default=_env("SUBGRAPH_DEMO", "0") == "1",
                        help="load demo data on first start (env SUBGRAPH_DEMO=1)")
     data_options(serve)
+    _tls_options(serve)
     seed = commands.add_parser("seed", help="write the demo data once")
     data_options(seed)
     reindex = commands.add_parser(
@@ -83,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     data_options(repair)
     commands.add_parser("export-schema", help="print the subgraph SDL")
     return parser
+
+
+def _tls_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--tls-cert", metavar="FILE",
+                       default=_env("SUBGRAPH_TLS_CERT", None) or None,
+                       help="serve HTTPS (TLS 1.2+) with this PEM certificate chain; needs"
+                            " --tls-key (env SUBGRAPH_TLS_CERT)")
+    serve.add_argument("--tls-key", metavar="FILE",
+                       default=_env("SUBGRAPH_TLS_KEY", None) or None,
+                       help="the PEM private key of --tls-cert (env SUBGRAPH_TLS_KEY)")
+    serve.add_argument("--tls-client-ca", metavar="FILE",
+                       default=_env("SUBGRAPH_TLS_CLIENT_CA", None) or None,
+                       help="mutual TLS: require a client certificate signed by a CA in this PEM"
+                            " file (env SUBGRAPH_TLS_CLIENT_CA)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +173,16 @@ async def _rotate(store: str, namespaces: str | None, grace_seconds: float) -> i
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .tls import TlsConfigError, tls_settings
+
+    try:
+        tls = tls_settings(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except TlsConfigError as exc:
+        print(f"python -m subgraph serve: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("subgraph").info(
+        "serving %s", tls.describe() if tls else "plain http (no TLS)")
+
     # Workers are separate processes: they rebuild the app from the environment.
     os.environ["SUBGRAPH_STORE"] = args.store
     if args.namespaces:
@@ -176,6 +201,7 @@ def _serve(args: argparse.Namespace) -> int:
         factory=False,
         log_level="info",
         timeout_graceful_shutdown=max(1, round(args.drain_seconds)),
+        **(tls.uvicorn_options() if tls else {}),
     )
     return 0
 

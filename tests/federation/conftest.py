@@ -1,21 +1,25 @@
-"""A real subgraph server (uvicorn, SQLite file) to put the gateway in front of."""
+"""A real subgraph server (uvicorn, SQLite file) to put the gateway in front of: over plain
+HTTP, and over HTTPS with a client certificate required (certificates from trustme)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
-from tests.federation.harness import ensure_node_modules, tooling_available
+from tests.federation.harness import SubgraphTls, ensure_node_modules, tooling_available
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_NAMESPACES = ROOT / "tests" / "namespaces.toml"
@@ -44,19 +48,48 @@ def node_tooling() -> None:
 
 
 CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")
-STORES = ["sqlite"] + (["cassandra"] if CASSANDRA else [])
+# "sqlite-mtls": the subgraph over HTTPS, requiring the gateway's client certificate.
+VARIANTS = ["sqlite", "sqlite-mtls"] + (["cassandra"] if CASSANDRA else [])
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """Where our running subgraph answers, and the TLS files the gateway needs for it."""
+
+    url: str
+    tls: SubgraphTls | None = None
 
 
 def store_url(kind: str, tmp: Path) -> str:
-    if kind == "sqlite":
+    if kind.startswith("sqlite"):
         return f"sqlite:///{tmp}/gateway.db"
     return f"cassandra://{CASSANDRA}/fed_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="module", params=STORES)
-def subgraph_url(
+def mutual_tls(tmp: Path) -> tuple[list[str], SubgraphTls, ssl.SSLContext]:
+    """A throwaway CA (trustme) that signs the subgraph's certificate and the gateway's client
+    certificate: the subgraph's TLS options, the gateway's files, and a probe's context."""
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    server.private_key_pem.write_to_path(str(tmp / "server.key"))
+    for i, pem in enumerate(server.cert_chain_pems):
+        pem.write_to_path(str(tmp / "server.pem"), append=i > 0)
+    client = ca.issue_cert("gateway.test")
+    client.private_key_pem.write_to_path(str(tmp / "gateway.key"))
+    for i, pem in enumerate(client.cert_chain_pems):
+        pem.write_to_path(str(tmp / "gateway.pem"), append=i > 0)
+    options = ["--tls-cert", str(tmp / "server.pem"), "--tls-key", str(tmp / "server.key"),
+               "--tls-client-ca", str(tmp / "ca.pem")]
+    probe = ssl.create_default_context(cafile=str(tmp / "ca.pem"))
+    probe.load_cert_chain(tmp / "gateway.pem", tmp / "gateway.key")
+    return options, SubgraphTls(tmp / "ca.pem", tmp / "gateway.pem", tmp / "gateway.key"), probe
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def subgraph(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[Subgraph]:
     """`python -m subgraph serve` on a free port over a fresh store; SIGTERM afterwards."""
     tmp = tmp_path_factory.mktemp("subgraph")
     text = BASE_NAMESPACES.read_text()
@@ -64,19 +97,26 @@ def subgraph_url(
     end = text.index("[namespaces.profile_plays]")
     namespaces = tmp / "namespaces.toml"
     namespaces.write_text(text[:start] + FAST_TITLE_PLAYS.strip() + "\n\n" + text[end:])
+    tls_options: list[str] = []
+    tls: SubgraphTls | None = None
+    probe: ssl.SSLContext | None = None
+    if request.param.endswith("-mtls"):
+        tls_options, tls, probe = mutual_tls(tmp)
     port = free_port()
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
-         "--store", store_url(request.param, tmp), "--namespaces", str(namespaces)],
+         "--store", store_url(request.param, tmp), "--namespaces", str(namespaces),
+         *tls_options],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "SUBGRAPH_LOG_LEVEL": "WARNING"},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_TLS_")},
+             "SUBGRAPH_LOG_LEVEL": "WARNING"},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1, context=probe) as response:
                 if response.status == 200:
                     break
         except OSError:
@@ -88,7 +128,7 @@ def subgraph_url(
             raise RuntimeError("subgraph did not start:\n" + (tmp / "serve.log").read_text())
         time.sleep(0.2)
     try:
-        yield f"{url}/graphql"
+        yield Subgraph(f"{url}/graphql", tls)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

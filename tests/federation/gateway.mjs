@@ -1,12 +1,22 @@
 #!/usr/bin/env node
 // Usage: node gateway.mjs --subgraph-url URL [--port N] [--wait SECONDS] [--exit-on-stdin-close]
+//          [--subgraph-ca FILE] [--subgraph-cert FILE --subgraph-key FILE]
 //
 // Serves a local Apollo Gateway over three subgraphs: ours ("datagateway", at
 // URL) and the in-process stand-ins "profiles" and "titles". When ready it
 // prints one JSON line to stdout, {"url": ..., "subgraphs": {...}}, then runs
 // until SIGTERM/SIGINT. Logs go to stderr so stdout stays machine-readable.
 // Exit codes: 0 after a signal, 1 start-up failure, 2 composition failure.
+//
+// For an https URL, --subgraph-ca (PEM) is the CA to trust instead of the
+// system's, and --subgraph-cert/--subgraph-key (PEM) the client certificate
+// the gateway presents (mutual TLS). The incoming request's Authorization
+// header is forwarded on every subgraph request.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
+import nodeFetch from 'node-fetch';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
@@ -36,7 +46,7 @@ class StartupError extends Error {}
 function parseCommandLine() {
   const usage =
     'usage: node gateway.mjs --subgraph-url URL [--port N] [--wait SECONDS]' +
-    ' [--exit-on-stdin-close]';
+    ' [--exit-on-stdin-close] [--subgraph-ca FILE] [--subgraph-cert FILE --subgraph-key FILE]';
   let values;
   try {
     ({ values } = parseArgs({
@@ -45,6 +55,9 @@ function parseCommandLine() {
         port: { type: 'string', default: '0' },
         wait: { type: 'string', default: '30' },
         'exit-on-stdin-close': { type: 'boolean', default: false },
+        'subgraph-ca': { type: 'string' },
+        'subgraph-cert': { type: 'string' },
+        'subgraph-key': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -52,7 +65,13 @@ function parseCommandLine() {
   }
   const port = Number(values.port);
   const wait = Number(values.wait);
-  if (!values['subgraph-url'] || !Number.isInteger(port) || port < 0 || !(wait >= 0)) {
+  if (
+    !values['subgraph-url'] ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    !(wait >= 0) ||
+    !values['subgraph-cert'] !== !values['subgraph-key']
+  ) {
     throw new UsageError(usage);
   }
   return {
@@ -60,6 +79,11 @@ function parseCommandLine() {
     port,
     waitMs: wait * 1000,
     exitOnStdinClose: values['exit-on-stdin-close'],
+    tls: {
+      ca: values['subgraph-ca'],
+      cert: values['subgraph-cert'],
+      key: values['subgraph-key'],
+    },
   };
 }
 
@@ -72,15 +96,53 @@ export function servableByGateway(supergraphSdl) {
   return supergraphSdl.replace(SECURITY_LINK, '$1)');
 }
 
+// node-fetch with our own agents: like Node's built-in fetch it ignores
+// HTTP(S)_PROXY, which must never apply to these loopback-only requests, and
+// unlike it, takes an https.Agent carrying the CA and client certificate.
+function subgraphFetcher({ ca, cert, key }) {
+  const read = (option, file) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new StartupError(`--${option} ${file}: ${err.message}`);
+    }
+  };
+  const tls = {};
+  if (ca) tls.ca = read('subgraph-ca', ca);
+  if (cert) tls.cert = read('subgraph-cert', cert);
+  if (key) tls.key = read('subgraph-key', key);
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true }),
+    'https:': new https.Agent({ keepAlive: true, ...tls }),
+  };
+  const fetcher = (url, init = {}) =>
+    nodeFetch(url, { ...init, agent: (parsed) => agents[parsed.protocol] });
+  fetcher.destroy = () => Object.values(agents).forEach((agent) => agent.destroy());
+  return fetcher;
+}
+
+// Every subgraph request carries the caller's Authorization header, so a
+// subgraph that authenticates callers sees the caller, not the gateway.
+class ForwardingDataSource extends RemoteGraphQLDataSource {
+  willSendRequest({ request, context }) {
+    if (context?.authorization) {
+      request.http.headers.set('authorization', context.authorization);
+    }
+  }
+}
+
+// The context of an incoming request, for the gateway and the stand-ins alike.
+const requestContext = async ({ req }) => ({ authorization: req.headers.authorization });
+
 // The subgraph under test may still be booting when we start, so connection
 // failures (and hung requests) are retried until the deadline; an answer that
 // is not an SDL is final.
-async function fetchSubgraphSdl(url, waitMs) {
+async function fetchSubgraphSdl(url, waitMs, fetcher) {
   const deadline = Date.now() + waitMs;
   for (;;) {
     let response;
     try {
-      response = await fetch(url, {
+      response = await fetcher(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ query: '{ _service { sdl } }' }),
@@ -121,11 +183,13 @@ async function main() {
   const options = parseCommandLine();
   // Servers are stopped in reverse start order on exit.
   const servers = [];
+  let fetcher;
   let stopping = false;
   const stopAll = async () => {
     for (const server of [...servers].reverse()) {
       await server.stop().catch((err) => log('warn', `stop: ${err.message}`));
     }
+    fetcher?.destroy();
   };
   const shutdown = async (why) => {
     if (stopping) return;
@@ -146,6 +210,7 @@ async function main() {
   }
 
   try {
+    fetcher = subgraphFetcher(options.tls);
     const urls = {};
     for (const standIn of STAND_INS) {
       const server = new ApolloServer({
@@ -156,12 +221,15 @@ async function main() {
         plugins: [ApolloServerPluginInlineTraceDisabled()],
       });
       servers.push(server);
-      const { url } = await startStandaloneServer(server, { listen: { host: HOST, port: 0 } });
+      const { url } = await startStandaloneServer(server, {
+        listen: { host: HOST, port: 0 },
+        context: requestContext,
+      });
       urls[standIn.name] = url;
     }
     urls[SUBGRAPH_NAME] = options.subgraphUrl;
 
-    const sdl = await fetchSubgraphSdl(options.subgraphUrl, options.waitMs);
+    const sdl = await fetchSubgraphSdl(options.subgraphUrl, options.waitMs, fetcher);
     const composed = composeSupergraph(sdl, urls);
     if (!composed.ok) {
       log('error', 'composition failed:');
@@ -174,9 +242,7 @@ async function main() {
     const gateway = new ApolloGateway({
       supergraphSdl: servableByGateway(composed.supergraphSdl),
       logger,
-      // Node's built-in fetch for subgraph calls: it ignores HTTP(S)_PROXY,
-      // which must never apply to these loopback-only requests.
-      buildService: ({ url }) => new RemoteGraphQLDataSource({ url, fetcher: fetch }),
+      buildService: ({ url }) => new ForwardingDataSource({ url, fetcher }),
     });
     const server = new ApolloServer({
       gateway,
@@ -187,6 +253,7 @@ async function main() {
     servers.push(server);
     const { url } = await startStandaloneServer(server, {
       listen: { host: HOST, port: options.port },
+      context: requestContext,
     });
 
     process.stdout.write(JSON.stringify({ url, subgraphs: urls }) + '\n');

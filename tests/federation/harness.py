@@ -55,6 +55,22 @@ class GatewayStartError(FederationToolingError):
 
 
 @dataclass(frozen=True)
+class SubgraphTls:
+    """PEM files for the gateway's requests to an https subgraph URL: the CA to trust (None:
+    the system's) and, for mutual TLS, the client certificate and key it presents."""
+
+    ca: str | Path | None = None
+    cert: str | Path | None = None
+    key: str | Path | None = None
+
+    def gateway_args(self) -> list[str]:
+        pairs = (("--subgraph-ca", self.ca), ("--subgraph-cert", self.cert),
+                 ("--subgraph-key", self.key))
+        return [arg for option, path in pairs if path is not None
+                for arg in (option, str(path))]
+
+
+@dataclass(frozen=True)
 class ComposeResult:
     ok: bool
     supergraph_sdl: str | None
@@ -169,9 +185,14 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @contextlib.contextmanager
-def run_gateway(subgraph_url: str, timeout: float = 60) -> Iterator[str]:
+def run_gateway(
+    subgraph_url: str, timeout: float = 60, *, tls: SubgraphTls | None = None
+) -> Iterator[str]:
     """Serve an Apollo Gateway over our subgraph (at ``subgraph_url``) and the
     stand-ins; yields the gateway's URL and stops everything on exit.
+
+    ``tls`` gives the CA and client certificate for an https ``subgraph_url``.
+    The gateway forwards each request's Authorization header to the subgraphs.
 
     ``timeout`` bounds the whole start-up, including waiting for our subgraph
     to answer. Raises GatewayStartError (check ``composition_failed``) if the
@@ -196,6 +217,7 @@ def run_gateway(subgraph_url: str, timeout: float = 60) -> Iterator[str]:
                 str(max(timeout - 5, timeout / 2)),
                 # If this Python process dies, the pipe closes and the gateway exits.
                 "--exit-on-stdin-close",
+                *(tls.gateway_args() if tls else []),
             ],
             cwd=FEDERATION_DIR,
             stdin=subprocess.PIPE,
@@ -240,6 +262,7 @@ def post_graphql(
     query: str,
     variables: dict[str, Any] | None = None,
     *,
+    headers: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> dict[str, Any]:
     """POST a GraphQL request and return the decoded JSON response.
@@ -256,7 +279,8 @@ def post_graphql(
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={"Content-Type": "application/json", "Accept": "application/json",
+                 **(headers or {})},
         method="POST",
     )
     try:
@@ -282,6 +306,7 @@ __all__ = [
     "ComposeResult",
     "FederationToolingError",
     "GatewayStartError",
+    "SubgraphTls",
     "compose",
     "ensure_node_modules",
     "post_graphql",

@@ -7,7 +7,14 @@ import time
 import pytest
 
 from subgraph.schema import export_sdl
-from tests.federation.harness import compose, post_graphql, run_gateway
+from tests.federation.conftest import Subgraph
+from tests.federation.harness import (
+    GatewayStartError,
+    SubgraphTls,
+    compose,
+    post_graphql,
+    run_gateway,
+)
 
 pytestmark = pytest.mark.federation
 
@@ -56,9 +63,9 @@ def test_a_conflicting_schema_does_not_compose(node_tooling: None) -> None:
 
 
 def test_gateway_query_reaches_viewing_history_and_play_counts(
-    node_tooling: None, subgraph_url: str
+    node_tooling: None, subgraph: Subgraph
 ) -> None:
-    with run_gateway(subgraph_url) as gateway:
+    with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
         variables = {"input": {
             "profileId": "p2", "titleId": "t3", "positionSeconds": 1800,
             "durationSeconds": 2400, "device": "tv", "idempotencyKey": "fed-test-1",
@@ -91,3 +98,28 @@ def test_gateway_query_reaches_viewing_history_and_play_counts(
     assert node["title"]["id"] == "t3"
     assert node["title"]["name"] == "Casablanca"  # from the titles subgraph
     assert node["title"]["playCount"] == {"count": "1"}  # eventual, after its rollup
+
+
+def test_gateway_forwards_the_callers_authorization_header(
+    node_tooling: None, subgraph: Subgraph
+) -> None:
+    """Each subgraph sees the caller's credentials; the profiles stand-in echoes what it got
+    (every subgraph, ours included, is called through the same data source)."""
+    query = '{ forwardedAuthorization profile(id: "p1") { name playCount { count } } }'
+    with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
+        sent = post_graphql(gateway, query, headers={"Authorization": "Bearer fed-token"})
+        bare = post_graphql(gateway, query)
+    assert "errors" not in sent, sent
+    assert sent["data"]["forwardedAuthorization"] == "Bearer fed-token"
+    assert sent["data"]["profile"] == {"name": "Ada", "playCount": {"count": "0"}}
+    assert bare["data"]["forwardedAuthorization"] is None
+
+
+@pytest.mark.parametrize("subgraph", ["sqlite-mtls"], indirect=True)
+def test_a_gateway_without_the_client_certificate_cannot_reach_the_subgraph(
+    node_tooling: None, subgraph: Subgraph
+) -> None:
+    assert subgraph.tls is not None
+    with pytest.raises(GatewayStartError, match="cannot reach"), \
+            run_gateway(subgraph.url, timeout=10, tls=SubgraphTls(ca=subgraph.tls.ca)):
+        pass

@@ -17,6 +17,8 @@ export const typeDefs = parse(`#graphql
   type Query {
     profiles: [Profile!]!
     profile(id: ID!): Profile
+    "The Authorization header of the request the gateway sent here (tests check forwarding)."
+    forwardedAuthorization: String
   }
 `);
 
@@ -37,6 +39,7 @@ export const resolvers = {
   Query: {
     profiles: () => PROFILES.map((p) => ({ ...p })),
     profile: (_parent, { id }) => byId(id),
+    forwardedAuthorization: (_parent, _args, context) => context.authorization ?? null,
   },
   Profile: {
     // The gateway sends { __typename, id } representations from other subgraphs.
