@@ -258,6 +258,7 @@ def _connect(config: SearchConfig) -> AsyncOpenSearch:
         hosts=[{"host": host, "port": port} for host, port in config.hosts],
         use_ssl=config.use_ssl,
         verify_certs=config.verify,
+        ca_certs=config.ca,
         ssl_show_warn=config.verify,
         http_auth=auth,
         timeout=config.timeout,

@@ -12,6 +12,8 @@ Options (all optional):
                distinct counts exact)
     replicas   replicas of each slice index (1; use 0 on a single-node cluster)
     verify     check the server's certificate over HTTPS (true)
+    ca         a PEM file of CA certificates to trust over HTTPS, besides the system's and
+               certifi's (for a private CA: ?ca=/etc/search/ca.pem); needs verify
 
 A keyword-argument dataclass with named defaults, so a config compares and prints well (the
 password is never printed).
@@ -19,6 +21,7 @@ password is never printed).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,6 +39,7 @@ class SearchConfig:
     hosts: tuple[tuple[str, int], ...] = (("127.0.0.1", DEFAULT_PORT),)
     use_ssl: bool = False
     verify: bool = True
+    ca: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     prefix: str = "ts-"
@@ -55,6 +59,15 @@ class SearchConfig:
             raise ValueError("search URL option timeout must be greater than 0")
         if self.shards < 1 or self.replicas < 0:
             raise ValueError("search URL options: shards must be 1 or more, replicas 0 or more")
+        if self.ca is not None:
+            if not self.use_ssl:
+                raise ValueError(
+                    "search URL option ca needs TLS: use opensearchs:// (or https://)"
+                )
+            if not self.verify:
+                raise ValueError("search URL option ca needs verify=true (it is what is checked)")
+            if not os.path.isfile(self.ca):
+                raise ValueError(f"search URL option ca: no such file {self.ca!r}")
 
     @classmethod
     def from_url(cls, url: str) -> SearchConfig:

@@ -11,30 +11,51 @@ Layout under ``<repo>/.run/opensearch/``: ``home/config`` (opensearch.yml, log4j
 rewritten on every start), ``data/`` (kept across restarts, removed by ``--wipe``), ``tmp/``,
 ``opensearch.log`` (the JVM's stdout/stderr) and ``opensearch.pid``.
 
-Usable on its own: ``python3 scripts/svc/opensearch.py start [--wipe] [--timeout S]|stop|status``.
+``--secure`` starts a second, separate node (``<repo>/.run/opensearch-secure/``, HTTP port 9210,
+transport 9310) with the security plugin: HTTPS and TLS between nodes with certificates made by
+``openssl`` at every start under ``certs/`` (``ca.pem`` is the CA clients trust), and HTTP basic
+auth with the user ``admin`` (password ``ADMIN_PASSWORD``). The plugin is
+``org.opensearch.plugin:opensearch-security`` from Maven Central, a zip that is unpacked into the
+cache and installed into the node's ``plugins/`` folder, loaded by the node's PluginsService as in
+a distribution. Maven Central has no 2.19.6.0 of it (nor 2.19.5.0), so the newest published 2.19
+one, ``SECURITY_VERSION``, is used with its descriptor's ``opensearch.version`` set to the node's
+and without the jars the node's classpath already has. On the first start of a data directory it
+creates its security index from ``home/config/opensearch-security/`` (the plugin's default roles
+plus our ``internal_users.yml``). ``start --secure`` prints a search URL,
+``https://admin:<password>@127.0.0.1:9210?ca=<run dir>/certs/ca.pem``.
+
+Ports: ``DATA_GATEWAY_OPENSEARCH_PORT`` / ``DATA_GATEWAY_OPENSEARCH_SECURE_PORT`` move a node's
+HTTP port (its transport port is that + 100), so several work trees can run nodes side by side.
+
+Usable on its own: ``python3 scripts/svc/opensearch.py start [--secure] [--wipe] [--timeout S]|
+stop [--secure]|status``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common import (
     ServiceError,
     cache_root,
     find_java_home,
-    http_get,
     locked,
     log,
+    maven_classpath,
     pid_alive,
     port_open,
     read_pid,
@@ -42,15 +63,17 @@ from common import (
     spawn_detached,
     stop_pid,
     tail,
-    wait_for_http,
+    wait_until,
     write_pid,
 )
 
 VERSION = "2.19.6"  # must equal <opensearch.version> in opensearch/pom.xml (cache key, messages)
+SECURITY_VERSION = "2.19.4.0"
+"""The newest opensearch-security 2.19 on Maven Central (2.19.5.0 and 2.19.6.0 are not there)."""
 HOST = "127.0.0.1"
 HTTP_PORT = 9200
-TRANSPORT_PORT = 9300
-URL = f"http://{HOST}:{HTTP_PORT}"
+SECURE_HTTP_PORT = 9210
+TRANSPORT_OFFSET = 100  # transport port = HTTP port + this (9300, 9310)
 CLUSTER_NAME = "data-gateway-test"
 NODE_NAME = "test-node"
 HEAP = "512m"
@@ -59,43 +82,150 @@ JAVA_FALLBACK = (21, 11)  # also supported by OpenSearch 2.19; never the machine
 DEFAULT_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
 MAIN_CLASS = "datagateway.opensearch.TestNode"
+SUPPORTS_SECURE = True  # scripts/services passes --secure only to services that say so
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "dg-Test-Admin-9"  # a test node's on loopback; not a secret
+ADMIN_HASH = "$2y$12$x4RfqtC7IuMWMkG3i8V3uu3TNpPB6ryGgRW5SXL1RpzWVEGPZi41W"
+"""bcrypt of ADMIN_PASSWORD, from the plugin's own ``org.opensearch.security.tools.Hasher``."""
+NODE_DN = "CN=test-node,O=data-gateway-test"  # subject of the node certificate (nodes_dn)
+CERT_DAYS = 30
 
 PROJECT_DIR = Path(__file__).resolve().parent / "opensearch"
 """The Maven project (pom.xml, src/) and the log4j2.properties template."""
+
+SECURITY_POM = f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- The security plugin (a zip with its jars and default config) and the class loader the
+     node's PluginsService needs for a plugin folder (a distribution has it in lib/). -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>datagateway.testsvc</groupId>
+  <artifactId>opensearch-security-resolve</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.opensearch.plugin</groupId>
+      <artifactId>opensearch-security</artifactId>
+      <version>{SECURITY_VERSION}</version>
+      <type>zip</type>
+    </dependency>
+    <dependency>
+      <groupId>org.opensearch</groupId>
+      <artifactId>opensearch-plugin-classloader</artifactId>
+      <version>{VERSION}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+# --------------------------------------------------------------------------- the two nodes
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """The plain node or the secure one: its run dir, ports and how to talk to it."""
+
+    secure: bool
+    http_port: int
+
+    @classmethod
+    def of(cls, secure: bool) -> NodeKind:
+        """The node as the next start would run it: the port from the environment or default.
+
+        A node that runs keeps the port it was started with: see ``_as_running``.
+        """
+        var = f"DATA_GATEWAY_OPENSEARCH{'_SECURE' if secure else ''}_PORT"
+        text = os.environ.get(var, "")
+        if not text:
+            return cls(secure, SECURE_HTTP_PORT if secure else HTTP_PORT)
+        if not text.isdigit() or not 0 < int(text) < 65536 - TRANSPORT_OFFSET:
+            raise ServiceError(f"{var} must be a port number, got {text!r}")
+        return cls(secure, int(text))
+
+    @property
+    def name(self) -> str:
+        return "opensearch-secure" if self.secure else "opensearch"
+
+    @property
+    def label(self) -> str:
+        return "opensearch --secure" if self.secure else "opensearch"
+
+    @property
+    def transport_port(self) -> int:
+        return self.http_port + TRANSPORT_OFFSET
+
+    @property
+    def url(self) -> str:
+        """The node's base URL, without credentials."""
+        return f"{'https' if self.secure else 'http'}://{HOST}:{self.http_port}"
+
+    def contact(self) -> str:
+        """What ``start`` prints: the URL, for the secure node with credentials and its CA."""
+        if not self.secure:
+            return self.url
+        return f"https://{ADMIN_USER}:{ADMIN_PASSWORD}@{HOST}:{self.http_port}?ca={_ca_file(self)}"
+
+
+def _kind(args: argparse.Namespace | None) -> NodeKind:
+    return NodeKind.of(bool(getattr(args, "secure", False)))
+
+
+def _as_running(kind: NodeKind) -> NodeKind:
+    """``kind`` with the HTTP port its running node was started with (from its opensearch.yml),
+    so status and a repeated start find it whatever the environment says now."""
+    try:
+        text = (_home(kind) / "config" / "opensearch.yml").read_text()
+    except OSError:
+        return kind
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "http.port" and value.strip().isdigit():
+            return replace(kind, http_port=int(value.strip()))
+    return kind
 
 
 # --------------------------------------------------------------------------- locations
 
 
-def _run() -> Path:
-    return run_dir("opensearch")
+def _run(kind: NodeKind) -> Path:
+    return run_dir(kind.name)
 
 
-def _home() -> Path:
-    return _run() / "home"
+def _home(kind: NodeKind) -> Path:
+    return _run(kind) / "home"
 
 
-def _data() -> Path:
-    return _run() / "data"
+def _data(kind: NodeKind) -> Path:
+    return _run(kind) / "data"
 
 
-def _pid_file() -> Path:
-    return _run() / "opensearch.pid"
+def _certs(kind: NodeKind) -> Path:
+    return _run(kind) / "certs"
 
 
-def _log_file() -> Path:
-    return _run() / "opensearch.log"
+def _ca_file(kind: NodeKind) -> Path:
+    return _certs(kind) / "ca.pem"
 
 
-def _marker() -> str:
+def _pid_file(kind: NodeKind) -> Path:
+    return _run(kind) / "opensearch.pid"
+
+
+def _log_file(kind: NodeKind) -> Path:
+    return _run(kind) / "opensearch.log"
+
+
+def _marker(kind: NodeKind) -> str:
     """A string only our JVM's command line holds (its home), so a recycled PID is never hit."""
-    return f"-Dopensearch.path.home={_home()}"
+    return f"-Dopensearch.path.home={_home(kind)}"
 
 
-def _running_pid() -> int | None:
+def _running_pid(kind: NodeKind) -> int | None:
     """The PID of the node this run dir started, when that process is still alive."""
-    pid = read_pid(_pid_file())
-    return pid if pid is not None and pid_alive(pid, _marker()) else None
+    pid = read_pid(_pid_file(kind))
+    return pid if pid is not None and pid_alive(pid, _marker(kind)) else None
 
 
 # --------------------------------------------------------------------------- build
@@ -124,12 +254,16 @@ def _read_classpath(cp_file: Path) -> list[Path]:
     return [Path(p) for p in cp_file.read_text().strip().split(os.pathsep) if p]
 
 
+def _cache() -> Path:
+    return cache_root() / f"opensearch-{VERSION}"
+
+
 def _build(java_home: Path) -> list[Path]:
     """Compiled launcher classes plus its jars; Maven runs only when the cache is stale.
 
     The project is copied into the cache so ``target/`` never lands in the repository.
     """
-    cache = cache_root() / f"opensearch-{VERSION}"
+    cache = _cache()
     build = cache / "build"
     classes = build / "target" / "classes"
     cp_file = cache / "classpath.txt"
@@ -180,48 +314,222 @@ def _build(java_home: Path) -> list[Path]:
         return [classes, *_read_classpath(cp_file)]
 
 
+def _artifact_name(jar: str) -> str:
+    """``netty-codec-http-4.1.125.Final.jar`` -> ``netty-codec-http`` (the name without version)."""
+    stem = jar.removesuffix(".jar")
+    parts = stem.split("-")
+    for i, part in enumerate(parts):
+        if i and part[:1].isdigit():
+            return "-".join(parts[:i])
+    return stem
+
+
+@dataclass(frozen=True)
+class SecurityPlugin:
+    """The unpacked security plugin in the cache, ready to be linked into a node's plugins/."""
+
+    plugin_dir: Path  # what goes to <home>/plugins/opensearch-security
+    config_dir: Path  # the plugin's default security config (roles.yml, config.yml, ...)
+    extra_classpath: list[Path]  # opensearch-plugin-classloader
+
+
+def _security_plugin(java_home: Path, node_classpath: list[Path]) -> SecurityPlugin:
+    """Resolve the security plugin zip with Maven (once) and unpack it for this node.
+
+    A jar of the zip whose artifact the node's classpath also has (netty, transport-netty4-client,
+    httpclient, ...) is left out: the plugin's class loader sees the node's (its parent), and two
+    copies would fail the node's jar-hell check.
+    """
+    cache = _cache()
+    artifacts = maven_classpath(SECURITY_POM, cache / "security-maven", java_home)
+    zips = [a for a in artifacts if a.suffix == ".zip"]
+    if len(zips) != 1:
+        raise ServiceError(f"expected one opensearch-security zip from Maven, got {artifacts}")
+    extra = [a for a in artifacts if a.suffix == ".jar"]
+    target = cache / f"security-{SECURITY_VERSION}"
+    plugin_dir, config_dir = target / "plugin", target / "config"
+    on_node = {_artifact_name(p.name) for p in node_classpath if p.suffix == ".jar"}
+    digest = hashlib.sha256(
+        f"{zips[0]}\0{zips[0].stat().st_size}\0{VERSION}\0{sorted(on_node)}".encode()
+    ).hexdigest()
+    stamp = target / "unpacked.sha256"
+    with locked(cache / "security.lock"):
+        if stamp.exists() and stamp.read_text().strip() == digest:
+            return SecurityPlugin(plugin_dir, config_dir, extra)
+        log(f"unpacking opensearch-security {SECURITY_VERSION} into {target}")
+        shutil.rmtree(target, ignore_errors=True)
+        unpacked = target / "zip"
+        with zipfile.ZipFile(zips[0]) as archive:
+            archive.extractall(unpacked)
+        (unpacked / "config").rename(config_dir)
+        shutil.rmtree(unpacked / "tools", ignore_errors=True)  # securityadmin.sh & co.
+        dropped = []
+        for jar in sorted(unpacked.glob("*.jar")):
+            if _artifact_name(jar.name) in on_node:
+                jar.unlink()
+                dropped.append(jar.name)
+        descriptor = unpacked / "plugin-descriptor.properties"
+        lines = descriptor.read_text().splitlines()
+        descriptor.write_text(
+            "\n".join(
+                f"opensearch.version={VERSION}" if line.startswith("opensearch.version=") else line
+                for line in lines
+            )
+            + "\n"
+        )
+        unpacked.rename(plugin_dir)
+        log(f"  left out (the node has them): {', '.join(dropped)}")
+        stamp.write_text(digest + "\n")
+    return SecurityPlugin(plugin_dir, config_dir, extra)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServiceError("the secure node needs the 'openssl' command: apt-get install openssl")
+    result = subprocess.run(
+        [openssl, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"openssl {args[0]} failed: {result.stderr.strip()[-800:]}")
+
+
+def _make_certificates(kind: NodeKind) -> None:
+    """A fresh test CA and a node certificate it signs (for HTTPS and transport TLS).
+
+    PEM files, PKCS#8 key (what the plugin reads); the node certificate names 127.0.0.1 and
+    localhost and serves as both server and client certificate (nodes talk TLS to each other).
+    The CA and key usages are complete, so strict verifiers (Python 3.13's default) take them.
+    """
+    certs = _certs(kind)
+    shutil.rmtree(certs, ignore_errors=True)
+    certs.mkdir(parents=True)
+    certs.chmod(0o755)  # ca.pem readable by clients; the keys are 0600
+    (certs / "node.ext").write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature, keyEncipherment\n"
+        "extendedKeyUsage = serverAuth, clientAuth\n"
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid\n"
+    )
+    days = str(CERT_DAYS)
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", days,
+        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/O=data-gateway-test/CN=test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=certs,
+    )  # fmt: skip
+    _openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr",
+        "-subj", "/" + "/".join(reversed(NODE_DN.split(","))),
+        cwd=certs,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-sha256", "-days", days, "-out", "node.pem", "-extfile", "node.ext",
+        cwd=certs,
+    )  # fmt: skip
+    for path in certs.iterdir():
+        path.chmod(0o600)
+    (certs / "ca.pem").chmod(0o644)  # what clients read
+
+
 # --------------------------------------------------------------------------- node files
 
 
-def _opensearch_yml() -> str:
+def _opensearch_yml(kind: NodeKind) -> str:
     """Node settings; values are JSON-quoted, which YAML reads as plain strings."""
     settings: dict[str, object] = {
         "cluster.name": CLUSTER_NAME,
         "node.name": NODE_NAME,
-        "path.data": str(_data()),
-        "path.logs": str(_run() / "logs"),
+        "path.data": str(_data(kind)),
+        "path.logs": str(_run(kind) / "logs"),
         "network.host": HOST,
-        "http.port": HTTP_PORT,
-        "transport.port": TRANSPORT_PORT,
+        "http.port": kind.http_port,
+        "transport.port": kind.transport_port,
         # No discovery, no cluster bootstrapping, no production bootstrap checks.
         "discovery.type": "single-node",
         # A nearly full disk on a dev machine must not turn test indices read-only.
         "cluster.routing.allocation.disk.threshold_enabled": False,
     }
+    if kind.secure:
+        certs = _certs(kind)
+        for layer in ("transport", "http"):
+            settings[f"plugins.security.ssl.{layer}.pemcert_filepath"] = str(certs / "node.pem")
+            settings[f"plugins.security.ssl.{layer}.pemkey_filepath"] = str(certs / "node.key")
+            settings[f"plugins.security.ssl.{layer}.pemtrustedcas_filepath"] = str(
+                certs / "ca.pem"
+            )
+        settings |= {
+            "plugins.security.ssl.http.enabled": True,
+            "plugins.security.ssl.transport.enforce_hostname_verification": False,
+            "plugins.security.nodes_dn": [NODE_DN],
+            # The first start of a data directory creates the security index from
+            # config/opensearch-security/ (no securityadmin run needed).
+            "plugins.security.allow_default_init_securityindex": True,
+            "plugins.security.audit.type": "noop",
+        }
     lines = ["# Written by scripts/svc/opensearch.py on every start; edits are lost."]
     lines += [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
 
 
-def _prepare_home() -> None:
+def _internal_users_yml() -> str:
+    return (
+        "# Written by scripts/svc/opensearch.py; read on a data directory's first start only.\n"
+        "_meta:\n"
+        '  type: "internalusers"\n'
+        "  config_version: 2\n"
+        f"{ADMIN_USER}:\n"
+        f'  hash: "{ADMIN_HASH}"\n'
+        "  reserved: true\n"
+        '  backend_roles: ["admin"]\n'  # all_access via the default roles_mapping.yml
+        '  description: "the test admin"\n'
+    )
+
+
+def _prepare_home(kind: NodeKind, plugin: SecurityPlugin | None) -> None:
     """Create path.home with its config; empty modules/ and plugins/ as Node expects them."""
-    config = _home() / "config"
+    config = _home(kind) / "config"
+    plugins = _home(kind) / "plugins"
     for path in (
         config,
-        _home() / "modules",
-        _home() / "plugins",
-        _data(),
-        _run() / "logs",
-        _run() / "tmp",
+        _home(kind) / "modules",
+        plugins,
+        _data(kind),
+        _run(kind) / "logs",
+        _run(kind) / "tmp",
     ):
         path.mkdir(parents=True, exist_ok=True)
-    (config / "opensearch.yml").write_text(_opensearch_yml())
+    (config / "opensearch.yml").write_text(_opensearch_yml(kind))
     shutil.copy2(PROJECT_DIR / "config" / "log4j2.properties", config / "log4j2.properties")
+    if plugin is None:
+        return
+    link = plugins / "opensearch-security"
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():
+        shutil.rmtree(link)
+    link.symlink_to(plugin.plugin_dir, target_is_directory=True)
+    security = config / "opensearch-security"
+    shutil.rmtree(security, ignore_errors=True)
+    shutil.copytree(plugin.config_dir, security)
+    (security / "internal_users.yml").write_text(_internal_users_yml())
+    # The plugin warns about config files others can read.
+    config.chmod(0o700)
+    security.chmod(0o700)
+    for path in [*config.glob("*.*"), *security.iterdir()]:
+        path.chmod(0o600)
 
 
-def _jvm_command(java: Path, classpath: list[Path]) -> list[str]:
+def _jvm_command(kind: NodeKind, java: Path, classpath: list[Path]) -> list[str]:
     """The JVM flags a distribution's launcher would add that matter without a security manager."""
-    run = _run()
+    run = _run(kind)
     return [
         str(java),
         f"-Xms{HEAP}",
@@ -244,8 +552,8 @@ def _jvm_command(java: Path, classpath: list[Path]) -> list[str]:
         "-Dlog4j2.disable.jmx=true",
         # Our shutdown hook closes the node and still wants to log while doing so.
         "-Dlog4j.shutdownHookEnabled=false",
-        f"-Dlog4j2.configurationFile={_home() / 'config' / 'log4j2.properties'}",
-        _marker(),
+        f"-Dlog4j2.configurationFile={_home(kind) / 'config' / 'log4j2.properties'}",
+        _marker(kind),
         "-cp",
         os.pathsep.join(str(p) for p in classpath),
         MAIN_CLASS,
@@ -255,10 +563,46 @@ def _jvm_command(java: Path, classpath: list[Path]) -> list[str]:
 # --------------------------------------------------------------------------- HTTP
 
 
-def _get_json(path: str, timeout: float = 2.0) -> dict[str, object] | None:
-    """GET ``URL + path`` as JSON, or None when nothing (valid) answers."""
-    answer = http_get(URL + path, timeout=timeout)
-    if answer is None:
+def _request(
+    kind: NodeKind,
+    path: str,
+    *,
+    method: str = "GET",
+    body: dict[str, object] | None = None,
+    timeout: float = 2.0,
+) -> tuple[int, bytes] | None:
+    """(status, body) of a request to the node, or None when nothing answers.
+
+    The secure node is asked over HTTPS, trusting only its test CA, as the admin user.
+    """
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    context = None
+    if kind.secure:
+        token = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+        try:
+            context = ssl.create_default_context(cafile=str(_ca_file(kind)))
+        except OSError:
+            return None  # no CA file (yet): nothing we could trust answers
+    request = urllib.request.Request(
+        kind.url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers=headers,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _get_json(kind: NodeKind, path: str, timeout: float = 2.0) -> dict[str, object] | None:
+    """GET ``path`` as JSON, or None when nothing (valid) answers."""
+    answer = _request(kind, path, timeout=timeout)
+    if answer is None or not 200 <= answer[0] < 300:
         return None
     try:
         body = json.loads(answer[1])
@@ -267,24 +611,16 @@ def _get_json(path: str, timeout: float = 2.0) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
-def _put_json(path: str, body: dict[str, object], timeout: float = 30.0) -> None:
-    """PUT a JSON body to ``URL + path``; a non-2xx answer is a ServiceError."""
-    request = urllib.request.Request(
-        URL + path,
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except urllib.error.HTTPError as error:
-        raise ServiceError(f"PUT {path} failed: {error.code} {error.read()[:500]!r}") from error
-    except OSError as error:
-        raise ServiceError(f"PUT {path} failed: {error}") from error
+def _put_json(kind: NodeKind, path: str, body: dict[str, object], timeout: float = 30.0) -> None:
+    """PUT a JSON body to ``path``; a non-2xx answer is a ServiceError."""
+    answer = _request(kind, path, method="PUT", body=body, timeout=timeout)
+    if answer is None:
+        raise ServiceError(f"PUT {path} failed: no answer from {kind.url}")
+    if not 200 <= answer[0] < 300:
+        raise ServiceError(f"PUT {path} failed: {answer[0]} {answer[1][:500]!r}")
 
 
-def _default_no_replicas() -> None:
+def _default_no_replicas(kind: NodeKind) -> None:
     """Make new indices default to 0 replicas, so they go green on a single node.
 
     ``cluster.default_number_of_replicas`` is read from the cluster state's settings when an
@@ -292,21 +628,23 @@ def _default_no_replicas() -> None:
     persistent cluster setting (kept in the data directory, idempotent). Explicit
     ``number_of_replicas`` in a request or template still wins.
     """
-    _put_json("/_cluster/settings", {"persistent": {"cluster.default_number_of_replicas": 0}})
+    _put_json(
+        kind, "/_cluster/settings", {"persistent": {"cluster.default_number_of_replicas": 0}}
+    )
 
 
-def _healthy(status: int, body: bytes) -> bool:
-    """Cluster health is usable: yellow (unassigned replicas) is fine on one node."""
-    if status != 200:
-        return False
-    try:
-        return json.loads(body).get("status") in ("green", "yellow")
-    except (ValueError, AttributeError):
-        return False
+def _healthy(kind: NodeKind) -> bool:
+    """Cluster health is usable: yellow (unassigned replicas) is fine on one node.
+
+    On the secure node this also means the security plugin is initialised: until then it
+    answers 503 to everyone, and 401 to a user it does not know yet.
+    """
+    health = _get_json(kind, "/_cluster/health")
+    return health is not None and health.get("status") in ("green", "yellow")
 
 
-def _version() -> str:
-    info = _get_json("/")
+def _version(kind: NodeKind) -> str:
+    info = _get_json(kind, "/")
     version = info.get("version") if info else None
     return str(version.get("number")) if isinstance(version, dict) else "?"
 
@@ -314,23 +652,24 @@ def _version() -> str:
 # --------------------------------------------------------------------------- lifecycle
 
 
-def _failure(why: str) -> ServiceError:
+def _failure(kind: NodeKind, why: str) -> ServiceError:
     """An error that carries the JVM log's tail, which is where the real reason is."""
-    return ServiceError(f"OpenSearch {why}.\n--- {_log_file()} (tail) ---\n{tail(_log_file(), 60)}")
+    log_file = _log_file(kind)
+    return ServiceError(f"OpenSearch {why}.\n--- {log_file} (tail) ---\n{tail(log_file, 60)}")
 
 
-def _stop_running(pid: int) -> None:
-    stop_pid(pid, _marker(), timeout=STOP_TIMEOUT)
-    _pid_file().unlink(missing_ok=True)
+def _stop_running(kind: NodeKind, pid: int) -> None:
+    stop_pid(pid, _marker(kind), timeout=STOP_TIMEOUT)
+    _pid_file(kind).unlink(missing_ok=True)
 
 
-def _check_ports_free() -> None:
+def _check_ports_free(kind: NodeKind) -> None:
     """Refuse to start next to a foreign server: our node would die on bind, less clearly."""
-    for port in (HTTP_PORT, TRANSPORT_PORT):
+    for port in (kind.http_port, kind.transport_port):
         if port_open(HOST, port):
             raise ServiceError(
                 f"{HOST}:{port} is already in use by a process this run dir did not start "
-                f"({_pid_file()} names none); stop it first"
+                f"({_pid_file(kind)} names none); stop it first"
             )
 
 
@@ -338,77 +677,94 @@ def start(args: argparse.Namespace) -> None:
     """Start the node (no-op when it runs), wait for green/yellow health, print its URL."""
     if (getattr(args, "nodes", 1) or 1) != 1:
         raise ServiceError("opensearch runs as a single node; --nodes is not supported")
+    kind = _kind(args)
     timeout = float(getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
     wipe = bool(getattr(args, "wipe", False))
-    health_url = URL + "/_cluster/health"
-    with locked(_run() / ".lock"):
-        pid = _running_pid()
+    with locked(_run(kind) / ".lock"):
+        pid = _running_pid(kind)
         if pid is not None and wipe:
-            log(f"opensearch: stopping the running node (pid {pid}) before wiping")
-            _stop_running(pid)
+            log(f"{kind.label}: stopping the running node (pid {pid}) before wiping")
+            _stop_running(kind, pid)
             pid = None
         if pid is not None:
             running = pid
-            if not wait_for_http(
-                health_url, timeout, accept=_healthy, alive=lambda: pid_alive(running, _marker())
+            kind = _as_running(kind)
+            if not wait_until(
+                lambda: _healthy(kind), timeout, alive=lambda: pid_alive(running, _marker(kind))
             ):
-                raise _failure(f"runs (pid {running}) but its health is not green/yellow")
-            print(URL, flush=True)
+                raise _failure(kind, f"runs (pid {running}) but its health is not green/yellow")
+            print(kind.contact(), flush=True)
             return
 
-        _pid_file().unlink(missing_ok=True)  # stale: its process is gone
+        _pid_file(kind).unlink(missing_ok=True)  # stale: its process is gone
         if wipe:
-            log(f"opensearch: wiping {_data()}")
-            shutil.rmtree(_data(), ignore_errors=True)
-        _check_ports_free()
+            log(f"{kind.label}: wiping {_data(kind)}")
+            shutil.rmtree(_data(kind), ignore_errors=True)
+        _check_ports_free(kind)
         java_home = _java_home()
         classpath = _build(java_home)
-        _prepare_home()
+        plugin = None
+        if kind.secure:
+            plugin = _security_plugin(java_home, classpath)
+            classpath = [*classpath, *plugin.extra_classpath]
+            _make_certificates(kind)
+        _prepare_home(kind, plugin)
         began = time.monotonic()
         proc = spawn_detached(
-            _jvm_command(java_home / "bin" / "java", classpath), cwd=_run(), log_path=_log_file()
+            _jvm_command(kind, java_home / "bin" / "java", classpath),
+            cwd=_run(kind),
+            log_path=_log_file(kind),
         )
-        write_pid(_pid_file(), proc.pid)
-        log(f"opensearch: started pid {proc.pid} (heap {HEAP}), waiting for {health_url}")
+        write_pid(_pid_file(kind), proc.pid)
+        log(
+            f"{kind.label}: started pid {proc.pid} (heap {HEAP}), waiting for "
+            f"{kind.url}/_cluster/health"
+        )
         try:
-            if not wait_for_http(
-                health_url, timeout, accept=_healthy, alive=lambda: proc.poll() is None
-            ):
+            if not wait_until(lambda: _healthy(kind), timeout, alive=lambda: proc.poll() is None):
                 if proc.poll() is not None:
-                    raise _failure(f"exited (status {proc.returncode}) before it was healthy")
-                raise _failure(f"was not green/yellow within {timeout:.0f}s")
-            _default_no_replicas()
+                    raise _failure(kind, f"exited (status {proc.returncode}) before it was healthy")
+                raise _failure(kind, f"was not green/yellow within {timeout:.0f}s")
+            _default_no_replicas(kind)
         except BaseException:
-            log(f"opensearch: stopping pid {proc.pid}, which this start launched")
-            _stop_running(proc.pid)
+            log(f"{kind.label}: stopping pid {proc.pid}, which this start launched")
+            _stop_running(kind, proc.pid)
             proc.poll()
             raise
-        log(f"opensearch: {_version()} ready at {URL} in {time.monotonic() - began:.1f}s")
-    print(URL, flush=True)
+        log(
+            f"{kind.label}: {_version(kind)} ready at {kind.url} in "
+            f"{time.monotonic() - began:.1f}s"
+        )
+    print(kind.contact(), flush=True)
 
 
 def stop(args: argparse.Namespace) -> None:
     """Stop the node this run dir started (by PID); fine when nothing runs."""
-    del args
-    with locked(_run() / ".lock"):
-        pid = _running_pid()
+    kind = _kind(args)
+    with locked(_run(kind) / ".lock"):
+        pid = _running_pid(kind)
         if pid is None:
-            _pid_file().unlink(missing_ok=True)
-            log("opensearch: not running")
+            _pid_file(kind).unlink(missing_ok=True)
+            log(f"{kind.label}: not running")
             return
-        _stop_running(pid)
-    log(f"opensearch: stopped pid {pid}")
+        _stop_running(kind, pid)
+    log(f"{kind.label}: stopped pid {pid}")
+
+
+def _status_of(kind: NodeKind) -> str:
+    pid = _running_pid(kind)
+    if pid is None:
+        return f"{kind.label}: stopped"
+    kind = _as_running(kind)
+    health = _get_json(kind, "/_cluster/health")
+    if health is None:
+        return f"{kind.label}: starting (HTTP not answering yet), pid {pid}, {kind.url}"
+    return f"{kind.label}: running, pid {pid}, {kind.url} (cluster {health.get('status')})"
 
 
 def status() -> str:
-    """One line: stopped, starting, or running with PID, URL and cluster health."""
-    pid = _running_pid()
-    if pid is None:
-        return "opensearch: stopped"
-    health = _get_json("/_cluster/health")
-    if health is None:
-        return f"opensearch: starting (HTTP not answering yet), pid {pid}, {URL}"
-    return f"opensearch: running, pid {pid}, {URL} (cluster {health.get('status')})"
+    """One line per node (plain, secure): stopped, starting, or running with PID, URL, health."""
+    return "\n".join(_status_of(NodeKind.of(secure)) for secure in (False, True))
 
 
 def main(argv: list[str]) -> int:
@@ -416,10 +772,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="opensearch.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     start_parser = sub.add_parser("start", help="start the node (no-op when it runs)")
+    start_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
     start_parser.add_argument("--wipe", action="store_true", help="delete its data first")
     start_parser.add_argument("--timeout", type=float, default=None, help="seconds to wait")
-    sub.add_parser("stop", help="stop what start started (by PID)")
-    sub.add_parser("status", help="one line")
+    stop_parser = sub.add_parser("stop", help="stop what start started (by PID)")
+    stop_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
+    sub.add_parser("status", help="one line per node")
     args = parser.parse_args(argv)
     try:
         if args.command == "start":

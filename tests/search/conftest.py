@@ -5,7 +5,9 @@
     opensearch+cassandra  OpenSearch index, Cassandra primary store (when both are running)
 
 OpenSearch setups are marked `opensearch` and skipped, saying why, unless
-SUBGRAPH_TEST_OPENSEARCH (e.g. http://127.0.0.1:9200) is set; `make test` sets it.  Every test
+SUBGRAPH_TEST_OPENSEARCH (e.g. http://127.0.0.1:9200) is set; `make test` sets it.  It may be
+the secure node's https://user:password@host:port?ca=FILE (`scripts/services start opensearch
+--secure` prints it): every search URL then goes over TLS with those credentials.  Every test
 gets its own index prefix, so tests share the node without seeing each other's events, and its
 indices and templates are deleted afterwards.  `Proxy` stands between a test and the node, so a
 test can take "OpenSearch" down and bring it back without touching the shared node.
@@ -19,7 +21,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from opensearchpy import NotFoundError
@@ -63,12 +65,22 @@ def node_address() -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 9200
 
 
+def node_access() -> tuple[str, str, dict[str, str]]:
+    """Scheme, credentials (``user:password@`` or empty) and options (``ca``) of the test node."""
+    parts = urlsplit(OPENSEARCH or "http://127.0.0.1:9200")
+    scheme = "opensearchs" if parts.scheme in ("https", "opensearchs") else "opensearch"
+    userinfo = parts.netloc.rpartition("@")[0]
+    return scheme, f"{userinfo}@" if userinfo else "", dict(parse_qsl(parts.query))
+
+
 def search_url(prefix: str, *, host: str | None = None, port: int | None = None,
                **options: object) -> str:
     """The URL of the test node (or of `host:port`) with this test's index prefix."""
     node_host, node_port = node_address()
-    query = "&".join(f"{k}={v}" for k, v in {"prefix": prefix, "replicas": 0, **options}.items())
-    return f"opensearch://{host or node_host}:{port or node_port}?{query}"
+    scheme, credentials, node_options = node_access()
+    merged = {"prefix": prefix, "replicas": 0, **node_options, **options}
+    query = "&".join(f"{k}={v}" for k, v in merged.items())
+    return f"{scheme}://{credentials}{host or node_host}:{port or node_port}?{query}"
 
 
 @pytest.fixture

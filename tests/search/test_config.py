@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backends.search import SearchConfig, open_search_index
@@ -58,3 +60,24 @@ def test_credentials_and_options_are_read_and_the_password_never_printed() -> No
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SearchConfig.from_url(url)
+
+
+def test_a_ca_file_is_trusted_over_tls(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    config = SearchConfig.from_url(f"opensearchs://u:p@h:9210?ca={ca}")
+    assert (config.use_ssl, config.verify, config.ca) == (True, True, str(ca))
+    assert SearchConfig.from_url("opensearchs://h").ca is None
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("opensearch://h?ca={ca}", "ca needs TLS"),
+    ("opensearchs://h?ca={ca}&verify=false", "ca needs verify=true"),
+    ("opensearchs://h?ca={missing}", "ca: no such file"),
+    ("opensearchs://h?ca=", "ca: no such file"),
+])
+def test_a_ca_option_that_cannot_work_is_refused(tmp_path: Path, url: str, message: str) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    with pytest.raises(ValueError, match=message):
+        SearchConfig.from_url(url.format(ca=ca, missing=tmp_path / "nope.pem"))
