@@ -63,6 +63,8 @@ OUTCOMES = (
 # The root fields a request without a token may select.
 PUBLIC_FIELDS = frozenset({"_service", "__typename"})
 
+LEEWAY_SECONDS = 30.0
+JWKS_REFRESH_SECONDS = 300.0
 UNKNOWN_KID_SECONDS = 30.0  # an https JWKS is fetched for an unknown kid at most this often
 FILE_CHECK_SECONDS = 5.0  # a JWKS file's mtime is looked at this often (and for unknown kids)
 FETCH_TIMEOUT_SECONDS = 10.0
@@ -115,8 +117,8 @@ class AuthSettings:
     jwks_ca: str | None = None
     issuer: str | None = None
     audience: str | None = None
-    leeway_seconds: float = 30.0
-    jwks_refresh_seconds: float = 300.0
+    leeway_seconds: float = LEEWAY_SECONDS
+    jwks_refresh_seconds: float = JWKS_REFRESH_SECONDS
 
     @classmethod
     def from_env(cls) -> AuthSettings:
@@ -127,9 +129,9 @@ class AuthSettings:
             jwks_ca=env.get("SUBGRAPH_JWKS_CA") or None,
             issuer=env.get("SUBGRAPH_JWT_ISSUER") or None,
             audience=env.get("SUBGRAPH_JWT_AUDIENCE") or None,
-            leeway_seconds=_float_env("SUBGRAPH_JWT_LEEWAY_SECONDS", cls.leeway_seconds),
+            leeway_seconds=_float_env("SUBGRAPH_JWT_LEEWAY_SECONDS", LEEWAY_SECONDS),
             jwks_refresh_seconds=_float_env(
-                "SUBGRAPH_JWKS_REFRESH_SECONDS", cls.jwks_refresh_seconds
+                "SUBGRAPH_JWKS_REFRESH_SECONDS", JWKS_REFRESH_SECONDS
             ),
         )
 
