@@ -184,7 +184,8 @@ def is_loopback(host: str) -> bool:
 
 def _signing_keys(document: bytes) -> list[tuple[str | None, jwt.PyJWK]]:
     """The usable signing keys of a JWKS document as (kid, key); keys this server would never
-    accept (other algorithms, encryption keys, symmetric keys) are skipped with a warning."""
+    accept (other algorithms, encryption keys, symmetric keys, short RSA keys) are skipped with
+    a warning."""
     try:
         data = json.loads(document)
     except ValueError as exc:
@@ -196,17 +197,21 @@ def _signing_keys(document: bytes) -> list[tuple[str | None, jwt.PyJWK]]:
         if not isinstance(jwk, dict):
             continue
         kid = jwk.get("kid") if isinstance(jwk.get("kid"), str) else None
-        alg = jwk.get("alg") or _algorithm_of(jwk)
+        alg = jwk.get("alg", _algorithm_of(jwk))
         why = None
         if jwk.get("use", "sig") != "sig":
             why = f"its use is {jwk.get('use')!r}"
-        elif alg not in ALGORITHMS or _algorithm_of(jwk) != alg:
+        elif not isinstance(alg, str) or alg not in ALGORITHMS or _algorithm_of(jwk) != alg:
             why = f"its type {jwk.get('kty')!r} and algorithm {alg!r} are not accepted"
         else:
             try:
-                keys.append((kid, jwt.PyJWK(jwk, alg)))
+                key = jwt.PyJWK(jwk, alg)
             except jwt.PyJWTError as exc:
                 why = f"it is not a valid key ({type(exc).__name__})"
+            else:
+                why = key.Algorithm.check_key_length(key.key)  # RSA under 2048 bits
+                if why is None:
+                    keys.append((kid, key))
         if why:
             log.warning("JWKS: skipping key %r: %s", kid, why)
     if not keys:
@@ -469,7 +474,7 @@ class Authenticator:
             return jwt.decode(
                 token, key, algorithms=[alg], issuer=settings.issuer,
                 audience=settings.audience, leeway=settings.leeway_seconds,
-                options={"require": ["exp", "iss", "aud"]},
+                options={"require": ["exp", "iss", "aud"], "enforce_minimum_key_length": True},
             )
         except jwt.InvalidSignatureError:
             raise Unauthenticated("bad_signature",

@@ -15,14 +15,17 @@ import ssl
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from abstractions.access import Caller
@@ -414,6 +417,35 @@ async def test_a_rotated_jwks_file_is_picked_up_for_a_new_kid_and_drops_the_old_
     write_jwks(jwks_path, rotated, ec_key)
     assert_data(await post(http, NAMESPACES, rotated.sign()))
     assert "not known" in assert_unauthenticated(await post(http, NAMESPACES, rsa_key.sign()))
+
+
+async def test_keys_the_server_would_never_accept_are_skipped_and_the_others_serve(
+    tmp_path: Path, data_gateway: DataGateway, limits: Limits, rsa_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="subgraph.auth")
+    short = SigningKey("rsa-1024", "RS256",
+                       rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    encryption = {**new_key("RS256", "enc").jwk(), "use": "enc"}
+    odd = [
+        short.jwk(), encryption, {**rsa_key.jwk(), "kid": "as-ps256", "alg": "PS256"},
+        {**rsa_key.jwk(), "kid": "alg-list", "alg": ["RS256"]},
+        {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}, {"kty": "RSA", "kid": "no-modulus"},
+        "not a key",
+    ]
+    path = tmp_path / "mixed.json"
+    rewrite(path, json.dumps({"keys": [*odd, rsa_key.jwk()]}).encode())
+    app = create_app(Settings("sqlite://", auth=jwt_settings(str(path))),
+                     gateway=data_gateway, limits=limits)
+    async with serving(app) as http:
+        assert_data(await post(http, NAMESPACES, rsa_key.sign()))
+        with warnings.catch_warnings():  # PyJWT warns the signer about the short key
+            warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+            weak = short.sign()
+        assert_unauthenticated(await post(http, NAMESPACES, weak))
+        assert_unauthenticated(await post(http, NAMESPACES, rsa_key.sign(kid="as-ps256")))
+    skipped = {r.args[0] for r in caplog.records if r.getMessage().startswith("JWKS: skipping")}
+    assert skipped == {"rsa-1024", "enc", "as-ps256", "alg-list", "hmac", "no-modulus"}
 
 
 async def test_a_jwks_file_that_breaks_keeps_the_last_good_keys(
