@@ -230,8 +230,8 @@ class KeySet:
     """The verification keys of a JWKS file or https URL, kept fresh without blocking requests.
 
     `find` answers from memory; when the keys are due for a check it starts a reload in the
-    background, and for a kid it does not know it waits for one reload (at most one per
-    `unknown_kid_seconds`, shared by all requests waiting).
+    background.  For a kid it does not know it waits for the reload under way, else starts one
+    if none was started for an unknown kid in the last `unknown_kid_seconds`.
     """
 
     def __init__(
@@ -279,12 +279,12 @@ class KeySet:
         if now - self._checked >= self._refresh_seconds:
             self._start_reload(now)
         key = self._match(kid, alg)
-        if (
-            key is None and kid is not None and not self.knows(kid)
-            and now - self._unknown_checked >= self._unknown_kid_seconds
-        ):
-            self._unknown_checked = now
-            await asyncio.shield(self._start_reload(now))
+        if key is None and kid is not None and not self.knows(kid):
+            if self._reload is not None and not self._reload.done():
+                await asyncio.shield(self._reload)  # a reload under way may bring it
+            elif now - self._unknown_checked >= self._unknown_kid_seconds:
+                self._unknown_checked = now
+                await asyncio.shield(self._start_reload(now))
             key = self._match(kid, alg)
         return key
 

@@ -587,6 +587,8 @@ async def test_unknown_kids_fetch_the_jwks_at_most_once_per_interval(
         assert jwks_server.hits == 1
         found = await asyncio.gather(*(keys.find(f"random-{i}", "RS256") for i in range(50)))
         assert found == [None] * 50
+        for i in range(20):
+            assert await keys.find(f"later-{i}", "RS256") is None
         assert jwks_server.hits == 2  # one fetch for the whole flood
         # A rotation at the JWKS host is seen for its new kid once the interval has passed.
         rotated = new_key("EdDSA", "ed-rotated")
