@@ -235,7 +235,8 @@ class KeySet:
     """
 
     def __init__(
-        self, source: str, *, ca_file: str | None = None, refresh_seconds: float = 300.0,
+        self, source: str, *, ca_file: str | None = None,
+        refresh_seconds: float = JWKS_REFRESH_SECONDS,
         unknown_kid_seconds: float = UNKNOWN_KID_SECONDS,
     ) -> None:
         parts = urllib.parse.urlsplit(source)
@@ -248,7 +249,7 @@ class KeySet:
             unknown_kid_seconds if self._url else min(unknown_kid_seconds, FILE_CHECK_SECONDS)
         )
         self._keys: list[tuple[str | None, jwt.PyJWK]] = []
-        self._version: object = None  # what was loaded: (mtime, size) of a file, a URL's bytes
+        self._version: object = None  # a file's (mtime, size, inode); a URL's bytes
         self._checked = -math.inf  # monotonic time of the last reload started
         self._unknown_checked = -math.inf
         self._reload: asyncio.Task[None] | None = None
