@@ -24,6 +24,9 @@ test-faults: $(STAMP)
 	bash scripts/run-faults
 
 serve: $(STAMP)
+	@[ "$${SUBGRAPH_AUTH:-none}" != none ] || echo "Authentication is off (127.0.0.1 only)." \
+	  "To require bearer JWTs: SUBGRAPH_AUTH=jwt SUBGRAPH_JWKS=<JWKS file or https URL>" \
+	  "SUBGRAPH_JWT_ISSUER=<iss> SUBGRAPH_JWT_AUDIENCE=<aud> make serve"
 	$(PY) -m subgraph serve --demo
 
 schema: $(STAMP)

@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="load demo data on first start (env SUBGRAPH_DEMO=1)")
     data_options(serve)
     _tls_options(serve)
+    _auth_options(serve)
     seed = commands.add_parser("seed", help="write the demo data once")
     data_options(seed)
     reindex = commands.add_parser(
@@ -98,6 +99,31 @@ def _tls_options(serve: argparse.ArgumentParser) -> None:
                        default=_env("SUBGRAPH_TLS_CLIENT_CA", None) or None,
                        help="mutual TLS: require a client certificate signed by a CA in this PEM"
                             " file (env SUBGRAPH_TLS_CLIENT_CA)")
+def _auth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--auth", default=_env("SUBGRAPH_AUTH", "none"),
+                   help="jwt: every request but `_service { sdl }` needs a bearer JWT signed by"
+                        " a key of --jwks; none: no authentication, loopback addresses only"
+                        " (env SUBGRAPH_AUTH; default: none)")
+    p.add_argument("--jwks", default=_env("SUBGRAPH_JWKS", None),
+                   help="the keys tokens are signed with: a JWKS file (re-read when it changes)"
+                        " or https:// URL (fetched again every 5 minutes and for unknown kids)"
+                        " (env SUBGRAPH_JWKS)")
+    p.add_argument("--jwks-ca", default=_env("SUBGRAPH_JWKS_CA", None),
+                   help="CA certificates file to trust for an https JWKS"
+                        " (env SUBGRAPH_JWKS_CA; default: the system's trust store)")
+    p.add_argument("--jwt-issuer", default=_env("SUBGRAPH_JWT_ISSUER", None),
+                   help="the `iss` every token must carry (env SUBGRAPH_JWT_ISSUER)")
+    p.add_argument("--jwt-audience", default=_env("SUBGRAPH_JWT_AUDIENCE", None),
+                   help="the `aud` every token must carry (env SUBGRAPH_JWT_AUDIENCE)")
+    p.add_argument("--jwt-leeway", type=float,
+                   default=_env("SUBGRAPH_JWT_LEEWAY_SECONDS", "30"),
+                   help="seconds of clock skew allowed on exp, nbf and iat"
+                        " (env SUBGRAPH_JWT_LEEWAY_SECONDS; default: 30)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   default=_env("SUBGRAPH_INSECURE_NO_AUTH", "0") == "1",
+                   help="serve without authentication on an address other than loopback"
+                        " (env SUBGRAPH_INSECURE_NO_AUTH=1): anyone who reaches it may read"
+                        " and write everything")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +199,10 @@ async def _rotate(store: str, namespaces: str | None, grace_seconds: float) -> i
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    refused = _check_auth(args)
+    if refused is not None:
+        return refused
+
     from .tls import TlsConfigError, tls_settings
 
     try:
@@ -204,6 +234,52 @@ def _serve(args: argparse.Namespace) -> int:
         **(tls.uvicorn_options() if tls else {}),
     )
     return 0
+
+
+def _check_auth(args: argparse.Namespace) -> int | None:
+    """Exit status 2, with one line on stderr, for authentication settings that cannot work (or
+    no authentication beyond loopback); else the settings go to the workers' environment."""
+    from dataclasses import replace
+
+    from .auth import AuthConfigError, Authenticator, AuthSettings, is_loopback
+
+    async def load_keys(auth: Authenticator) -> None:
+        try:
+            await auth.start()
+        finally:
+            await auth.aclose()
+
+    try:
+        settings = replace(
+            AuthSettings.from_env(), mode=args.auth.strip().lower(), jwks=args.jwks or None,
+            jwks_ca=args.jwks_ca or None, issuer=args.jwt_issuer or None,
+            audience=args.jwt_audience or None, leeway_seconds=args.jwt_leeway,
+        )
+        asyncio.run(load_keys(Authenticator(settings)))
+    except AuthConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.enabled and not is_loopback(args.host):
+        if not args.insecure_no_auth:
+            print(f"error: refusing to serve on {args.host} without authentication: use"
+                  " --auth jwt --jwks ... (SUBGRAPH_AUTH=jwt), or --insecure-no-auth"
+                  " (SUBGRAPH_INSECURE_NO_AUTH=1) if something in front authenticates callers",
+                  file=sys.stderr)
+            return 2
+        logging.getLogger("subgraph").warning(
+            "--insecure-no-auth: serving on %s without authentication", args.host)
+    values = {
+        "SUBGRAPH_AUTH": settings.mode, "SUBGRAPH_JWKS": settings.jwks,
+        "SUBGRAPH_JWKS_CA": settings.jwks_ca, "SUBGRAPH_JWT_ISSUER": settings.issuer,
+        "SUBGRAPH_JWT_AUDIENCE": settings.audience,
+        "SUBGRAPH_JWT_LEEWAY_SECONDS": str(settings.leeway_seconds),
+    }
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    return None
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, load_namespaces
 from backends import open_store
 
+from .auth import OUTCOMES, Authenticator, AuthSettings
 from .context import Context
 from .http import GraphQLView
 from .idempotency import with_idempotency_namespace
@@ -31,26 +33,31 @@ log = logging.getLogger("subgraph")
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Where the data lives; the CLI and environment variables fill it."""
+    """Where the data lives and how callers authenticate; the CLI and environment variables
+    fill it."""
 
     store_url: str
     namespaces_path: str | None = None
     seed: bool = False
     search_url: str | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
 
 class GraphQLApp(GraphQLView):
     """The GraphQL view (subgraph.http) with our per-request context."""
 
     def __init__(
-        self, gateway_ref: dict[str, DataGateway], limits: Limits, namespaces: Namespaces
+        self, gateway_ref: dict[str, DataGateway], limits: Limits, namespaces: Namespaces,
+        auth: Authenticator,
     ) -> None:
-        super().__init__(build_schema(limits, namespaces), limits)
+        super().__init__(build_schema(limits, namespaces), limits, auth)
         self._gateway_ref = gateway_ref
         self._limits = limits
 
-    async def get_context(self, request: object, response: object) -> Context:  # type: ignore[override]
-        return Context.create(self._gateway_ref["gateway"], self._limits)
+    async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
+        # The view authenticated the request before running it (GraphQLView.authenticate).
+        caller = getattr(request.state, "caller", None) or Caller.anonymous()
+        return Context.create(self._gateway_ref["gateway"], self._limits, caller)
 
 
 def open_gateway(settings: Settings) -> DataGateway:
@@ -68,25 +75,33 @@ def create_app(
 ) -> Starlette:
     """The app; pass `gateway` to serve one the caller built (tests, benchmarks)."""
     limits = limits or Limits.from_env()
+    auth = Authenticator(settings.auth)
     ref: dict[str, DataGateway] = {}
     # The schema publishes the namespaces' access policies (`@requiresScopes`).
     namespaces = gateway.namespaces if gateway else load_namespaces(settings.namespaces_path)
-    graphql = GraphQLApp(ref, limits, namespaces)
+    graphql = GraphQLApp(ref, limits, namespaces, auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        gw = gateway or open_gateway(settings)
-        await gw.start()
-        ref["gateway"] = gw
-        if settings.seed:
-            from .seed import seed_demo_data
-
-            await seed_demo_data(gw)
-        log.info("serving %d namespaces from %s", len(gw.namespaces), settings.store_url)
+        await auth.start()  # keys first: a JWKS that cannot be loaded stops the start
+        if not auth.enabled:
+            log.warning("authentication is off (SUBGRAPH_AUTH=none): every request may read and"
+                        " write every namespace; serve only on a loopback address")
         try:
-            yield
+            gw = gateway or open_gateway(settings)
+            await gw.start()
+            ref["gateway"] = gw
+            if settings.seed:
+                from .seed import seed_demo_data
+
+                await seed_demo_data(gw)
+            log.info("serving %d namespaces from %s", len(gw.namespaces), settings.store_url)
+            try:
+                yield
+            finally:
+                await gw.stop()
         finally:
-            await gw.stop()
+            await auth.aclose()
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -101,7 +116,8 @@ def create_app(
 
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(
-            render_metrics(ref["gateway"]), media_type="text/plain; version=0.0.4"
+            render_metrics(ref["gateway"], auth.outcomes if auth.enabled else None),
+            media_type="text/plain; version=0.0.4"
         )
 
     return Starlette(
@@ -119,8 +135,11 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics(gateway: DataGateway) -> str:
-    """Prometheus text exposition of this process's counters."""
+def render_metrics(
+    gateway: DataGateway, authentication: Mapping[str, int] | None = None
+) -> str:
+    """Prometheus text exposition of this process's counters; `authentication`: outcomes of
+    token checks by result (subgraph.auth.OUTCOMES), None when authentication is off."""
     lines = [
         "# HELP subgraph_abstraction_calls_total Calls into the data abstractions' APIs.",
         "# TYPE subgraph_abstraction_calls_total counter",
@@ -150,4 +169,12 @@ def render_metrics(gateway: DataGateway) -> str:
             f'subgraph_access_decisions_total{{namespace="{_label(namespace)}",'
             f'operation="{_label(operation)}",result="{_label(result)}"}} {n}'
         )
+    if authentication is not None:
+        lines += [
+            "# HELP subgraph_authentication_total Requests by the outcome of their token check.",
+            "# TYPE subgraph_authentication_total counter",
+        ]
+        for result in sorted(set(OUTCOMES) | set(authentication)):
+            n = authentication.get(result, 0)
+            lines.append(f'subgraph_authentication_total{{result="{_label(result)}"}} {n}')
     return "\n".join(lines) + "\n"

@@ -1,7 +1,10 @@
 """The ASGI entry point for uvicorn and other servers: `uvicorn subgraph.asgi:app`.
 
 Configured from the environment (SUBGRAPH_STORE, SUBGRAPH_NAMESPACES, SUBGRAPH_SEARCH,
-SUBGRAPH_DEMO, limits).
+SUBGRAPH_DEMO, limits, and authentication: SUBGRAPH_AUTH, SUBGRAPH_JWKS, SUBGRAPH_JWKS_CA,
+SUBGRAPH_JWT_ISSUER, SUBGRAPH_JWT_AUDIENCE, SUBGRAPH_JWT_LEEWAY_SECONDS,
+SUBGRAPH_JWKS_REFRESH_SECONDS).  `python -m subgraph serve` refuses to serve without
+authentication on other than a loopback address; run this way, that is up to you.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from backends import DEFAULT_STORE_URL
 
 from .app import Settings, create_app
+from .auth import AuthSettings
 
 app = create_app(
     Settings(
@@ -18,5 +22,6 @@ app = create_app(
         namespaces_path=os.environ.get("SUBGRAPH_NAMESPACES") or None,
         seed=os.environ.get("SUBGRAPH_DEMO", "0") == "1",
         search_url=os.environ.get("SUBGRAPH_SEARCH") or None,
+        auth=AuthSettings.from_env(),
     )
 )

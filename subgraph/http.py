@@ -13,6 +13,11 @@ Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`
   `data` entry, HTTP 200 for `application/json` and 400 for `application/graphql-response+json`,
   as the GraphQL-over-HTTP specification says for each media type.
 
+Authentication (subgraph/auth.py) comes first, before the body is read: a bad token, or no token
+for anything but `_service`/`__typename`, is refused with 401 (UNAUTHENTICATED, whatever the
+media type) and a `WWW-Authenticate: Bearer` challenge.  The request's Caller is kept on
+`request.state.caller` for the context.
+
 A request also has a deadline (`request_timeout`): past it, its execution and the dataloader
 batches it started are cancelled and it is answered with REQUEST_TIMEOUT.
 """
@@ -39,6 +44,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from abstractions.access import Caller
+
+from .auth import Authenticator, Unauthenticated, disabled, public_only
 from .errors import classify
 from .limits import Limits
 
@@ -128,6 +136,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _too_large(limit: int) -> RequestRefused:
     return RequestRefused(
         413, "PAYLOAD_TOO_LARGE", f"the request body is over the limit of {limit} bytes"
+    )
+
+
+def _unauthenticated(refused: Unauthenticated) -> RequestRefused:
+    return RequestRefused(
+        401, "UNAUTHENTICATED", refused.message, {"WWW-Authenticate": refused.challenge}
     )
 
 
@@ -265,9 +279,12 @@ class GraphQLView(GraphQL):
 
     request_adapter_class = _Adapter
 
-    def __init__(self, schema: BaseSchema, limits: Limits) -> None:
+    def __init__(
+        self, schema: BaseSchema, limits: Limits, auth: Authenticator | None = None
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.limits = limits
+        self.auth = auth or disabled()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -276,6 +293,7 @@ class GraphQLView(GraphQL):
         request = Request(scope, receive)
         media_type = negotiate(request.headers.get("accept", ""))
         try:
+            await self.authenticate(request)
             response = await self.run(request)
         except RequestRefused as refused:
             log.info("request refused: %s %s", refused.code, refused.message)
@@ -288,6 +306,27 @@ class GraphQLView(GraphQL):
             log.info("request refused: %s %s", exc.status_code, exc.reason)
             response = error_response(media_type, exc.status_code, code, exc.reason, headers)
         await response(scope, receive, send)
+
+    async def authenticate(self, request: Request) -> None:
+        """Set `request.state.caller`; a request without a token is marked to be checked for
+        public fields once its document is read (`parse_http_body`)."""
+        try:
+            caller = await self.auth.authenticate(request.headers.getlist("authorization"))
+        except Unauthenticated as refused:
+            raise _unauthenticated(refused) from None
+        request.state.caller = caller or Caller.anonymous()
+        request.state.token_missing = caller is None
+
+    def _check_public(self, http: Request, data: GraphQLRequestData) -> GraphQLRequestData:
+        """A request without a token may run only an operation on PUBLIC_FIELDS."""
+        if getattr(http.state, "token_missing", False):
+            if not public_only(data.query, data.operation_name, self.limits.max_tokens):
+                self.auth.count("missing")
+                raise _unauthenticated(Unauthenticated(
+                    "missing", "this request needs a bearer token (Authorization: Bearer <jwt>)"
+                ))
+            self.auth.count("anonymous")
+        return data
 
     async def get_sub_response(self, request: Any) -> Response:
         response = await super().get_sub_response(request)
@@ -302,7 +341,7 @@ class GraphQLView(GraphQL):
                 if part in params:
                     text = params[part]
                     params[part] = decode_json(text, f"`{part}` parameter") if text else None
-            return request_data(params, self.limits)
+            return self._check_public(http, request_data(params, self.limits))
         _check_media(http)
         timeout = self.limits.request_timeout
         try:
@@ -314,7 +353,8 @@ class GraphQLView(GraphQL):
             raise RequestRefused(
                 408, "REQUEST_TIMEOUT", f"the request body did not arrive within {timeout:g}s"
             ) from None
-        return request_data(decode_json(body, "request body"), self.limits)
+        data = request_data(decode_json(body, "request body"), self.limits)
+        return self._check_public(http, data)
 
     async def execute_single(  # type: ignore[override]
         self,
