@@ -210,6 +210,8 @@ def test_field_by_caller(client: Client, issuer: Issuer, case: Case, kind: str) 
         value = body["data"][case.field]
         if case.field == "_entities":
             value = next(iter(value[0].values()))
+        elif case.field == "counters":  # each counter is refused at its own index
+            value = value[0]
         if want == DATA:
             assert "errors" not in body, body
             assert value is not None
