@@ -1,5 +1,7 @@
 """A real subgraph server (uvicorn, SQLite file) to put the gateway in front of: over plain
-HTTP, and over HTTPS with a client certificate required (certificates from trustme)."""
+HTTP without authentication, and secured as in production: HTTPS with a client certificate
+required (certificates from trustme) and bearer JWTs (`--auth jwt`, a JWKS made for the run),
+which the gateway forwards from its caller."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
 from tests.federation.harness import SubgraphTls, ensure_node_modules, tooling_available
+from tests.subgraph.jwts import AUDIENCE, ISSUER, SigningKey, jwks, new_key
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_NAMESPACES = ROOT / "tests" / "namespaces.toml"
@@ -31,7 +35,14 @@ abstraction = "counter"
 mode = "eventual"
 accept_window_seconds = 0.2
 rollup_interval_seconds = 0.1
+authenticated_read = true
+derived_from = ["viewing_history"]
 """
+
+
+# Settings of the server under test come from its command line only.
+SERVER_SETTINGS = ("SUBGRAPH_TLS_", "SUBGRAPH_AUTH", "SUBGRAPH_JWKS", "SUBGRAPH_JWT",
+                   "SUBGRAPH_INSECURE")
 
 
 def free_port() -> int:
@@ -54,10 +65,18 @@ VARIANTS = ["sqlite", "sqlite-mtls"] + (["cassandra"] if CASSANDRA else [])
 
 @dataclass(frozen=True)
 class Subgraph:
-    """Where our running subgraph answers, and the TLS files the gateway needs for it."""
+    """Where our running subgraph answers, the TLS files the gateway needs for it, and the key
+    its tokens must be signed with (None: it runs without authentication)."""
 
     url: str
     tls: SubgraphTls | None = None
+    signer: SigningKey | None = None
+
+    def auth(self, **claims: Any) -> dict[str, str]:
+        """Headers of a caller with these token claims (none when the subgraph has no auth)."""
+        if self.signer is None:
+            return {}
+        return {"Authorization": f"Bearer {self.signer.sign(**claims)}"}
 
 
 def store_url(kind: str, tmp: Path) -> str:
@@ -100,16 +119,22 @@ def subgraph(
     tls_options: list[str] = []
     tls: SubgraphTls | None = None
     probe: ssl.SSLContext | None = None
+    auth_options: list[str] = []
+    signer: SigningKey | None = None
     if request.param.endswith("-mtls"):
         tls_options, tls, probe = mutual_tls(tmp)
+        signer = new_key("ES256", "fed-key")
+        (tmp / "jwks.json").write_bytes(jwks(signer))
+        auth_options = ["--auth", "jwt", "--jwks", str(tmp / "jwks.json"),
+                        "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE]
     port = free_port()
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
          "--store", store_url(request.param, tmp), "--namespaces", str(namespaces),
-         *tls_options],
+         *tls_options, *auth_options],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_TLS_")},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(SERVER_SETTINGS)},
              "SUBGRAPH_LOG_LEVEL": "WARNING"},
     )
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
@@ -128,7 +153,7 @@ def subgraph(
             raise RuntimeError("subgraph did not start:\n" + (tmp / "serve.log").read_text())
         time.sleep(0.2)
     try:
-        yield Subgraph(f"{url}/graphql", tls)
+        yield Subgraph(f"{url}/graphql", tls, signer)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

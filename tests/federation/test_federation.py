@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -65,23 +66,24 @@ def test_a_conflicting_schema_does_not_compose(node_tooling: None) -> None:
 def test_gateway_query_reaches_viewing_history_and_play_counts(
     node_tooling: None, subgraph: Subgraph
 ) -> None:
+    owner = subgraph.auth(profile_ids=["p2"], scope=None)  # a viewer's token, no scopes
     with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
         variables = {"input": {
             "profileId": "p2", "titleId": "t3", "positionSeconds": 1800,
             "durationSeconds": 2400, "device": "tv", "idempotencyKey": "fed-test-1",
         }}
-        recorded = post_graphql(gateway, RECORD, variables)
+        recorded = post_graphql(gateway, RECORD, variables, headers=owner)
         assert "errors" not in recorded, recorded
         payload = recorded["data"]["recordPlayback"]
         assert payload["profilePlayCount"] == {"count": "1", "mode": "ACCURATE"}
         assert payload["event"]["title"] == {"id": "t3"}
 
-        again = post_graphql(gateway, RECORD, variables)
+        again = post_graphql(gateway, RECORD, variables, headers=owner)
         assert again["data"]["recordPlayback"]["event"]["id"] == payload["event"]["id"]
 
         deadline = time.monotonic() + 10
         while True:
-            answer = post_graphql(gateway, ACROSS)
+            answer = post_graphql(gateway, ACROSS, headers=owner)
             assert "errors" not in answer, answer
             profile = answer["data"]["profile"]
             edges = profile["viewingHistory"]["edges"]
@@ -106,13 +108,34 @@ def test_gateway_forwards_the_callers_authorization_header(
     """Each subgraph sees the caller's credentials; the profiles stand-in echoes what it got
     (every subgraph, ours included, is called through the same data source)."""
     query = '{ forwardedAuthorization profile(id: "p1") { name playCount { count } } }'
+    headers = subgraph.auth(profile_ids=["p1"], scope=None) or {
+        "Authorization": "Bearer fed-token"}
     with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
-        sent = post_graphql(gateway, query, headers={"Authorization": "Bearer fed-token"})
+        sent = post_graphql(gateway, query, headers=headers)
         bare = post_graphql(gateway, query)
     assert "errors" not in sent, sent
-    assert sent["data"]["forwardedAuthorization"] == "Bearer fed-token"
+    assert sent["data"]["forwardedAuthorization"] == headers["Authorization"]
     assert sent["data"]["profile"] == {"name": "Ada", "playCount": {"count": "0"}}
     assert bare["data"]["forwardedAuthorization"] is None
+
+
+@pytest.mark.parametrize("subgraph", ["sqlite-mtls"], indirect=True)
+def test_the_subgraph_decides_access_for_the_token_the_gateway_forwards(
+    node_tooling: None, subgraph: Subgraph
+) -> None:
+    """Through the gateway: another profile's data is FORBIDDEN (the rest of the answer
+    intact), no token is refused by the subgraph (401), an admin sees everything."""
+    query = '{ profile(id: "p1") { name playCount { count } } }'
+    with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
+        other = post_graphql(gateway, query, headers=subgraph.auth(profile_ids=["p9"], scope=None))
+        bare = post_graphql(gateway, query)
+        admin = post_graphql(gateway, query, headers=subgraph.auth(scope="gateway:admin"))
+    assert other["data"]["profile"] == {"name": "Ada", "playCount": None}
+    assert [e["extensions"]["code"] for e in other["errors"]] == ["FORBIDDEN"]
+    assert bare["data"]["profile"]["playCount"] is None
+    assert "401" in json.dumps(bare["errors"]) or "UNAUTHENTICATED" in json.dumps(bare["errors"])
+    assert "errors" not in admin, admin
+    assert admin["data"]["profile"] == {"name": "Ada", "playCount": {"count": "0"}}
 
 
 @pytest.mark.parametrize("subgraph", ["sqlite-mtls"], indirect=True)
