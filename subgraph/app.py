@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import load_namespaces
-from backends import open_store
+from backends import open_store, redact_url
 
 from .context import Context
 from .http import GraphQLView
@@ -78,7 +78,9 @@ def create_app(
             from .seed import seed_demo_data
 
             await seed_demo_data(gw)
-        log.info("serving %d namespaces from %s", len(gw.namespaces), settings.store_url)
+        log.info(
+            "serving %d namespaces from %s", len(gw.namespaces), redact_url(settings.store_url)
+        )
         try:
             yield
         finally:

@@ -30,6 +30,7 @@ those driver calls are blocking and happen once, not per call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
@@ -60,10 +61,11 @@ from cassandra.query import (
 from backends.base import StoreError, StoreTimeout, StoreUnavailable
 
 from .config import CassandraConfig
-from .errors import MissingTable, is_driver_error, translate
+from .errors import MissingTable, is_driver_error, refusal, translate
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 GRACE_SECONDS = 1.0  # the driver's own timer fires first; ours only guards against a lost callback
 BUSY_PAUSE_SECONDS = 0.01  # first pause before resending a write the driver could not queue
 WATCH_SECONDS = 0.25  # how often the watchdog looks for calls past their deadline and grace
@@ -262,6 +264,7 @@ class Database:
             port=cfg.port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             auth_provider=auth,
+            ssl_context=cfg.ssl_context(),
             connect_timeout=cfg.connect_timeout,
             control_connection_timeout=cfg.connect_timeout,
             max_schema_agreement_wait=cfg.ddl_timeout,
@@ -280,9 +283,13 @@ class Database:
             )
         except BaseException as exc:
             await asyncio.to_thread(cluster.shutdown)
-            if isinstance(exc, Exception):
-                raise _translated(exc, "connect") from exc
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            refused = refusal(exc, cfg)
+            if refused is not None:  # one line says it all: no driver error chained to it
+                log.debug("Cassandra connect refused: %r", exc)
+                raise refused from None
+            raise _translated(exc, "connect") from exc
         session.default_fetch_size = cfg.fetch_size
         self._cluster, self._session = cluster, session
         self._slots = asyncio.Semaphore(cfg.concurrency)
