@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
@@ -279,7 +281,7 @@ class Database:
         )
         try:
             session = await asyncio.wait_for(
-                asyncio.to_thread(cluster.connect), cfg.connect_timeout * 3
+                asyncio.to_thread(_connect, cluster), cfg.connect_timeout * 3
             )
         except BaseException as exc:
             await asyncio.to_thread(cluster.shutdown)
@@ -609,6 +611,46 @@ class Database:
             raise StoreUnavailable(
                 f"Cassandra schema change did not reach agreement within {timeout:g}s: {cql[:80]}"
             )
+
+
+class _ConnectReports(logging.Filter):
+    """The driver's reports of a failed connect, made one line each while a store connects.
+
+    The driver logs each host it could not reach with a traceback, then the whole failure
+    again with another; the store raises that failure itself, as one error that says what to
+    fix (errors.refusal).  So, from the threads inside `_connect` only: the whole failure
+    (`NoHostAvailable`) is not logged, and a host's failure keeps its message, without the
+    traceback (a host that failed while another answered is still worth a line).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread not in self.threads or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if isinstance(error, NoHostAvailable):
+            return False
+        record.msg = f"{record.getMessage()} {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return True
+
+
+_CONNECT_REPORTS = _ConnectReports()
+logging.getLogger("cassandra.cluster").addFilter(_CONNECT_REPORTS)
+
+
+def _connect(cluster: Cluster) -> Session:
+    """`cluster.connect()` (blocking: run in a worker thread), its failures logged briefly."""
+    thread = threading.get_ident()
+    _CONNECT_REPORTS.threads.add(thread)
+    try:
+        return cluster.connect()
+    finally:
+        _CONNECT_REPORTS.threads.discard(thread)
 
 
 def _release(future: ResponseFuture) -> None:
