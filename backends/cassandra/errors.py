@@ -138,11 +138,11 @@ def refusal(exc: BaseException, config: CassandraConfig | None = None) -> StoreR
 def _tls_reason(error: BaseException) -> str | None:
     """What the TLS layer said, when `error` is a failed handshake (else None)."""
     if isinstance(error, ssl.SSLCertVerificationError):
-        return str(error.verify_message)
+        return f"certificate verify failed: {error.verify_message}".rstrip(".")
     text = str(error)
     if isinstance(error, ssl.SSLError) or (isinstance(error, OSError) and "[SSL" in text):
         found = _SSL_REASON.search(text)
-        return found.group(1).strip() if found else text
+        return found.group(1).strip().rstrip(".") if found else text
     return None
 
 
