@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .base import Store
 
@@ -29,3 +29,13 @@ def open_store(url: str) -> Store:
             raise ValueError(f"the cassandra backend is not available: {exc}") from exc
         return CassandraStore.from_url(url)
     raise ValueError(f"unknown store URL scheme {scheme!r}: use sqlite:// or cassandra://")
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be logged or shown: a password in it replaced by `***`."""
+    parts = urlsplit(url)
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))

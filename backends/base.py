@@ -8,6 +8,8 @@ Errors::
 
     StoreError                 the engine failed; the caller may retry
      ├── StoreUnavailable      not reachable, not enough replicas
+     │    └── StoreRefused     reached, but the connection failed its security: credentials
+     │                         refused, or a TLS handshake that failed (fix the settings)
      └── StoreTimeout          no answer within the call's deadline
 """
 
@@ -24,6 +26,14 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The engine (or enough replicas of it) cannot be reached."""
+
+
+class StoreRefused(StoreUnavailable):
+    """The engine answered, but the connection failed its security checks: the credentials were
+    refused, or TLS failed (a certificate not signed by the trusted CA, or one side not speaking
+    TLS).  Retrying will not help until the settings change; the message is one line for the
+    operator and never contains the password.  A `StoreUnavailable` because to a request that is
+    what it means."""
 
 
 class StoreTimeout(StoreError):

@@ -28,7 +28,7 @@ the counter adds x4, the sync write x3).
 The raw client copies the store's transport settings (socket options, compression, protocol
 version) from its `Cluster`, so only the code above the driver differs.
 
-Needs a node: set SUBGRAPH_BENCH_CASSANDRA=host[:port]
+Needs a node: set SUBGRAPH_BENCH_CASSANDRA=host[:port] (a secured one: SUBGRAPH_CASSANDRA_* too)
 (`scripts/services start cassandra` prints it); without it, or without the backend, it is
 skipped with the reason.
 """
@@ -173,11 +173,21 @@ def _nodelay(sockopts: Any) -> bool:
     )
 
 
+def _secured(config: Any) -> dict[str, Any]:
+    """The store's login and TLS as `Cluster` arguments (a secured cluster needs both)."""
+    from cassandra.auth import PlainTextAuthProvider
+
+    auth = None
+    if config.username is not None:
+        auth = PlainTextAuthProvider(config.username, config.password or "")
+    return {"auth_provider": auth, "ssl_context": config.ssl_context()}
+
+
 async def _drop_keyspace(config: Any) -> None:
     """A clean keyspace each run: no data of earlier runs, and tables of the backend's layout."""
     from cassandra.cluster import Cluster
 
-    cluster = Cluster(contact_points=config.contact_points, port=config.port)
+    cluster = Cluster(contact_points=config.contact_points, port=config.port, **_secured(config))
     try:
         session = await asyncio.to_thread(cluster.connect)
         drop = f"DROP KEYSPACE IF EXISTS {config.keyspace}"
@@ -235,7 +245,7 @@ class RawCQL:
             ]
         self._cluster = Cluster(
             contact_points=cfg.contact_points, port=cfg.port,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **same,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **same, **_secured(cfg),
         )
         self._session = await asyncio.to_thread(self._cluster.connect)
         self._session.default_fetch_size = RAW_FETCH_SIZE

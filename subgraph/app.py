@@ -10,16 +10,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, load_namespaces
-from backends import open_store
+from backends import open_store, redact_url
+from backends.base import StoreError
 
 from .auth import OUTCOMES, Authenticator, AuthSettings
 from .context import Context
@@ -81,6 +84,8 @@ def create_app(
     namespaces = gateway.namespaces if gateway else load_namespaces(settings.namespaces_path)
     graphql = GraphQLApp(ref, limits, namespaces, auth)
 
+    refusals: list[str] = []
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await auth.start()  # keys first: a JWKS that cannot be loaded stops the start
@@ -89,13 +94,19 @@ def create_app(
                         " write every namespace; serve only on a loopback address")
         try:
             gw = gateway or open_gateway(settings)
-            await gw.start()
+            try:
+                await gw.start()
+            except StoreError as refused:  # refused credentials or TLS, no node reachable
+                refusals.append(f"cannot start: {refused}")
+                raise
             ref["gateway"] = gw
             if settings.seed:
                 from .seed import seed_demo_data
 
                 await seed_demo_data(gw)
-            log.info("serving %d namespaces from %s", len(gw.namespaces), settings.store_url)
+            log.info(
+                "serving %d namespaces from %s", len(gw.namespaces), redact_url(settings.store_url)
+            )
             try:
                 yield
             finally:
@@ -120,7 +131,8 @@ def create_app(
             media_type="text/plain; version=0.0.4"
         )
 
-    return Starlette(
+    return _App(
+        refusals,
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with 405
             Route("/healthz", healthz),
@@ -129,6 +141,31 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+class _App(Starlette):
+    """The app, whose start failed by the store (credentials, TLS, no node) is one log line.
+
+    Starlette reports a failed start with its traceback; for a refusal the operator needs only
+    the store's one-line reason (which names no password), so that is what uvicorn logs before
+    it exits (status 3).
+    """
+
+    def __init__(self, refusals: list[str], **options: Any) -> None:
+        super().__init__(**options)
+        self._refusals = refusals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def reporting(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self._refusals:
+                message = {**message, "message": self._refusals[-1]}
+            await send(message)
+
+        await super().__call__(scope, receive, reporting)
 
 
 def _label(value: str) -> str:

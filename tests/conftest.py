@@ -3,6 +3,12 @@
 A backend joins the contract suite by adding itself to `BACKENDS`; one that needs a server is
 listed only when `make test` (scripts/run-tests) has started it and exported its address.  Tests
 use fresh ids (see `uid`) because a server-backed store is shared by the whole session.
+
+`make test` starts the Cassandra node with `--secure` and gives pytest the node's client
+settings as the subgraph's own variables (SUBGRAPH_CASSANDRA_USER, _PASSWORD, _TLS, _TLS_CA):
+a `cassandra://host/keyspace` URL built here takes them from the environment, so every store of
+the suite logs in over TLS without saying so (tests/integration/test_cassandra_security.py
+checks that it does).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The Cassandra store URL and the settings it carries.
 
-    cassandra://[user:password@]host[,host...][:port]/keyspace[?option=value&...]
+    cassandra://[user[:password]@]host[,host...][:port]/keyspace[?option=value&...]
+
+User and password are percent-decoded (write `@` as `%40`, `:` as `%3A`, `/` as `%2F`).
 
 Options (all optional):
 
@@ -17,6 +19,20 @@ Options (all optional):
     concurrency         statements in flight at once per store (64)
     protocol_version    native protocol version (5: Cassandra 4.0 and later; 4 for 3.x);
                         fixed rather than negotiated, which costs two failed handshakes
+    tls                 1: connect over TLS (1.2 or later), verifying the nodes' certificates
+                        (default 0; on when tls_ca is given)
+    tls_ca              PEM file of the CA(s) that signed the nodes' certificates; default:
+                        the system's trusted CAs
+    tls_check_hostname  1 (default): a node's certificate must name the address the driver
+                        connects to (an IP subjectAltName: the driver resolves contact points
+                        and connects to the addresses the nodes announce); 0: verify the chain
+                        only, for certificates that name hosts but not addresses
+
+The same settings from the environment, so that secrets stay out of process lists and shell
+histories: SUBGRAPH_CASSANDRA_USER, SUBGRAPH_CASSANDRA_PASSWORD, SUBGRAPH_CASSANDRA_TLS,
+SUBGRAPH_CASSANDRA_TLS_CA, SUBGRAPH_CASSANDRA_TLS_CHECK_HOSTNAME.  Each setting the URL gives
+wins over its variable, one by one: `cassandra://app@db1/ks` with SUBGRAPH_CASSANDRA_PASSWORD
+logs in as `app` with the variable's password.  An empty variable counts as unset.
 
 A keyword-argument dataclass with named defaults, so a config compares and prints well (the
 password is never printed).
@@ -24,7 +40,10 @@ password is never printed).
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -56,6 +75,9 @@ class CassandraConfig:
     protocol_version: int = 5
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_check_hostname: bool = True
 
     def __post_init__(self) -> None:
         if not self.hosts:
@@ -86,31 +108,66 @@ class CassandraConfig:
             raise ValueError("fetch_size and concurrency must be at least 1")
         if self.protocol_version not in (3, 4, 5):
             raise ValueError("protocol_version must be 3, 4 or 5")
+        if self.password is not None and self.username is None:
+            raise ValueError(f"a cassandra password needs a user (URL or {ENV['username']})")
+        if self.tls_ca is not None and not self.tls:
+            raise ValueError("tls_ca is given but tls is off: drop one of them")
 
     @property
     def contact_points(self) -> list[str]:
         """Hosts as the driver takes them (IPv6 without brackets)."""
         return [h[1:-1] if h.startswith("[") else h for h in self.hosts]
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The driver's TLS context (None without `tls`): the server's certificate must chain
+        to `tls_ca` (or a system CA) and, with `tls_check_hostname`, name the node's address."""
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=self.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ValueError(f"cassandra tls_ca {self.tls_ca!r} cannot be used: {reason}") from None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = self.tls_check_hostname
+        return context
+
+
+ENV = {
+    "username": "SUBGRAPH_CASSANDRA_USER",
+    "password": "SUBGRAPH_CASSANDRA_PASSWORD",
+    "tls": "SUBGRAPH_CASSANDRA_TLS",
+    "tls_ca": "SUBGRAPH_CASSANDRA_TLS_CA",
+    "tls_check_hostname": "SUBGRAPH_CASSANDRA_TLS_CHECK_HOSTNAME",
+}
+"""The environment variable of each setting that may come from the environment."""
 
 _INT_OPTIONS = {"replication_factor", "fetch_size", "concurrency", "protocol_version"}
 _FLOAT_OPTIONS = {"timeout", "connect_timeout", "ddl_timeout"}
-_STR_OPTIONS = {"local_dc"}
+_STR_OPTIONS = {"local_dc", "tls_ca"}
 _LEVEL_OPTIONS = {"read_consistency", "write_consistency"}
-_OPTIONS = _INT_OPTIONS | _FLOAT_OPTIONS | _STR_OPTIONS | _LEVEL_OPTIONS
-assert {f.name for f in fields(CassandraConfig)} > _OPTIONS
+_BOOL_OPTIONS = {"tls", "tls_check_hostname"}
+_OPTIONS = _INT_OPTIONS | _FLOAT_OPTIONS | _STR_OPTIONS | _LEVEL_OPTIONS | _BOOL_OPTIONS
+assert {f.name for f in fields(CassandraConfig)} > _OPTIONS | set(ENV)
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def parse_url(url: str) -> CassandraConfig:
-    """A config from `cassandra://...`; every mistake is a `ValueError` naming what is wrong."""
+def parse_url(url: str, env: Mapping[str, str] | None = None) -> CassandraConfig:
+    """A config from `cassandra://...` and, for what the URL leaves out, the `ENV` variables
+    of `env` (default: this process's environment).
+
+    Every mistake is a `ValueError` naming what is wrong, never quoting the password.
+    """
+    env = os.environ if env is None else env
     parts = urlsplit(url)
     if parts.scheme != "cassandra":
-        raise ValueError(f"not a cassandra store URL: {url!r}")
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        raise ValueError("not a cassandra store URL: it must start with cassandra://")
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
     username = password = None
-    if userinfo:
-        user, _, secret = userinfo.partition(":")
-        username, password = unquote(user), unquote(secret)
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
     hosts, port = _hosts(hostinfo)
     keyspace = parts.path.strip("/")
     if not keyspace or "/" in keyspace:
@@ -124,6 +181,16 @@ def parse_url(url: str) -> CassandraConfig:
         if key in options:
             raise ValueError(f"cassandra store option {key!r} is given twice")
         options[key] = _option(key, value)
+    from_env = {k: v for k, name in ENV.items() if (v := env.get(name, "").strip())}
+    if username is None and "username" in from_env:
+        username = from_env["username"]
+    if password is None and "password" in from_env:
+        password = env[ENV["password"]]  # as set: a password may begin or end with a space
+    for key in ("tls", "tls_ca", "tls_check_hostname"):
+        if key not in options and key in from_env:
+            options[key] = _option(key, from_env[key], source=ENV[key])
+    if "tls" not in options and options.get("tls_ca"):
+        options["tls"] = True
     return CassandraConfig(
         hosts=hosts, port=port, keyspace=keyspace.lower(), username=username, password=password,
         **options,  # type: ignore[arg-type]
@@ -156,18 +223,27 @@ def _split_port(hostport: str) -> tuple[str, int | None]:
     if not rest:
         return host, None
     if not rest.startswith(":") or not rest[1:].isdigit():
-        raise ValueError(f"cassandra host {hostport!r} has a malformed port")
+        # Not quoting the port: a password with an unescaped "/" or "#" ends up here.
+        raise ValueError(
+            f"cassandra host {host!r} has a malformed port (percent-encode a password's"
+            " special characters)"
+        )
     return host, int(rest[1:])
 
 
-def _option(key: str, value: str) -> object:
+def _option(key: str, value: str, source: str | None = None) -> object:
+    name = source or f"cassandra store option {key}"
     try:
         if key in _INT_OPTIONS:
             return int(value)
         if key in _FLOAT_OPTIONS:
             return float(value)
     except ValueError:
-        raise ValueError(f"cassandra store option {key}={value!r} is not a number") from None
+        raise ValueError(f"{name}={value!r} is not a number") from None
     if key in _LEVEL_OPTIONS:
         return value.upper()
+    if key in _BOOL_OPTIONS:
+        if value.lower() not in _TRUE | _FALSE:
+            raise ValueError(f"{name}={value!r} must be 1 or 0")
+        return value.lower() in _TRUE
     return value

@@ -1,5 +1,8 @@
 """Driver errors translated into the store's error family, at the one edge where they surface.
 
+    NoHostAvailable whose hosts refused our
+    credentials or failed the TLS handshake,
+    AuthenticationFailed                           -> StoreRefused      (one line: who, why)
     cassandra.Unavailable, NoHostAvailable,
     connection errors, overloaded / bootstrapping  -> StoreUnavailable  (not enough replicas)
       "keyspace/table ... does not exist"          ->   MissingTable    (on every host asked)
@@ -26,7 +29,11 @@ own metadata (schema.py), never on an error:
 
 from __future__ import annotations
 
+import re
+import ssl
+
 from cassandra import (
+    AuthenticationFailed,
     DriverException,
     InvalidRequest,
     OperationTimedOut,
@@ -34,10 +41,12 @@ from cassandra import (
     Unavailable,
 )
 from cassandra.cluster import NoHostAvailable
-from cassandra.connection import ConnectionException
+from cassandra.connection import ConnectionException, ConnectionShutdown
 from cassandra.protocol import ErrorMessage, IsBootstrappingErrorMessage, OverloadedErrorMessage
 
-from backends.base import StoreError, StoreTimeout, StoreUnavailable
+from backends.base import StoreError, StoreRefused, StoreTimeout, StoreUnavailable
+
+from .config import ENV, CassandraConfig
 
 _UNAVAILABLE = (
     Unavailable,
@@ -57,10 +66,16 @@ class MissingTable(StoreUnavailable):
     host: object = None
 
 
-def translate(exc: BaseException, what: str) -> StoreError:
-    """The store error for a driver error raised while doing `what` (most specific first)."""
+def translate(exc: BaseException, what: str, config: CassandraConfig | None = None) -> StoreError:
+    """The store error for a driver error raised while doing `what` (most specific first).
+
+    Given the store's `config`, a refusal names the user (and says which setting to fix).
+    """
     if isinstance(exc, StoreError):
         return exc
+    found = refusal(exc, config)
+    if found is not None:
+        return found
     detail = f"Cassandra {what}: {type(exc).__name__}: {exc}"
     if isinstance(exc, _TIMEOUT):
         return StoreTimeout(detail)
@@ -74,3 +89,71 @@ def translate(exc: BaseException, what: str) -> StoreError:
 def is_driver_error(exc: BaseException) -> bool:
     """Whether `exc` comes from the driver or the wire (and so must be translated)."""
     return isinstance(exc, DriverException | NoHostAvailable | ConnectionException | ErrorMessage)
+
+
+_SSL_REASON = re.compile(r"\[SSL(?:: [A-Z_]+)?\] ([^(]+?)\s*(?:\(_ssl\.c:\d+\))?$")
+_CLOSED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ConnectionShutdown)
+
+
+def refusal(exc: BaseException, config: CassandraConfig | None = None) -> StoreRefused | None:
+    """A `StoreRefused` when hosts answered but refused the connection for its security.
+
+    The driver reports a failed connect as `NoHostAvailable` with one error per host:
+    `AuthenticationFailed` for credentials (or none given to a node that wants them), an
+    `ssl.SSLError` (or the OSError it wraps one in) for a failed handshake, and a reset
+    connection when a plaintext client meets a TLS-only node.  Credentials are named first:
+    that is the likelier mistake when several hosts disagree.
+    """
+    errors = dict(exc.errors) if isinstance(exc, NoHostAvailable) and exc.errors else {}
+    if isinstance(exc, AuthenticationFailed):
+        errors = {"?": exc}
+    user = config.username if config is not None else None
+    auth = sorted(str(ep) for ep, e in errors.items() if isinstance(e, AuthenticationFailed))
+    if auth:
+        where = ", ".join(auth)
+        if config is not None and user is None:
+            return StoreRefused(
+                f"cassandra at {where} requires a user and password (in the store URL, or "
+                f"{ENV['username']} and {ENV['password']})"
+            )
+        who = f" of user {user!r}" if user is not None else ""
+        return StoreRefused(f"cassandra at {where} refused the credentials{who}")
+    tls = {str(ep): reason for ep, e in errors.items() if (reason := _tls_reason(e))}
+    if tls:
+        where = ", ".join(sorted(tls))
+        reason = next(iter(tls.values()))
+        return StoreRefused(f"TLS with cassandra at {where} failed: {reason}{_tls_hint(reason)}")
+    if (
+        config is not None and not config.tls and errors
+        and all(isinstance(e, _CLOSED) for e in errors.values())
+    ):
+        where = ", ".join(sorted(str(ep) for ep in errors))
+        return StoreRefused(
+            f"cassandra at {where} closed the connection before the first answer: it may "
+            f"require TLS (tls=1 and tls_ca in the store URL, or {ENV['tls']}=1)"
+        )
+    return None
+
+
+def _tls_reason(error: BaseException) -> str | None:
+    """What the TLS layer said, when `error` is a failed handshake (else None)."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}".rstrip(".")
+    text = str(error)
+    if isinstance(error, ssl.SSLError) or (isinstance(error, OSError) and "[SSL" in text):
+        found = _SSL_REASON.search(text)
+        return found.group(1).strip().rstrip(".") if found else text
+    return None
+
+
+def _tls_hint(reason: str) -> str:
+    if "hostname mismatch" in reason or "IP address mismatch" in reason:
+        return (
+            " (the node's certificate must name the address connected to; "
+            "tls_check_hostname=0 checks the chain only)"
+        )
+    if "certificate verify failed" in reason or "issuer" in reason:
+        return " (tls_ca must be the CA that signed the nodes' certificates)"
+    if "WRONG_VERSION_NUMBER" in reason or "wrong version number" in reason:
+        return " (the node may not have TLS enabled on its client port)"
+    return ""

@@ -30,7 +30,9 @@ those driver calls are blocking and happen once, not per call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
@@ -41,6 +43,7 @@ from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
@@ -60,10 +63,11 @@ from cassandra.query import (
 from backends.base import StoreError, StoreTimeout, StoreUnavailable
 
 from .config import CassandraConfig
-from .errors import MissingTable, is_driver_error, translate
+from .errors import MissingTable, is_driver_error, refusal, translate
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 GRACE_SECONDS = 1.0  # the driver's own timer fires first; ours only guards against a lost callback
 BUSY_PAUSE_SECONDS = 0.01  # first pause before resending a write the driver could not queue
 WATCH_SECONDS = 0.25  # how often the watchdog looks for calls past their deadline and grace
@@ -262,6 +266,7 @@ class Database:
             port=cfg.port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             auth_provider=auth,
+            ssl_context=cfg.ssl_context(),
             connect_timeout=cfg.connect_timeout,
             control_connection_timeout=cfg.connect_timeout,
             max_schema_agreement_wait=cfg.ddl_timeout,
@@ -276,13 +281,17 @@ class Database:
         )
         try:
             session = await asyncio.wait_for(
-                asyncio.to_thread(cluster.connect), cfg.connect_timeout * 3
+                asyncio.to_thread(_connect, cluster), cfg.connect_timeout * 3
             )
         except BaseException as exc:
             await asyncio.to_thread(cluster.shutdown)
-            if isinstance(exc, Exception):
-                raise _translated(exc, "connect") from exc
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            refused = refusal(exc, cfg)
+            if refused is not None:  # one line says it all: no driver error chained to it
+                log.debug("Cassandra connect refused: %r", exc)
+                raise refused from None
+            raise _translated(exc, "connect") from exc
         session.default_fetch_size = cfg.fetch_size
         self._cluster, self._session = cluster, session
         self._slots = asyncio.Semaphore(cfg.concurrency)
@@ -602,6 +611,46 @@ class Database:
             raise StoreUnavailable(
                 f"Cassandra schema change did not reach agreement within {timeout:g}s: {cql[:80]}"
             )
+
+
+class _ConnectReports(logging.Filter):
+    """The driver's reports of a failed connect, made one line each while a store connects.
+
+    The driver logs each host it could not reach with a traceback, then the whole failure
+    again with another; the store raises that failure itself, as one error that says what to
+    fix (errors.refusal).  So, from the threads inside `_connect` only: the whole failure
+    (`NoHostAvailable`) is not logged, and a host's failure keeps its message, without the
+    traceback (a host that failed while another answered is still worth a line).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread not in self.threads or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if isinstance(error, NoHostAvailable):
+            return False
+        record.msg = f"{record.getMessage()} {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return True
+
+
+_CONNECT_REPORTS = _ConnectReports()
+logging.getLogger("cassandra.cluster").addFilter(_CONNECT_REPORTS)
+
+
+def _connect(cluster: Cluster) -> Session:
+    """`cluster.connect()` (blocking: run in a worker thread), its failures logged briefly."""
+    thread = threading.get_ident()
+    _CONNECT_REPORTS.threads.add(thread)
+    try:
+        return cluster.connect()
+    finally:
+        _CONNECT_REPORTS.threads.discard(thread)
 
 
 def _release(future: ResponseFuture) -> None:

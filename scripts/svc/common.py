@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -344,3 +346,100 @@ def wait_for_http(
         return answer is not None and accept(*answer)
 
     return wait_until(probe, timeout, alive=alive)
+
+
+# --------------------------------------------------------------------------- certificates
+
+_CA_CONFIG = """\
+[req]
+prompt = no
+distinguished_name = dn
+x509_extensions = ca
+[dn]
+CN = data-gateway test CA
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+_LEAF_CONFIG = """\
+[req]
+prompt = no
+distinguished_name = dn
+[dn]
+CN = {cn}
+"""
+_LEAF_EXTENSIONS = """\
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid,issuer
+subjectAltName = {names}
+"""
+
+
+def make_certificates(
+    directory: Path, leaves: Mapping[str, Sequence[str]], *, days: int = 365
+) -> Path:
+    """A test CA and one server certificate per leaf, made with the ``openssl`` CLI.
+
+    Writes ``ca.pem`` (the CA certificate clients trust) and ``ca.key``, then for each
+    ``name: [address or DNS name, ...]`` a ``<name>.pem`` holding the leaf's unencrypted PKCS#8
+    key followed by its certificate (the names as subjectAltName, the first also as CN): the
+    PEM "keystore" that Java's PEM factories and Python's ``load_cert_chain`` both read.  An
+    existing CA is kept (certificates made later chain to it); returns the CA file.
+
+    Why the CLI: this runs under the system python3, which may lack ``cryptography``; the
+    ``openssl`` package comes with ``ca-certificates``, which every Debian JDK pulls in.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServiceError("'openssl' is not on PATH; install it, e.g. apt-get install openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+
+    def run(*args: str) -> None:
+        result = subprocess.run(
+            [openssl, *args], cwd=directory, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"openssl {args[0]} failed: {result.stderr.strip()[-500:]}")
+
+    ec_key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ca = directory / "ca.pem"
+    if not ca.exists() or not (directory / "ca.key").exists():
+        (directory / "ca.cnf").write_text(_CA_CONFIG)
+        run("req", "-x509", "-config", "ca.cnf", *ec_key, "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", str(days))
+        (directory / "ca.key").chmod(0o600)
+        (directory / "ca.cnf").unlink()
+    for name, names in leaves.items():
+        if not names:
+            raise ServiceError(f"certificate {name!r} needs at least one name")
+        alt = ",".join(f"IP:{n}" if _is_ip(n) else f"DNS:{n}" for n in names)
+        (directory / f"{name}.cnf").write_text(_LEAF_CONFIG.format(cn=names[0]))
+        (directory / f"{name}.ext").write_text(_LEAF_EXTENSIONS.format(names=alt))
+        run("req", "-new", "-config", f"{name}.cnf", *ec_key, "-keyout", f"{name}.key.tmp",
+            "-out", f"{name}.csr")
+        run("pkcs8", "-topk8", "-nocrypt", "-in", f"{name}.key.tmp", "-out", f"{name}.key")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-set_serial", str(secrets.randbits(63)), "-days", str(days),
+            "-extfile", f"{name}.ext", "-out", f"{name}.crt")
+        pem = directory / f"{name}.pem"
+        pem.touch(mode=0o600)
+        pem.write_text(
+            (directory / f"{name}.key").read_text() + (directory / f"{name}.crt").read_text()
+        )
+        for suffix in (".cnf", ".ext", ".key.tmp", ".key", ".csr", ".crt"):
+            (directory / f"{name}{suffix}").unlink(missing_ok=True)
+    return ca
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

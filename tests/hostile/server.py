@@ -26,8 +26,12 @@ def free_port() -> int:
 
 def clean_env(request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> dict[str, str]:
     """This environment without SUBGRAPH_* settings (every limit at its default), plus the
-    request timeout the suite runs under."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_")}
+    request timeout the suite runs under.  The Cassandra connection settings stay (make test's
+    node wants a password and TLS: tests/conftest.py)."""
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("SUBGRAPH_") or k.startswith("SUBGRAPH_CASSANDRA_")
+    }
     env["SUBGRAPH_REQUEST_TIMEOUT"] = str(request_timeout)
     return env
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
+import ssl
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 
-from backends.base import KVQuery, StoreTimeout, StoreUnavailable
+from backends.base import KVQuery, StoreRefused, StoreTimeout, StoreUnavailable
 from backends.cassandra import CassandraStore
 
 from .conftest import OpenStore, needs_cassandra
@@ -20,6 +26,66 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def fake_node(tls: ssl.SSLContext | None) -> Iterator[int]:
+    """A port that answers every connection with a TLS handshake (given `tls`) or with bytes
+    that are no TLS at all; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if tls is None:
+                        conn.recv(1024)
+                        conn.sendall(b"not TLS, not CQL\r\n" * 4)
+                    else:
+                        tls.wrap_socket(conn, server_side=True).close()
+                except (OSError, ssl.SSLError):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+async def test_a_tls_client_at_a_plaintext_port_is_refused_clearly(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    with fake_node(None) as port:
+        store = CassandraStore.from_url(
+            f"cassandra://127.0.0.1:{port}/ks?tls_ca={ca_file}&connect_timeout=2"
+        )
+        with pytest.raises(StoreRefused, match="may not have TLS enabled"):
+            await store.open()
+
+
+async def test_a_certificate_for_another_address_is_refused_clearly(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("db.example", "127.0.0.2").configure_cert(server)
+    with fake_node(server) as port:
+        store = CassandraStore.from_url(
+            f"cassandra://127.0.0.1:{port}/ks?tls_ca={ca_file}&connect_timeout=2"
+        )
+        with pytest.raises(StoreRefused, match=r"mismatch.*tls_check_hostname=0 checks the chain"):
+            await store.open()
 
 
 async def test_no_server_is_unavailable_quickly() -> None:
