@@ -29,7 +29,7 @@ in ``nodeN/jvm-opts`` for ``status``), e.g. ``-Dcassandra.skip_schema_check_for_
 to keep a restarted node from pulling the schema from its peers.
 
 ``start --secure``: PasswordAuthenticator and a TLS-only client port (Cassandra 5's
-PEMBasedSslContextFactory), with a CA and node certificates made by the openssl CLI under
+PEMBasedSslContextFactory), with a CA and node certificates made by trustme under
 ``tls/`` and a test role with a random password, recorded in ``secure.json`` (see `Security`);
 ``env`` prints the subgraph's settings for it.  The whole ring is secure or not, as recorded;
 a restarted node (``--node N``) keeps it.  The fault suite's ring runs open.

@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import ipaddress
+import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -350,96 +349,82 @@ def wait_for_http(
 
 # --------------------------------------------------------------------------- certificates
 
-_CA_CONFIG = """\
-[req]
-prompt = no
-distinguished_name = dn
-x509_extensions = ca
-[dn]
-CN = data-gateway test CA
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
+CERT_ORGANIZATION = "data-gateway-test"
+CERT_UNIT = "test servers"
+
+_CERT_PROGRAM = """
+import json, sys
+import trustme
+from cryptography.hazmat.primitives import serialization as s
+
+org, unit, leaves = json.loads(sys.argv[1])
+ca = trustme.CA(organization_name=org, organization_unit_name=unit)
+out = {"ca": ca.cert_pem.bytes().decode(), "leaves": {}}
+for name, names in leaves.items():
+    leaf = ca.issue_cert(
+        *names, common_name=name, organization_name=org, organization_unit_name=unit
+    )
+    key = s.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    pkcs8 = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
+    chain = "".join(blob.bytes().decode() for blob in leaf.cert_chain_pems)
+    out["leaves"][name] = {"key": pkcs8.decode(), "cert": chain}
+print(json.dumps(out))
 """
-_LEAF_CONFIG = """\
-[req]
-prompt = no
-distinguished_name = dn
-[dn]
-CN = {cn}
-"""
-_LEAF_EXTENSIONS = """\
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid,issuer
-subjectAltName = {names}
-"""
+
+
+def leaf_dn(name: str) -> str:
+    """The subject of leaf ``name`` from `make_certificates`, as an RFC 4514 string (what the
+    OpenSearch security plugin's ``nodes_dn`` compares)."""
+    return f"CN={name},OU={CERT_UNIT},O={CERT_ORGANIZATION}"
 
 
 def make_certificates(
-    directory: Path, leaves: Mapping[str, Sequence[str]], *, days: int = 365
+    directory: Path, leaves: Mapping[str, Sequence[str]], *, key_apart: bool = False
 ) -> Path:
-    """A test CA and one server certificate per leaf, made with the ``openssl`` CLI.
+    """A fresh test CA and one certificate per leaf, made with ``trustme`` (never committed keys).
 
-    Writes ``ca.pem`` (the CA certificate clients trust) and ``ca.key``, then for each
-    ``name: [address or DNS name, ...]`` a ``<name>.pem`` holding the leaf's unencrypted PKCS#8
-    key followed by its certificate (the names as subjectAltName, the first also as CN): the
-    PEM "keystore" that Java's PEM factories and Python's ``load_cert_chain`` both read.  An
-    existing CA is kept (certificates made later chain to it); returns the CA file.
+    ``directory`` is emptied, then gets ``ca.pem`` (the CA certificate clients trust, 0644) and for
+    each ``name: [address or DNS name, ...]`` a certificate naming those (subjectAltName; subject
+    `leaf_dn` of ``name``; usable as server and client certificate) with an unencrypted PKCS#8
+    key ("BEGIN PRIVATE KEY"), 0600: ``<name>.pem`` holds the key followed by the certificate, the
+    PEM "keystore" of Cassandra's PEMBasedSslContextFactory; with ``key_apart`` it holds the
+    certificate alone and the key goes to ``<name>.key`` (as the OpenSearch security plugin
+    wants).  Returns the CA file.
 
-    Why the CLI: this runs under the system python3, which may lack ``cryptography``; the
-    ``openssl`` package comes with ``ca-certificates``, which every Debian JDK pulls in.
+    This script runs under the system python3, which has no trustme; the repository's
+    ``.venv/bin/python`` (made by ``make``, with the test extra) runs `_CERT_PROGRAM` instead.
     """
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise ServiceError("'openssl' is not on PATH; install it, e.g. apt-get install openssl")
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    python = REPO_ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise ServiceError(f"{python} does not exist: run `make` first (test certificates come "
+                           "from trustme, installed there with the test extra)")
+    args = [CERT_ORGANIZATION, CERT_UNIT, {name: list(names) for name, names in leaves.items()}]
+    result = subprocess.run(
+        [str(python), "-c", _CERT_PROGRAM, json.dumps(args)],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ServiceError(f"{python} could not make test certificates ({last}); run `make` "
+                           "first, which installs trustme and cryptography into .venv")
+    made = json.loads(result.stdout)
 
-    def run(*args: str) -> None:
-        result = subprocess.run(
-            [openssl, *args], cwd=directory, capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            raise ServiceError(f"openssl {args[0]} failed: {result.stderr.strip()[-500:]}")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    directory.chmod(0o755)  # ca.pem readable by clients; the keys are 0600
 
-    ec_key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    def write(name: str, text: str, mode: int = 0o600) -> None:
+        path = directory / name
+        path.touch(mode=0o600)  # before the content: a key is never readable by others
+        path.write_text(text)
+        path.chmod(mode)
+
     ca = directory / "ca.pem"
-    if not ca.exists() or not (directory / "ca.key").exists():
-        (directory / "ca.cnf").write_text(_CA_CONFIG)
-        run("req", "-x509", "-config", "ca.cnf", *ec_key, "-keyout", "ca.key",
-            "-out", "ca.pem", "-days", str(days))
-        (directory / "ca.key").chmod(0o600)
-        (directory / "ca.cnf").unlink()
-    for name, names in leaves.items():
-        if not names:
-            raise ServiceError(f"certificate {name!r} needs at least one name")
-        alt = ",".join(f"IP:{n}" if _is_ip(n) else f"DNS:{n}" for n in names)
-        (directory / f"{name}.cnf").write_text(_LEAF_CONFIG.format(cn=names[0]))
-        (directory / f"{name}.ext").write_text(_LEAF_EXTENSIONS.format(names=alt))
-        run("req", "-new", "-config", f"{name}.cnf", *ec_key, "-keyout", f"{name}.key.tmp",
-            "-out", f"{name}.csr")
-        run("pkcs8", "-topk8", "-nocrypt", "-in", f"{name}.key.tmp", "-out", f"{name}.key")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-set_serial", str(secrets.randbits(63)), "-days", str(days),
-            "-extfile", f"{name}.ext", "-out", f"{name}.crt")
-        pem = directory / f"{name}.pem"
-        pem.touch(mode=0o600)
-        pem.write_text(
-            (directory / f"{name}.key").read_text() + (directory / f"{name}.crt").read_text()
-        )
-        for suffix in (".cnf", ".ext", ".key.tmp", ".key", ".csr", ".crt"):
-            (directory / f"{name}{suffix}").unlink(missing_ok=True)
+    write(ca.name, made["ca"], 0o644)
+    for name, leaf in made["leaves"].items():
+        if key_apart:
+            write(f"{name}.key", leaf["key"])
+            write(f"{name}.pem", leaf["cert"])
+        else:
+            write(f"{name}.pem", leaf["key"] + leaf["cert"])
     return ca
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True

@@ -13,7 +13,7 @@ rewritten on every start), ``data/`` (kept across restarts, removed by ``--wipe`
 
 ``--secure`` starts a second, separate node (``<repo>/.run/opensearch-secure/``, HTTP port 9210,
 transport 9310) with the security plugin: HTTPS and TLS between nodes with certificates made by
-``openssl`` at every start under ``certs/`` (``ca.pem`` is the CA clients trust), and HTTP basic
+``trustme`` at every start under ``certs/`` (``ca.pem`` is the CA clients trust), and HTTP basic
 auth with the user ``admin`` (password ``ADMIN_PASSWORD``). The plugin is
 ``org.opensearch.plugin:opensearch-security`` from Maven Central, a zip that is unpacked into the
 cache and installed into the node's ``plugins/`` folder, loaded by the node's PluginsService as in
@@ -53,8 +53,10 @@ from common import (
     ServiceError,
     cache_root,
     find_java_home,
+    leaf_dn,
     locked,
     log,
+    make_certificates,
     maven_classpath,
     pid_alive,
     port_open,
@@ -88,8 +90,7 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "dg-Test-Admin-9"  # a test node's on loopback; not a secret
 ADMIN_HASH = "$2y$12$x4RfqtC7IuMWMkG3i8V3uu3TNpPB6ryGgRW5SXL1RpzWVEGPZi41W"
 """bcrypt of ADMIN_PASSWORD, from the plugin's own ``org.opensearch.security.tools.Hasher``."""
-NODE_DN = "CN=test-node,O=data-gateway-test"  # subject of the node certificate (nodes_dn)
-CERT_DAYS = 30
+NODE_DN = leaf_dn("node")  # subject of the node certificate (nodes_dn)
 
 PROJECT_DIR = Path(__file__).resolve().parent / "opensearch"
 """The Maven project (pom.xml, src/) and the log4j2.properties template."""
@@ -386,57 +387,11 @@ def _security_plugin(java_home: Path, node_classpath: list[Path]) -> SecurityPlu
 # --------------------------------------------------------------------------- certificates
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise ServiceError("the secure node needs the 'openssl' command: apt-get install openssl")
-    result = subprocess.run(
-        [openssl, *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise ServiceError(f"openssl {args[0]} failed: {result.stderr.strip()[-800:]}")
-
-
 def _make_certificates(kind: NodeKind) -> None:
-    """A fresh test CA and a node certificate it signs (for HTTPS and transport TLS).
-
-    PEM files, PKCS#8 key (what the plugin reads); the node certificate names 127.0.0.1 and
-    localhost and serves as both server and client certificate (nodes talk TLS to each other).
-    The CA and key usages are complete, so strict verifiers (Python 3.13's default) take them.
-    """
-    certs = _certs(kind)
-    shutil.rmtree(certs, ignore_errors=True)
-    certs.mkdir(parents=True)
-    certs.chmod(0o755)  # ca.pem readable by clients; the keys are 0600
-    (certs / "node.ext").write_text(
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature, keyEncipherment\n"
-        "extendedKeyUsage = serverAuth, clientAuth\n"
-        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
-        "subjectKeyIdentifier = hash\n"
-        "authorityKeyIdentifier = keyid\n"
-    )
-    days = str(CERT_DAYS)
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", days,
-        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/O=data-gateway-test/CN=test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=certs,
-    )  # fmt: skip
-    _openssl(
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr",
-        "-subj", "/" + "/".join(reversed(NODE_DN.split(","))),
-        cwd=certs,
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-sha256", "-days", days, "-out", "node.pem", "-extfile", "node.ext",
-        cwd=certs,
-    )  # fmt: skip
-    for path in certs.iterdir():
-        path.chmod(0o600)
-    (certs / "ca.pem").chmod(0o644)  # what clients read
+    """A fresh test CA and the node certificate it signs, for HTTPS and transport TLS: PEM files,
+    the PKCS#8 key apart (what the plugin reads); it names 127.0.0.1 and localhost, has the subject
+    ``NODE_DN`` and serves as both server and client certificate (nodes talk TLS to each other)."""
+    make_certificates(_certs(kind), {"node": [HOST, "localhost"]}, key_apart=True)
 
 
 # --------------------------------------------------------------------------- node files

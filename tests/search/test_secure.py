@@ -11,13 +11,12 @@ HTTPS with a test CA made at its start, an admin user), whose URL that command p
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+import trustme
 
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces
@@ -144,17 +143,10 @@ async def test_without_its_ca_the_node_certificate_is_refused(prefix: str) -> No
 
 @pytest.fixture
 def other_ca(tmp_path: Path) -> Path:
-    """A CA of someone else's (made by the openssl command)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command to make another CA")
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(tmp_path / "other.key"), "-out", str(tmp_path / "other.pem"),
-         "-subj", "/O=someone else/CN=other CA"],
-        check=True, capture_output=True,
-    )
-    return tmp_path / "other.pem"
+    """A CA of someone else's."""
+    path = tmp_path / "other.pem"
+    trustme.CA(organization_name="someone else").cert_pem.write_to_path(str(path))
+    return path
 
 
 async def test_a_ca_that_did_not_sign_the_node_certificate_is_refused(
