@@ -88,15 +88,10 @@ class Idempotency:
 
     def __init__(self, gateway: DataGateway, subject: str | None = None) -> None:
         self._kv = gateway.system_kv
-        # Keys are the caller's own, as payment APIs scope them to an account: one caller's key
-        # never meets another's attempt (nor learns that it exists).
-        self._scope = (
-            "" if subject is None
-            else "@" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-        )
+        self._subject = subject
 
     def _record(self, operation: str, key: str) -> str:
-        return f"{operation}{self._scope}:{key}"
+        return record_id(operation, key, self._subject)
 
     async def begin(
         self,
@@ -171,6 +166,16 @@ def _followed(
     # A `done` of another nonce is left from an attempt that expired before it.
     finished = bool(stored["d"]) or done == token.nonce.encode()
     return Attempt(token, stored["f"], finished, stored.get("h"), retry=True)
+
+
+def record_id(operation: str, key: str, subject: str | None = None) -> str:
+    """The record of an attempt.  Keys are the caller's own (its token's subject), as payment
+    APIs scope them to an account: one caller's key never meets another's attempt, nor learns
+    that it exists."""
+    if subject is None:
+        return f"{operation}:{key}"
+    scope = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{operation}@{scope}:{key}"
 
 
 def input_digest(input: object) -> str:

@@ -26,7 +26,7 @@ from abstractions.tokens import PageTokens
 from backends.sqlite import SQLiteStore
 from subgraph.app import Settings, create_app
 from subgraph.context import Context
-from subgraph.idempotency import DEFAULT_NAMESPACE, NAMESPACE
+from subgraph.idempotency import DEFAULT_NAMESPACE, NAMESPACE, record_id
 from subgraph.limits import Limits
 from subgraph.schema import build_schema
 from tests.conftest import TEST_NAMESPACES
@@ -47,10 +47,12 @@ async def wait_out_accept_window() -> None:
     await asyncio.sleep(FAST_TITLE_PLAYS.accept_window_seconds + CLOCK_SKEW_SECONDS + 0.05)
 
 
-async def attempt_recorded(gateway: DataGateway, operation: str, key: str) -> bool:
-    """Whether an attempt of `operation` is stored under `key` (a refused request leaves none,
-    or a corrected retry with its key would look like a reuse)."""
-    page = await gateway.system_kv.get_items(NAMESPACE, f"{operation}:{key}")
+async def attempt_recorded(
+    gateway: DataGateway, operation: str, key: str, subject: str | None = None
+) -> bool:
+    """Whether an attempt of `operation` is stored under `key` of the caller `subject` (a
+    refused request leaves none, or a corrected retry with its key would look like a reuse)."""
+    page = await gateway.system_kv.get_items(NAMESPACE, record_id(operation, key, subject))
     return bool(page.items)
 
 

@@ -80,9 +80,10 @@ async def test_a_refused_write_writes_nothing_and_claims_no_idempotency_key(
     read = await execute.execute(READ, caller=reader)
     assert read.errors is None
     assert read.data["kvRecord"]["items"]["edges"] == []
-    assert not await attempt_recorded(execute.gateway, "putItems", "k1")
+    assert not await attempt_recorded(execute.gateway, "putItems", "k1", "user-1")
     writer = caller("profile_settings:write", "profile_settings:read")
     assert (await execute.execute(PUT, {"key": "k1"}, caller=writer)).errors is None
+    assert await attempt_recorded(execute.gateway, "putItems", "k1", "user-1")  # where it looks
     read = await execute.execute(READ, caller=reader)
     assert read.data["kvRecord"]["items"]["edges"] == [{"node": {"key": "lang", "text": "en"}}]
 
@@ -126,7 +127,7 @@ async def test_owner_reads_and_records_own_profile_and_not_another(
     other = await execute.execute(RECORD, {"key": "r2", "profile": "p2"}, caller=owner)
     assert other.data == {"recordPlayback": None} and codes(other) == ["FORBIDDEN"]
     assert "viewing_history" in other.errors[0].message
-    assert not await attempt_recorded(execute.gateway, "recordPlayback", "r2")
+    assert not await attempt_recorded(execute.gateway, "recordPlayback", "r2", "user-1")
     seen = await execute.execute(PROFILES, profiles("p1", "p2"), caller=owner)
     mine, theirs = seen.data["_entities"]
     assert len(mine["viewingHistory"]["edges"]) == 1 and mine["playCount"] == {"count": "1"}
