@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from abstractions.access import Access, Caller, CallerGateway
 from abstractions.metrics import CallCounter
 from abstractions.namespaces import Namespaces, load_namespaces
 from abstractions.timeseries import Event, EventPage
@@ -115,3 +116,11 @@ class PreparedGateway:
         self.calls = CallCounter()
         self.timeseries = PreparedTimeSeries(data.pages, self.calls)
         self.counters = PreparedCounters(data.counts, self.calls)
+        self.system_kv = None  # idempotency attempts: the read path writes none
+        self.access = Access(self.namespaces, CallCounter())
+
+    def for_caller(self, caller: Caller) -> CallerGateway:
+        """The per-request view with its access checks, as the real gateway gives it."""
+        return CallerGateway(
+            None, self.timeseries, self.counters, self.access, caller  # type: ignore[arg-type]
+        )
