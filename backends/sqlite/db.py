@@ -11,6 +11,7 @@ import asyncio
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,26 @@ from typing import TypeVar
 from backends.base import StoreError, StoreUnavailable
 
 from .schema import SCHEMA, SCHEMA_VERSION
+
+BUSY_SECONDS = 30.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out other connections' locks.
+
+    Changing the journal mode can fail with "database is locked" at once, without SQLite's busy
+    handler waiting (two processes opening one new file together): retried here, in the
+    worker thread the connection belongs to, for as long as any statement would wait.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 T = TypeVar("T")
 READERS = 2
@@ -64,9 +85,9 @@ class SQLiteDB:
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.create_function("num", 1, _to_real, deterministic=True)
