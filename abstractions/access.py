@@ -183,6 +183,7 @@ class CallerKV:
     def check_read(self, namespace: str, id: str) -> None:
         """Refuse a read of the record now, before any store call (a field resolving to it)."""
         self._require(namespace, READ, id)
+        self._kv.check_read(namespace, id)
 
     async def get_items(self, namespace: str, id: str, **query: Any) -> ItemPage:
         self._require(namespace, READ, id)

@@ -204,6 +204,12 @@ class KeyValue:
 
     # --- reads ----------------------------------------------------------------------------
 
+    def check_read(self, namespace: str, id: str) -> None:
+        """Refuse what `get_items` would refuse of this record whatever it asks, reading
+        nothing: a field resolving to the record fails as its items would."""
+        self._namespace(namespace)
+        _check_id(id)
+
     async def get_items(
         self,
         namespace: str,

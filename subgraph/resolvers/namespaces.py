@@ -15,7 +15,7 @@ def namespaces(info: strawberry.Info) -> list[ns_types.Namespace]:
     out = []
     for ns in context(info).gateway.readable_namespaces():
         settings = [
-            ns_types.NamespaceSetting(key=f.name, value=_text(getattr(ns, f.name)))
+            ns_types.NamespaceSetting(key=f.name, text=_text(getattr(ns, f.name)))
             for f in fields(ns)
             if f.name not in ("name", "abstraction")
         ]

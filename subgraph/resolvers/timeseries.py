@@ -46,14 +46,14 @@ async def time_series(
     filter: list[ItemFilter] | None,
 ) -> ts_types.TimeSeriesEventConnection:
     start, end = interval(since, until)
-    equals = tuple(sorted((f.key, f.value.encode()) for f in filter or []))
+    equals = tuple(sorted((f.key, input_bytes(f.key, f.text, f.value)) for f in filter or []))
     query = SeriesQuery(namespace, check_first(info, first), after, start, end, equals)
     page = await context(info).loaders.series.load((id, query))
     return _connection(page)
 
 
 def _conditions(query: SearchQuery | None) -> list[Condition]:
-    return [Condition(c.key, c.op.value, c.value) for c in (query.conditions if query else [])]
+    return [Condition(c.key, c.op.value, c.text) for c in (query.conditions if query else [])]
 
 
 async def search_events(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSchema
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ValidationCache
 from strawberry.federation.schema import FederationAny
@@ -18,6 +20,7 @@ from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.execution import FastExecutor
 from subgraph.limits import Limits, shape_rule
 
+from . import bounds
 from .access import root_directives
 from .entities import Profile, Title
 from .mutations import mutation_type
@@ -36,12 +39,46 @@ def _is_reference(representation: object) -> bool:
     )
 
 
+# Federation's own fields and types, which Strawberry adds undescribed.
+FEDERATION_DOCS = {
+    "Query._entities": (
+        "Apollo Federation: the entities a router asks for by reference, in the order given. A "
+        "malformed representation is null, with BAD_USER_INPUT at its index."
+    ),
+    "Query._entities(representations)": bounds.REPRESENTATIONS,
+    "Query._service": "Apollo Federation: this subgraph's SDL, for composing a supergraph.",
+    "_Service": "Apollo Federation: what a subgraph tells a router or a composition about itself.",
+    "_Service.sdl": "The subgraph's schema with its Federation directives, as `schema.graphql`.",
+    "_Entity": "Apollo Federation: the entity types this subgraph resolves by reference.",
+    "_Any": "Apollo Federation: an entity representation, `{__typename, id}` here.",
+}
+
+
+def _describe_federation(schema: GraphQLSchema) -> None:
+    """Give Federation's fields and types (`FEDERATION_DOCS`) their descriptions, in the
+    graphql-core schema that both introspection and the printed SDL read."""
+    for where, description in FEDERATION_DOCS.items():
+        type_name, _, rest = where.partition(".")
+        node: Any = schema.get_type(type_name)
+        if rest:
+            field, _, arg = rest.partition("(")
+            node = node.fields[field]
+            if arg:
+                node = node.args[arg.rstrip(")")]
+        node.description = description
+
+
 class FederatedSchema(strawberry.federation.Schema):
-    """Strawberry's federation schema, where a malformed representation is the client's error.
+    """Strawberry's federation schema, where a malformed representation is the client's error,
+    and Federation's fields are described.
 
     Strawberry fails on one (unknown `__typename`, no `id`) with a KeyError or TypeError, which
     would be masked as an internal error; here its entity is null with BAD_USER_INPUT instead.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _describe_federation(self._schema)
 
     def entities_resolver(
         self, info: Info, representations: list[FederationAny]

@@ -6,6 +6,7 @@ from enum import Enum
 
 import strawberry
 
+from . import bounds
 from .scalars import Long
 
 
@@ -14,10 +15,7 @@ class CounterMode(Enum):
     BEST_EFFORT = strawberry.enum_value(
         "best_effort", description="A fast in-store counter; retries may count twice."
     )
-    EVENTUAL = strawberry.enum_value(
-        "eventual",
-        description="Adds are logged and rolled up in the background; reads lag by seconds.",
-    )
+    EVENTUAL = strawberry.enum_value("eventual", description=bounds.EVENTUAL)
     ACCURATE = strawberry.enum_value(
         "accurate", description="The rollup plus every add since, computed at read time."
     )

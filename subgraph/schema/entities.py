@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from . import bounds
 from .access import AUTHENTICATED
 from .counter import Counter
 from .demand import PAGE
@@ -41,7 +42,7 @@ class Profile:
     async def viewing_history(
         self,
         info: strawberry.Info,
-        first: Annotated[int, strawberry.argument(description="Page size.")] = 20,
+        first: Annotated[int, strawberry.argument(description=bounds.FIRST)] = 20,
         after: Annotated[
             str | None, strawberry.argument(description="Cursor from `pageInfo.endCursor`.")
         ] = None,
@@ -49,7 +50,8 @@ class Profile:
             datetime | None, strawberry.argument(description="Only events at or after this.")
         ] = None,
         until: Annotated[
-            datetime | None, strawberry.argument(description="Only events before this.")
+            datetime | None,
+            strawberry.argument(description="Only events before this: after `since`."),
         ] = None,
         title_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only plays of this title.")

@@ -6,42 +6,38 @@ from datetime import datetime
 
 import strawberry
 
-from .scalars import Long
+from . import bounds
+from .scalars import TEXT_IN, VALUE_IN, Long
 
-IDEMPOTENCY = (
-    "One key per logical write; a retry with the same key and input changes nothing. The key "
-    "with another input is refused (IDEMPOTENCY_KEY_REUSED)."
-)
+IDEMPOTENCY = bounds.IDEMPOTENCY_KEY
 
 
 @strawberry.input(description="A playback that started.")
 class RecordPlaybackInput:
-    profile_id: strawberry.ID = strawberry.field(description="Who watched.")
-    title_id: strawberry.ID = strawberry.field(description="What was watched.")
-    started_at: datetime | None = strawberry.field(
-        default=None, description="When playback started (default: now)."
+    profile_id: strawberry.ID = strawberry.field(description=bounds.PROFILE_ID)
+    title_id: strawberry.ID = strawberry.field(description=bounds.TITLE_ID)
+    started_at: datetime | None = strawberry.field(default=None, description=bounds.STARTED_AT)
+    position_seconds: int = strawberry.field(
+        description="Playback position reached, seconds: 0 or more."
     )
-    position_seconds: int = strawberry.field(description="Playback position reached, seconds.")
-    duration_seconds: int = strawberry.field(description="Seconds watched.")
-    device: str | None = strawberry.field(default=None, description="The device.")
+    duration_seconds: int = strawberry.field(description="Seconds watched: 0 or more.")
+    device: str | None = strawberry.field(default=None, description=bounds.DEVICE)
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY)
 
 
-@strawberry.input(description="An item to put: give its value as text or as base64.")
+@strawberry.input(description="An item to put: its value as `text` or as base64 `value`.")
 class KVItemInput:
-    key: str = strawberry.field(description="The item key (UTF-8).")
-    text: str | None = strawberry.field(default=None, description="The value as text.")
-    value: str | None = strawberry.field(default=None, description="The value as base64.")
-    ttl_seconds: int | None = strawberry.field(
-        default=None, description="Expire the item after this many seconds."
-    )
+    key: str = strawberry.field(description=bounds.KV_KEY)
+    text: str | None = strawberry.field(default=None, description=f"{TEXT_IN} Stored as UTF-8.")
+    value: str | None = strawberry.field(default=None, description=VALUE_IN)
+    ttl_seconds: int | None = strawberry.field(default=None, description=bounds.TTL)
 
 
 @strawberry.input(description="Items to upsert into one KV record.")
 class PutItemsInput:
     namespace: str = strawberry.field(description="The KV namespace.")
-    id: strawberry.ID = strawberry.field(description="The record id.")
-    items: list[KVItemInput] = strawberry.field(description="The items.")
+    id: strawberry.ID = strawberry.field(description=bounds.KV_ID)
+    items: list[KVItemInput] = strawberry.field(description=f"The items: {bounds.PUT_ITEMS}")
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY)
 
 
@@ -50,23 +46,29 @@ class PutItemsInput:
 )
 class DeleteItemsInput:
     namespace: str = strawberry.field(description="The KV namespace.")
-    id: strawberry.ID = strawberry.field(description="The record id.")
-    keys: list[str] | None = strawberry.field(default=None, description="Delete these keys.")
+    id: strawberry.ID = strawberry.field(description=bounds.KV_ID)
+    keys: list[str] | None = strawberry.field(default=None, description=bounds.DELETE_KEYS)
     start: str | None = strawberry.field(default=None, description="Range start (inclusive).")
-    end: str | None = strawberry.field(default=None, description="Range end (exclusive).")
+    end: str | None = strawberry.field(
+        default=None, description="Range end (exclusive): after `start`."
+    )
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY)
 
 
 @strawberry.input(description="A signed delta for a counter.")
 class AddCountInput:
     namespace: str = strawberry.field(description="The counter namespace.")
-    name: str = strawberry.field(description="The counter.")
-    delta: Long = strawberry.field(default=1, description="The signed amount to add.")
+    name: str = strawberry.field(description=bounds.COUNTER_NAME)
+    delta: Long = strawberry.field(
+        default=1,
+        description="The signed amount to add; refused when the count would leave the signed "
+        "64-bit range.",
+    )
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY)
 
 
 @strawberry.input(description="A counter to reset to zero.")
 class ClearCountInput:
     namespace: str = strawberry.field(description="The counter namespace.")
-    name: str = strawberry.field(description="The counter.")
+    name: str = strawberry.field(description=bounds.COUNTER_NAME)
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY)

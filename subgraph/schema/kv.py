@@ -1,4 +1,4 @@
-"""Key-Value records and items, with bytes as base64 and a text convenience."""
+"""Key-Value records and items, with bytes as base64 (`value`) and as plain text (`text`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import strawberry
 from abstractions.kv import Item
 from subgraph.resolvers import kv as kv_resolvers
 
+from . import bounds
 from .common import PageInfo
 from .demand import PAGE
-from .scalars import as_text, b64encode
+from .scalars import TEXT, VALUE, as_text, b64encode
 
 
 @strawberry.type(description="One item of a KV record: a key and its value.")
 class KVItem:
     key: str = strawberry.field(description="The item key (UTF-8).")
-    value: str = strawberry.field(description="The value, base64-encoded.")
-    text: str | None = strawberry.field(description="The value as text, when it is UTF-8.")
+    value: str = strawberry.field(description=VALUE)
+    text: str | None = strawberry.field(description=TEXT)
     ttl_seconds: int | None = strawberry.field(description="Seconds until the item expires.")
 
     @classmethod
@@ -49,27 +50,29 @@ class KVRecord:
     id: strawberry.ID = strawberry.field(description="The record id.")
 
     @strawberry.field(
-        description="Items of the record: all, by keys, or by key range.", directives=[PAGE]
+        description="Items of the record: all, by keys, or by key range; a page ends at `first` "
+        "items or at about `pageBytes` bytes.",
+        directives=[PAGE],
     )
     async def items(
         self,
         info: strawberry.Info,
-        first: Annotated[int, strawberry.argument(description="Items per page.")] = 20,
-        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        first: Annotated[int, strawberry.argument(description=bounds.KV_FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=bounds.AFTER)] = None,
         keys: Annotated[
-            list[str] | None, strawberry.argument(description="Only these keys.")
+            list[str] | None, strawberry.argument(description=bounds.KV_KEYS)
         ] = None,
         start: Annotated[
             str | None, strawberry.argument(description="Range start (inclusive).")
         ] = None,
         end: Annotated[
-            str | None, strawberry.argument(description="Range end (exclusive).")
+            str | None, strawberry.argument(description="Range end (exclusive): after `start`.")
         ] = None,
         descending: Annotated[
             bool, strawberry.argument(description="Reverse key order.")
         ] = False,
         page_bytes: Annotated[
-            int | None, strawberry.argument(description="Stop a page after about this many bytes.")
+            int | None, strawberry.argument(description=bounds.PAGE_BYTES)
         ] = None,
     ) -> KVItemConnection:
         return await kv_resolvers.items(

@@ -8,6 +8,7 @@ import strawberry
 
 from subgraph.resolvers import counters, kv, playback, timeseries
 
+from . import bounds
 from .access import Directives
 from .counter import Counter
 from .inputs import (
@@ -24,21 +25,32 @@ from .timeseries import WriteEventsInput, WriteEventsPayload
 INPUT = strawberry.argument(description="What to write, with its idempotency key.")
 
 
-@strawberry.type(description="The recorded playback and both play counters after it.")
+# The play counts are read as their modes read, not exactly: an exact read of an EVENTUAL
+# counter folds every add since its last rollup, which for a title being watched by many at once
+# is the cost its namespace chose EVENTUAL to avoid.  So the description says what it reads.
+@strawberry.type(
+    description="The recorded playback and both play counts, each read right after the write "
+    "as its counter's `mode` reads: an ACCURATE count includes this play, an EVENTUAL one not "
+    "yet."
+)
 class RecordPlaybackPayload:
     event: PlaybackEvent = strawberry.field(description="The event as stored.")
-    profile_play_count: Counter = strawberry.field(description="The profile's play count.")
-    title_play_count: Counter = strawberry.field(description="The title's play count.")
+    profile_play_count: Counter = strawberry.field(description=bounds.PROFILE_PLAY_COUNT)
+    title_play_count: Counter = strawberry.field(description=bounds.TITLE_PLAY_COUNT)
 
 
 def mutation_type(access: Directives) -> type:
     """The Mutation root, its fields carrying `access(field)`'s directives."""
 
-    @strawberry.type(description="Writes.")
+    @strawberry.type(
+        description="Writes. Each takes an `idempotencyKey` and checks all of its input before "
+        "it writes anything. Request limits as on Query."
+    )
     class Mutation:
         @strawberry.mutation(
             description=(
-                "Record a playback: the event into viewing history, +1 on both play counters."
+                "Record a playback: the event into viewing history, +1 on both play counters "
+                "(what they read after it: RecordPlaybackPayload)."
             ),
             directives=access("record_playback"),
         )
@@ -48,7 +60,7 @@ def mutation_type(access: Directives) -> type:
             return await playback.record_playback(info, input)
 
         @strawberry.mutation(
-            description="Upsert items of a KV record.",
+            description=f"Upsert items of a KV record: {bounds.PUT_ITEMS}",
             directives=access("put_items"),
         )
         async def put_items(
@@ -57,7 +69,7 @@ def mutation_type(access: Directives) -> type:
             return await kv.put_items(info, input)
 
         @strawberry.mutation(
-            description="Delete keys, a key range, or a whole KV record.",
+            description=f"Delete keys, a key range, or a whole KV record: {bounds.DELETE_ITEMS}",
             directives=access("delete_items"),
         )
         async def delete_items(
@@ -66,7 +78,7 @@ def mutation_type(access: Directives) -> type:
             return await kv.delete_items(info, input)
 
         @strawberry.mutation(
-            description="Write events to a time-series namespace.",
+            description=f"Write events to a time-series namespace: {bounds.WRITE_EVENTS}",
             directives=access("write_events"),
         )
         async def write_events(
@@ -75,7 +87,8 @@ def mutation_type(access: Directives) -> type:
             return await timeseries.write_events(info, input)
 
         @strawberry.mutation(
-            description="Add a signed delta to a counter; returns it after the add.",
+            description="Add a signed delta to a counter; returns it as its `mode` reads right "
+            "after the add (an EVENTUAL count does not include the add yet: CounterMode).",
             directives=access("add_count"),
         )
         async def add_count(
@@ -84,7 +97,8 @@ def mutation_type(access: Directives) -> type:
             return await counters.add_count(info, input)
 
         @strawberry.mutation(
-            description="Reset a counter to zero.",
+            description="Reset a counter to zero; returns it as its `mode` reads right after "
+            "(an EVENTUAL count shows the reset only once rolled up: CounterMode).",
             directives=access("clear_count"),
         )
         async def clear_count(

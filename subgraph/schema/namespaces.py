@@ -19,7 +19,7 @@ class Abstraction(Enum):
 @strawberry.type(description="One setting of a namespace.")
 class NamespaceSetting:
     key: str = strawberry.field(description="The setting's name, as in the namespaces file.")
-    value: str = strawberry.field(description="Its value, as text.")
+    text: str = strawberry.field(description="Its value as plain text.")
 
 
 @strawberry.type(description="A named dataset with its abstraction and settings.")

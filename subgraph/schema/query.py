@@ -9,6 +9,7 @@ import strawberry
 
 from subgraph.resolvers import counters, kv, namespaces, timeseries
 
+from . import bounds
 from .access import Directives
 from .counter import Counter
 from .demand import PAGE, SEARCH_COST, SLICED, assumed
@@ -18,24 +19,26 @@ from .timeseries import DistinctValue, ItemFilter, SearchQuery, TimeSeriesEventC
 
 NS = strawberry.argument(description="The namespace.")
 SINCE = strawberry.argument(description="Only events at or after this time.")
-UNTIL = strawberry.argument(description="Only events before this time.")
-FIRST = strawberry.argument(description="Page size.")
-AFTER = strawberry.argument(description="Cursor from `pageInfo.endCursor` of the previous page.")
-SEARCH = strawberry.argument(description="Conditions on item values (default: every event).")
+UNTIL = strawberry.argument(description="Only events before this time: after `since`.")
+FIRST = strawberry.argument(description=bounds.TS_FIRST)
+AFTER = strawberry.argument(description=bounds.AFTER)
+SEARCH = strawberry.argument(description=bounds.SEARCH)
 
 
 def query_type(access: Directives) -> type:
     """The Query root, its fields carrying `access(field)`'s directives (subgraph.schema.access)."""
 
-    @strawberry.type(description="Reads.")
+    @strawberry.type(description=f"Reads. {bounds.REQUEST}")
     class Query:
         @strawberry.field(
-            description="A KV record; its items are paged on the record.",
+            description="A KV record; its items are paged on the record. A namespace that is "
+            "not a KV namespace, an id that is too long or empty, or a record the caller may "
+            "not read fails the field at once (null, with its error), whatever it selects.",
             directives=access("kv_record"),
         )
         def kv_record(
             self, info: strawberry.Info, namespace: Annotated[str, NS],
-            id: Annotated[strawberry.ID, strawberry.argument(description="The record id.")],
+            id: Annotated[strawberry.ID, strawberry.argument(description=bounds.KV_ID)],
         ) -> KVRecord | None:
             return kv.record(info, namespace, id)
 
@@ -47,22 +50,26 @@ def query_type(access: Directives) -> type:
             self,
             info: strawberry.Info,
             namespace: Annotated[str, NS],
-            id: Annotated[str, strawberry.argument(description="The time series id.")],
+            id: Annotated[strawberry.ID, strawberry.argument(description=bounds.SERIES_ID)],
             since: Annotated[datetime | None, SINCE] = None,
             until: Annotated[datetime | None, UNTIL] = None,
             first: Annotated[int, FIRST] = 20,
             after: Annotated[str | None, AFTER] = None,
             filter: Annotated[
                 list[ItemFilter] | None,
-                strawberry.argument(description="Only events with all these item values."),
+                strawberry.argument(
+                    description="Only events with all these item values (each `text` or "
+                    "base64 `value`)."
+                ),
             ] = None,
         ) -> TimeSeriesEventConnection | None:
             return await timeseries.time_series(
-                info, namespace, id, since, until, first, after, filter
+                info, namespace, str(id), since, until, first, after, filter
             )
 
         @strawberry.field(
-            description="Events of any series matching every condition, newest first.",
+            description="Events of any series matching every condition, newest first, in a "
+            "namespace with search on.",
             directives=[PAGE, SEARCH_COST, *access("search_events")],
         )
         async def search_events(
@@ -80,20 +87,19 @@ def query_type(access: Directives) -> type:
             )
 
         @strawberry.field(
-            description="Distinct values of an item key among matching events.",
+            description="Distinct values of an item key among matching events, in a namespace "
+            "with search on.",
             directives=[SLICED, SEARCH_COST, *access("distinct_values")],
         )
         async def distinct_values(
             self,
             info: strawberry.Info,
             namespace: Annotated[str, NS],
-            key: Annotated[str, strawberry.argument(description="The item key.")],
+            key: Annotated[str, strawberry.argument(description=bounds.ITEM_KEY)],
             query: Annotated[SearchQuery | None, SEARCH] = None,
             since: Annotated[datetime | None, SINCE] = None,
             until: Annotated[datetime | None, UNTIL] = None,
-            first: Annotated[
-                int, strawberry.argument(description="At most this many values, most common first.")
-            ] = 20,
+            first: Annotated[int, strawberry.argument(description=bounds.DISTINCT_FIRST)] = 20,
         ) -> list[DistinctValue] | None:
             return await timeseries.distinct_values(
                 info, namespace, key, query, since, until, first
@@ -104,7 +110,7 @@ def query_type(access: Directives) -> type:
             self,
             info: strawberry.Info,
             namespace: Annotated[str, NS],
-            name: Annotated[str, strawberry.argument(description="The counter.")],
+            name: Annotated[str, strawberry.argument(description=bounds.COUNTER_NAME)],
         ) -> Counter | None:
             return await counters.counter(info, namespace, name)
 
@@ -119,7 +125,7 @@ def query_type(access: Directives) -> type:
             self,
             info: strawberry.Info,
             namespace: Annotated[str, NS],
-            names: Annotated[list[str], strawberry.argument(description="The counters.")],
+            names: Annotated[list[str], strawberry.argument(description=bounds.COUNTER_NAMES)],
         ) -> list[Counter | None] | None:
             return await counters.counters(info, namespace, names)  # type: ignore[return-value]
 

@@ -45,6 +45,14 @@ LONG_SCALAR = strawberry.scalar(
 )
 
 
+# The naming rule of every item value, in and out: a field named `value` holds its bytes as
+# base64, a field named `text` holds plain text.  An input takes exactly one of them.
+VALUE = "The value's bytes, base64-encoded."
+TEXT = "The value as plain text; null when its bytes are not UTF-8."
+VALUE_IN = "The value's bytes, base64-encoded (give `text` or `value`)."
+TEXT_IN = "The value as plain text (give `text` or `value`)."
+
+
 def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 

@@ -9,25 +9,26 @@ import strawberry
 
 from abstractions.timeseries import Event
 
+from . import bounds
 from .common import PageInfo
 from .demand import assumed
 from .playback import event_global_id, micros_to_datetime
-from .scalars import as_text, b64encode
+from .scalars import TEXT, TEXT_IN, VALUE, VALUE_IN, as_text, b64encode
 
 
 @strawberry.type(description="One item of an event: a key and its value.")
 class EventItem:
     key: str = strawberry.field(description="The item key.")
-    value: str = strawberry.field(description="The value, base64-encoded.")
-    text: str | None = strawberry.field(description="The value as text, when it is UTF-8.")
+    value: str = strawberry.field(description=VALUE)
+    text: str | None = strawberry.field(description=TEXT)
 
 
 @strawberry.type(description="An event of a time series.")
 class TimeSeriesEvent:
     id: strawberry.ID = strawberry.field(description="Opaque, stable id of the event.")
-    series_id: str = strawberry.field(description="The time series it belongs to.")
+    series_id: strawberry.ID = strawberry.field(description="The time series it belongs to.")
     event_time: datetime = strawberry.field(description="When it happened.")
-    event_id: str = strawberry.field(description="Its id, unique within its time.")
+    event_id: strawberry.ID = strawberry.field(description="Its id, unique within its time.")
     items: list[EventItem] = strawberry.field(
         description="Its items, by key.", directives=[assumed(64)]
     )
@@ -36,9 +37,9 @@ class TimeSeriesEvent:
     def from_record(cls, event: Event) -> TimeSeriesEvent:
         return cls(
             id=strawberry.ID(event_global_id(event.series_id, event.event_time, event.event_id)),
-            series_id=event.series_id,
+            series_id=strawberry.ID(event.series_id),
             event_time=micros_to_datetime(event.event_time),
-            event_id=event.event_id,
+            event_id=strawberry.ID(event.event_id),
             items=[
                 EventItem(key=k, value=b64encode(v), text=as_text(v))
                 for k, v in sorted(event.items.items())
@@ -60,8 +61,8 @@ class TimeSeriesEventConnection:
 
 @strawberry.type(description="A distinct value of an item key and how many events carry it.")
 class DistinctValue:
-    value: str = strawberry.field(description="The value, base64-encoded.")
-    text: str | None = strawberry.field(description="The value as text, when it is UTF-8.")
+    value: str = strawberry.field(description=VALUE)
+    text: str | None = strawberry.field(description=TEXT)
     count: int = strawberry.field(description="Matching events with this value.")
 
 
@@ -85,56 +86,55 @@ class WriteMode(Enum):
     )
 
 
-@strawberry.input(description="An item value to match exactly.")
+@strawberry.input(description="An item value to match exactly: as `text` or as base64 `value`.")
 class ItemFilter:
-    key: str = strawberry.field(description="The item key.")
-    value: str = strawberry.field(description="The value, as text.")
+    key: str = strawberry.field(description=bounds.ITEM_KEY)
+    text: str | None = strawberry.field(default=None, description=TEXT_IN)
+    value: str | None = strawberry.field(default=None, description=VALUE_IN)
 
 
 @strawberry.input(description="One condition of a search; all conditions must hold.")
 class SearchCondition:
     key: str = strawberry.field(description="The item key.")
     op: SearchOperator = strawberry.field(description="The comparison.")
-    value: str = strawberry.field(
-        description="The value, as text (a number for numeric keys, ISO-8601 for dates)."
+    text: str = strawberry.field(
+        description="The value as plain text: a number for numeric keys, ISO-8601 for dates."
     )
 
 
 @strawberry.input(description="An AND of conditions on item values.")
 class SearchQuery:
-    conditions: list[SearchCondition] = strawberry.field(description="All must hold.")
+    conditions: list[SearchCondition] = strawberry.field(description=bounds.CONDITIONS)
 
 
 @strawberry.input(description="An item of an event to write.")
 class EventItemInput:
-    key: str = strawberry.field(description="The item key.")
-    text: str | None = strawberry.field(default=None, description="The value as text.")
+    key: str = strawberry.field(description=bounds.ITEM_KEY)
+    text: str | None = strawberry.field(
+        default=None, description=f"{TEXT_IN} Stored as UTF-8: {bounds.ITEM_VALUE_BYTES}."
+    )
     value: str | None = strawberry.field(
-        default=None, description="The value as base64 (instead of text)."
+        default=None, description=f"{VALUE_IN} Decoded: {bounds.ITEM_VALUE_BYTES}."
     )
 
 
 @strawberry.input(description="An event to write.")
 class EventInput:
-    series_id: str = strawberry.field(description="The time series.")
-    event_time: datetime | None = strawberry.field(
-        default=None, description="When it happened (default: now)."
+    series_id: strawberry.ID = strawberry.field(description=bounds.SERIES_ID)
+    event_time: datetime | None = strawberry.field(default=None, description=bounds.EVENT_TIME)
+    event_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=f"Its id, {bounds.EVENT_ID} (default: derived from the idempotency key).",
     )
-    event_id: str | None = strawberry.field(
-        default=None, description="Its id (default: derived from the idempotency key)."
-    )
-    items: list[EventItemInput] = strawberry.field(description="Its items.")
+    items: list[EventItemInput] = strawberry.field(description=bounds.EVENT_ITEMS)
 
 
 @strawberry.input(description="Events to write to a time-series namespace.")
 class WriteEventsInput:
     namespace: str = strawberry.field(description="The time-series namespace.")
-    events: list[EventInput] = strawberry.field(description="The events.")
+    events: list[EventInput] = strawberry.field(description=f"The events: {bounds.EVENTS}")
     mode: WriteMode = strawberry.field(default=WriteMode.SYNC, description="Acknowledgement.")
-    idempotency_key: str = strawberry.field(
-        description="One key per logical write; a retry with the same key and input writes "
-        "nothing new. The key with another input is refused (IDEMPOTENCY_KEY_REUSED)."
-    )
+    idempotency_key: str = strawberry.field(description=bounds.IDEMPOTENCY_KEY)
 
 
 @strawberry.type(description="The result of writeEvents.")

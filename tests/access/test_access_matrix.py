@@ -66,7 +66,7 @@ def _count(client: Client, issuer: Issuer, name: str) -> str:
 def _history(client: Client, issuer: Issuer, key: str, value: str) -> list[Any]:
     return admin_data(client, issuer, 'query ($f: [ItemFilter!]) { timeSeries(namespace: '
                       '"viewing_history", id: "p1", filter: $f) { edges { cursor } } }',
-                      {"f": [{"key": key, "value": value}]})["timeSeries"]["edges"]
+                      {"f": [{"key": key, "text": value}]})["timeSeries"]["edges"]
 
 
 CASES = [

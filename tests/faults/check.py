@@ -26,7 +26,7 @@ from .load import ACCURATE, EVENTUAL, Answer, Client, Owned, counter_key
 ITEMS_PAGE = """query($id: ID!, $after: String) { kvRecord(namespace: "profile_settings", id: $id) {
   items(first: 100, after: $after) { edges { node { key text } }
   pageInfo { hasNextPage endCursor } } } }"""
-EVENTS_PAGE = """query($id: String!, $after: String) {
+EVENTS_PAGE = """query($id: ID!, $after: String) {
   timeSeries(namespace: "viewing_history", id: $id, first: 100, after: $after) {
   edges { node { eventId eventTime } } pageInfo { hasNextPage endCursor } } }"""
 HISTORY_PAGE = """query($r: [_Any!]!, $after: String) { _entities(representations: $r) {

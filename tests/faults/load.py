@@ -38,7 +38,7 @@ PLAY = ("mutation Play($in: RecordPlaybackInput!) { recordPlayback(input: $in) "
 
 # One read of everything a writer owns: each field is judged on its own.
 READ = """
-query Read($kv: ID!, $ts: String!, $ff: String!, $ev: String!, $acc: String!, $cla: String!,
+query Read($kv: ID!, $ts: ID!, $ff: ID!, $ev: String!, $acc: String!, $cla: String!,
            $cle: String!, $reps: [_Any!]!) {
   kv: kvRecord(namespace: "profile_settings", id: $kv) { items(first: 100) {
     edges { node { key text } } pageInfo { hasNextPage } } }

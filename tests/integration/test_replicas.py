@@ -23,7 +23,7 @@ WRITE = """mutation ($input: WriteEventsInput!) { writeEvents(input: $input) { e
 PLAY = """mutation ($input: RecordPlaybackInput!) {
   recordPlayback(input: $input) { event { id } }
 }"""
-READ = """query ($counter: String!, $series: String!, $profile: String!, $ns: String!) {
+READ = """query ($counter: String!, $series: ID!, $profile: ID!, $ns: String!) {
   counter(namespace: "profile_plays", name: $counter) { count }
   events: timeSeries(namespace: $ns, id: $series, first: 100) { edges { node { eventId } } }
   plays: timeSeries(namespace: "viewing_history", id: $profile, first: 100) {

@@ -210,7 +210,7 @@ async def test_reindex_fills_a_key_declared_numeric_later(
 SEARCH = """
 query($first: Int!) {
   searchEvents(namespace: "events_short",
-               query: {conditions: [{key: "kind", op: EQ, value: "down"}]}, first: $first) {
+               query: {conditions: [{key: "kind", op: EQ, text: "down"}]}, first: $first) {
     edges { node { seriesId eventId } }
   }
 }

@@ -112,7 +112,7 @@ async def test_counters_rejects_more_names_than_the_limit(client: GraphQLClient)
 async def test_namespaces_lists_each_configured_namespace_with_its_settings(
     client: GraphQLClient,
 ) -> None:
-    data = await client.data("{ namespaces { name abstraction settings { key value } } }")
+    data = await client.data("{ namespaces { name abstraction settings { key text } } }")
     by_name = {ns["name"]: ns for ns in data["namespaces"]}
     assert sorted(by_name) == sorted(ns.name for ns in client.gateway.namespaces)
     assert {
@@ -122,10 +122,10 @@ async def test_namespaces_lists_each_configured_namespace_with_its_settings(
     assert by_name["profile_settings"]["abstraction"] == "KV"
     title_plays = by_name["title_plays"]
     assert title_plays["abstraction"] == "COUNTER"
-    settings = {s["key"]: s["value"] for s in title_plays["settings"]}
+    settings = {s["key"]: s["text"] for s in title_plays["settings"]}
     assert settings["mode"] == "eventual"
     assert settings["accept_window_seconds"] == "0.3"
-    history = {s["key"]: s["value"] for s in by_name["viewing_history"]["settings"]}
+    history = {s["key"]: s["text"] for s in by_name["viewing_history"]["settings"]}
     assert history["search"] == "true"
     assert "position_seconds=numeric" in history["search_fields"]
 

@@ -234,7 +234,7 @@ EVENTS_LATE = TimeSeriesNamespace(
 )
 WRITE = MUTATIONS["writeEvents"][0]
 PUT = MUTATIONS["putItems"][0]
-SERIES = """query ($ns: String!, $id: String!) {
+SERIES = """query ($ns: String!, $id: ID!) {
   timeSeries(namespace: $ns, id: $id, first: 20) { edges { node { eventTime eventId
     items { text } } } }
 }"""

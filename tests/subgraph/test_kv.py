@@ -140,6 +140,30 @@ async def test_delete_items_by_keys_then_by_range_then_the_whole_record(
     assert keys_of(await items(client)) == []
 
 
+RECORD = "query ($ns: String!, $id: ID!) { kvRecord(namespace: $ns, id: $id) { %s } }"
+SELECTIONS = {"id": "id", "namespace": "namespace", "items": "items { edges { cursor } }"}
+UNREADABLE = {
+    "unknown namespace": ("nope", "r1"),
+    "counter namespace": ("page_views", "r1"),
+    "time-series namespace": ("events_short", "r1"),
+    "empty id": ("profile_settings", ""),
+    "id over 512 characters": ("profile_settings", "x" * 513),
+}
+
+
+@pytest.mark.parametrize("record", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize("selection", SELECTIONS.values(), ids=SELECTIONS.keys())
+async def test_kv_record_that_items_would_refuse_fails_whatever_it_selects(
+    client: GraphQLClient, record: tuple[str, str], selection: str
+) -> None:
+    namespace, id = record
+    body = await client.execute(RECORD % selection, {"ns": namespace, "id": id})
+    assert body["data"] == {"kvRecord": None}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["kvRecord"], "BAD_USER_INPUT")
+    ]
+
+
 GOOD_ITEM = {"key": "ok", "text": "1"}
 INVALID_PUTS = {
     "key over max_key_bytes": {"items": [GOOD_ITEM, {"key": "k" * 1025, "text": "2"}]},

@@ -17,7 +17,7 @@ WRITE = """
 mutation ($input: WriteEventsInput!) { writeEvents(input: $input) { accepted eventIds } }
 """
 SERIES = """
-query ($ns: String!, $id: String!, $first: Int!, $after: String, $filter: [ItemFilter!],
+query ($ns: String!, $id: ID!, $first: Int!, $after: String, $filter: [ItemFilter!],
        $since: DateTime, $until: DateTime) {
   timeSeries(namespace: $ns, id: $id, first: $first, after: $after, filter: $filter,
              since: $since, until: $until) {
@@ -104,7 +104,7 @@ async def test_time_series_filters_by_item_value_and_pages_with_cursors(
     client: GraphQLClient,
 ) -> None:
     await write_clicks(client)
-    clicks = [{"key": "kind", "value": "click"}]
+    clicks = [{"key": "kind", "text": "click"}]
     first = await series(client, "s1", first=2, filter=clicks)
     assert ids_of(first) == ["e5", "e3"]
     assert first["pageInfo"]["hasNextPage"] is True
@@ -112,6 +112,19 @@ async def test_time_series_filters_by_item_value_and_pages_with_cursors(
                         after=first["pageInfo"]["endCursor"])
     assert ids_of(rest) == ["e1"]
     assert rest["pageInfo"]["hasNextPage"] is False
+
+
+async def test_a_filter_takes_the_value_as_text_or_as_base64_value_not_both(
+    client: GraphQLClient,
+) -> None:
+    await write_clicks(client)
+    as_base64 = await series(client, "s1", filter=[{"key": "kind", "value": "Y2xpY2s="}])
+    assert ids_of(as_base64) == ["e5", "e3", "e1"]
+    for bad in ({"key": "kind"}, {"key": "kind", "text": "click", "value": "Y2xpY2s="},
+                {"key": "kind", "value": "not base64!"}):
+        errors = await client.errors(SERIES, {"ns": "events_short", "id": "s1", "first": 20,
+                                              "filter": [bad]})
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"], bad
 
 
 async def test_time_series_since_and_until_bound_the_interval(client: GraphQLClient) -> None:
@@ -165,7 +178,7 @@ async def write_history(client: GraphQLClient) -> None:
 
 
 def conditions(*conds: tuple[str, str, str]) -> dict[str, Any]:
-    return {"conditions": [{"key": k, "op": op, "value": v} for k, op, v in conds]}
+    return {"conditions": [{"key": k, "op": op, "text": v} for k, op, v in conds]}
 
 
 async def test_search_events_matches_every_condition_numerically(

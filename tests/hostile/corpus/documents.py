@@ -181,16 +181,16 @@ def _validation_cases() -> list[Case]:
         ("repeated-directive", "{ __typename @skip(if: false) @skip(if: false) }"),
         ("unknown-enum-value",
          '{ searchEvents(namespace: "viewing_history", query: {conditions: '
-         '[{key: "title_id", op: LIKE, value: "x"}]}) { edges { cursor } } }'),
+         '[{key: "title_id", op: LIKE, text: "x"}]}) { edges { cursor } } }'),
         ("enum-as-string",
          '{ searchEvents(namespace: "viewing_history", query: {conditions: '
-         '[{key: "title_id", op: "EQ", value: "x"}]}) { edges { cursor } } }'),
+         '[{key: "title_id", op: "EQ", text: "x"}]}) { edges { cursor } } }'),
         ("unknown-input-field",
          '{ searchEvents(namespace: "viewing_history", query: {conditions: [], nope: 1}) '
          "{ edges { cursor } } }"),
         ("missing-input-field",
          '{ searchEvents(namespace: "viewing_history", query: {conditions: '
-         '[{key: "title_id", value: "x"}]}) { edges { cursor } } }'),
+         '[{key: "title_id", text: "x"}]}) { edges { cursor } } }'),
         ("int-literal-over-32-bits",
          '{ kvRecord(namespace: "kv_small", id: "a") { items(first: 2147483648) '
          "{ edges { cursor } } } }"),
@@ -389,10 +389,10 @@ def _variable_cases() -> list[Case]:
     search = ('query($q: SearchQuery) { searchEvents(namespace: "viewing_history", query: $q) '
               "{ edges { cursor } } }")
     for name, value in [
-        ("enum-unknown", {"conditions": [{"key": "title_id", "op": "LIKE", "value": "x"}]}),
-        ("enum-lower-case", {"conditions": [{"key": "title_id", "op": "eq", "value": "x"}]}),
+        ("enum-unknown", {"conditions": [{"key": "title_id", "op": "LIKE", "text": "x"}]}),
+        ("enum-lower-case", {"conditions": [{"key": "title_id", "op": "eq", "text": "x"}]}),
         ("input-unknown-field", {"conditions": [], "nope": 1}),
-        ("input-missing-field", {"conditions": [{"key": "title_id", "value": "x"}]}),
+        ("input-missing-field", {"conditions": [{"key": "title_id", "text": "x"}]}),
         ("input-null-in-non-null-list", {"conditions": [None]}),
         ("input-string-for-object", "conditions"),
     ]:

@@ -576,18 +576,18 @@ def _entity_cases() -> list[Case]:
     search = ('query($c: [SearchCondition!]!) { searchEvents(namespace: "viewing_history", '
               "query: {conditions: $c}) { edges { cursor } } }")
     for label, condition in [
-        ("unknown-key", {"key": "nope", "op": "EQ", "value": "x"}),
-        ("greater-than-on-a-keyword", {"key": "title_id", "op": "GT", "value": "x"}),
-        ("non-number-on-a-numeric-key", {"key": "position_seconds", "op": "GT", "value": "abc"}),
-        ("nan-on-a-numeric-key", {"key": "position_seconds", "op": "LT", "value": "NaN"}),
-        ("huge-on-a-numeric-key", {"key": "position_seconds", "op": "LT", "value": "1e999"}),
-        ("non-date-on-a-date-key", {"key": "started_at", "op": "GTE", "value": "nope"}),
-        ("empty-key", {"key": "", "op": "EQ", "value": "x"}),
+        ("unknown-key", {"key": "nope", "op": "EQ", "text": "x"}),
+        ("greater-than-on-a-keyword", {"key": "title_id", "op": "GT", "text": "x"}),
+        ("non-number-on-a-numeric-key", {"key": "position_seconds", "op": "GT", "text": "abc"}),
+        ("nan-on-a-numeric-key", {"key": "position_seconds", "op": "LT", "text": "NaN"}),
+        ("huge-on-a-numeric-key", {"key": "position_seconds", "op": "LT", "text": "1e999"}),
+        ("non-date-on-a-date-key", {"key": "started_at", "op": "GTE", "text": "nope"}),
+        ("empty-key", {"key": "", "op": "EQ", "text": "x"}),
     ]:
         cases.append(_case(f"search-{label}", gql(search, {"c": [condition]}), ok_or(INPUT)))
     cases.append(_case("search-no-conditions", gql(search, {"c": []}), ok()))
     cases.append(_case("search-100-conditions", gql(search, {"c": [
-        {"key": "title_id", "op": "EQ", "value": f"v{i}"} for i in range(100)]}), ok_or(INPUT)))
+        {"key": "title_id", "op": "EQ", "text": f"v{i}"} for i in range(100)]}), ok_or(INPUT)))
     for label, key in [("unknown", "nope"), ("empty", ""), ("internal-looking", "__typename")]:
         cases.append(_case(f"distinct-values-{label}-key", gql(
             'query($k: String!) { distinctValues(namespace: "viewing_history", key: $k) '

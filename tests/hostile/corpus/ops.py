@@ -17,7 +17,7 @@ PLAY = "mutation($in: RecordPlaybackInput!) { recordPlayback(input: $in) { event
 ITEMS = """query($ns: String!, $id: ID!, $keys: [String!]) {
   kvRecord(namespace: $ns, id: $id) { items(first: 100, keys: $keys) {
     edges { node { key text } } } } }"""
-SERIES = """query($id: String!) { timeSeries(namespace: "viewing_history", id: $id, first: 100) {
+SERIES = """query($id: ID!) { timeSeries(namespace: "viewing_history", id: $id, first: 100) {
   edges { node { items { key text } } } } }"""
 COUNT = "query($ns: String!, $n: String!) { counter(namespace: $ns, name: $n) { count } }"
 HISTORY = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Profile {

@@ -131,12 +131,12 @@ READS: dict[str, Build] = {
     "cursor": _reader('query($v: String) { kvRecord(namespace: "profile_settings", '
                       'id: "before-kv") { items(first: 1, after: $v) { edges { cursor } } } }',
                       "v"),
-    "series-filter-value": _reader(
+    "series-filter-text": _reader(
         'query($v: String!) { timeSeries(namespace: "viewing_history", id: "before-series", '
-        'filter: [{key: "title_id", value: $v}]) { edges { cursor } } }', "v"),
-    "search-value": _reader(
+        'filter: [{key: "title_id", text: $v}]) { edges { cursor } } }', "v"),
+    "search-text": _reader(
         'query($v: String!) { searchEvents(namespace: "viewing_history", query: {conditions: '
-        '[{key: "title_id", op: EQ, value: $v}]}) { edges { cursor } } }', "v"),
+        '[{key: "title_id", op: EQ, text: $v}]}) { edges { cursor } } }', "v"),
     "kv-range-start": _reader(
         'query($v: String) { kvRecord(namespace: "profile_settings", id: "before-kv") '
         "{ items(start: $v) { edges { cursor } } } }", "v"),
