@@ -106,9 +106,8 @@ from .errors import (
     InvalidArgument,
     InvalidIdempotencyToken,
     TooLarge,
-    store_errors,
 )
-from .metrics import CallCounter, EventCounter
+from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import CounterNamespace, Namespaces
 from .tokens import IdempotencyToken, now_micros
 
@@ -175,14 +174,18 @@ class Counters:
         namespaces: Namespaces,
         calls: CallCounter | None = None,
         events: EventCounter | None = None,
+        store_calls: StoreCalls | None = None,
     ) -> None:
         self._store = store
         self._namespaces = namespaces
         self._calls = calls or CallCounter()
+        self._call = (store_calls or StoreCalls()).bind("counter", store)
         self.events = events or EventCounter()
         # Counters waiting for a rollup, per namespace, with the newest add (or late arrival)
         # time seen here: a counter stays queued until a rollup has caught up with it.
         self._pending: dict[str, dict[str, int]] = {}
+        # When each queued counter joined the queue (microseconds): what `rollup_lag` reports.
+        self._queued_since: dict[str, dict[str, int]] = {}
         # Per (namespace, name): rollups past 64 bits, which no store holds; counters last seen
         # near the limit (their adds are checked); counters whose rollup failed (rolled up alone).
         self._overflowed: dict[tuple[str, str], Rollup] = {}
@@ -284,7 +287,7 @@ class Counters:
         ns = self._namespace(namespace)
         _check_name(name)
         if ns.mode == "best_effort":
-            with store_errors():
+            with self._call("clear"):
                 await self._store.counter_zero(ns.name, name)
             return
         await self._log(ns, CounterEvent(name, 0, "", reset=True), token, replay)
@@ -347,12 +350,28 @@ class Counters:
             return repaired
         after: str | None = None
         while True:
-            with store_errors():
+            with self._call("repair"):
                 page = await self._store.counter_names(ns.name, after, REPAIR_BATCH)
             repaired += await self._repair(ns, page)
             if len(page) < REPAIR_BATCH:
                 return repaired
             after = page[-1]
+
+    def rollup_lag(self) -> dict[str, float]:
+        """Per eventual or accurate namespace, seconds the longest-queued counter has waited for
+        a rollup in this process (0 when none waits).
+
+        A healthy namespace stays near its accept window plus skew plus one rollup interval (an
+        add waits out the window before a rollup may count it); more means rollups fall behind
+        or fail.
+        """
+        now = now_micros()
+        lags: dict[str, float] = {}
+        for ns in self._namespaces:
+            if isinstance(ns, CounterNamespace) and ns.mode != "best_effort":
+                since = self._queued_since.get(ns.name)
+                lags[ns.name] = (now - min(since.values())) / _SECOND if since else 0.0
+        return lags
 
     # --- internals ------------------------------------------------------------------------
 
@@ -395,7 +414,7 @@ class Counters:
         _check_delta(delta)
         if ns.mode == "best_effort":
             try:
-                with store_errors():
+                with self._call("add"):
                     return await self._store.counter_incr(ns.name, name, delta)
             except CountOutOfRange as exc:
                 raise InvalidArgument(str(exc)) from exc
@@ -420,7 +439,7 @@ class Counters:
                 raise InvalidArgument(f"counter {name!r} would leave the 64-bit range")
             self._seen(ns, name, after, complete=True)
         queued_at = token.generation_time
-        with store_errors():
+        with self._call("clear" if event.reset else "add"):
             if late:  # the mark first: a rollup that may miss the event then sees the mark
                 queued_at = now_micros()
                 await self._store.counter_mark_late(ns.name, name, queued_at)
@@ -451,7 +470,7 @@ class Counters:
 
     async def _counts(self, ns: CounterNamespace, names: list[str]) -> dict[str, Count]:
         if ns.mode == "best_effort":
-            with store_errors():
+            with self._call("get"):
                 values = await self._store.counter_values(ns.name, names)
             return {n: values.get(n, 0) for n in names}
         if ns.mode == "accurate":
@@ -459,7 +478,7 @@ class Counters:
             for name, count in exact.items():
                 self._seen(ns, name, count, complete=True)
             return {n: c if _fits(c) else CounterOverflow(ns.name, n) for n, c in exact.items()}
-        with store_errors():
+        with self._call("get"):
             rollups = await self._store.counter_rollups(ns.name, names)
         counts: dict[str, Count] = {}
         for name in names:
@@ -476,7 +495,7 @@ class Counters:
     async def _exact(self, ns: CounterNamespace, names: list[str]) -> dict[str, int]:
         """True counts, from the rollup (or the base, as a heal would) plus the whole log
         since, even past 64 bits (not best_effort)."""
-        with store_errors():
+        with self._call("get"):
             _, starts, _ = await self._read_state(ns, names)
             windows = {n: (s.as_of if s else 0, _END_OF_TIME) for n, s in starts.items()}
             folds = await self._store.counter_fold(ns.name, windows)
@@ -511,6 +530,7 @@ class Counters:
     def _queue(self, ns: CounterNamespace, name: str, added_at: int | None) -> None:
         pending = self._pending.setdefault(ns.name, {})
         pending[name] = max(pending.get(name, 0), added_at or 0)
+        self._queued_since.setdefault(ns.name, {}).setdefault(name, now_micros())
         self._wake.set()
 
     def _cutoff(self, ns: CounterNamespace) -> int:
@@ -557,7 +577,7 @@ class Counters:
         heal, onto its base) and store the result, or keep it here when it is past 64 bits.
         Raises if any step fails; stores nothing computed from a read that failed."""
         began = time.monotonic()
-        with store_errors():
+        with self._call("rollup"):
             newest, starts, checkpoints = await self._read_state(ns, names)
             for name, checkpoint in checkpoints.items():
                 if checkpoint.late > (newest[name].as_of if newest[name] else 0):
@@ -603,10 +623,14 @@ class Counters:
     def _rolled(self, ns: CounterNamespace, names: list[str], cutoff: int) -> None:
         """Dequeue counters the rollup caught up with (an overflowed one too: no retry)."""
         pending = self._pending.get(ns.name, {})
+        since = self._queued_since.get(ns.name, {})
         for name in names:
             self._failing.pop((ns.name, name), None)
             if pending.get(name, 0) <= cutoff:
                 pending.pop(name, None)
+                since.pop(name, None)
+            elif name in since:  # what still waits was added after the cutoff
+                since[name] = max(since[name], cutoff)
 
     def _failed(self, ns: CounterNamespace, failed: list[tuple[str, Exception]]) -> None:
         """Count every failed rollup; log a counter once, when it starts failing."""
@@ -628,7 +652,7 @@ class Counters:
         page = limit or RETENTION_COUNTERS_PER_PASS
         written = 0
         while True:
-            with store_errors():
+            with self._call("apply_retention"):
                 names = await self._store.counter_names(ns.name, after, page, logged=True)
             written += await self._retain(ns, names)
             after = names[-1] if len(names) == page else None
@@ -656,7 +680,7 @@ class Counters:
         )
         began = time.monotonic()
         written = 0
-        with store_errors():
+        with self._call("apply_retention"):
             checkpoints = await self._store.counter_checkpoints(ns.name, names)
             bases = {n: _base(checkpoints.get(n)) for n in names}
             windows = {
@@ -691,7 +715,7 @@ class Counters:
         cutoff = self._cutoff(ns)
         began = time.monotonic()
         repaired: list[Repaired] = []
-        with store_errors():
+        with self._call("repair"):
             rollups, checkpoints = await asyncio.gather(
                 self._store.counter_rollups(ns.name, names),
                 self._store.counter_checkpoints(ns.name, names),

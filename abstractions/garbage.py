@@ -19,8 +19,7 @@ import logging
 
 from backends.base import KVGarbage
 
-from .errors import store_errors
-from .metrics import EventCounter
+from .metrics import EventCounter, StoreCalls
 from .namespaces import KVNamespace, Namespaces
 from .tokens import now_micros
 
@@ -41,8 +40,10 @@ class GarbageCollector:
         *,
         interval: float = GC_INTERVAL_SECONDS,
         batch: int = GC_BATCH,
+        store_calls: StoreCalls | None = None,
     ) -> None:
         self._store = store if isinstance(store, KVGarbage) else None
+        self._call = (store_calls or StoreCalls()).bind("kv", store)
         self._namespaces = namespaces
         self._events = events
         self._interval = interval
@@ -61,7 +62,7 @@ class GarbageCollector:
             before = now_micros() - ns.tombstone_gc_seconds * 1_000_000 - skew
             total = 0
             while True:
-                with store_errors():
+                with self._call("collect_garbage"):
                     gone = await self._store.kv_collect_garbage(ns.name, before, self._batch)
                 total += gone
                 if not gone:

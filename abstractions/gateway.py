@@ -9,7 +9,7 @@ from .access import Access, Caller, CallerGateway
 from .counter import Counters
 from .garbage import GarbageCollector
 from .kv import KeyValue
-from .metrics import CallCounter, EventCounter
+from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import Namespaces, load_namespaces
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
@@ -28,6 +28,10 @@ class DataGateway:
     so every process over the same store accepts every other's, also after a restart; unless
     `page_tokens` was given with a secret, or `$SUBGRAPH_TOKEN_SECRET` is set (then
     `signing_keys` is None).
+
+    What it measures: `calls` (API calls), `events` (background happenings), `store_calls`
+    (where an observer times each store call), `access.decisions`, and the gauges
+    `timeseries.buffered()` and `counters.rollup_lag()`.
     """
 
     def __init__(
@@ -43,16 +47,19 @@ class DataGateway:
         self.namespaces = namespaces = namespaces.public()
         self.calls = CallCounter()
         self.events = EventCounter()
+        self.store_calls = calls = StoreCalls()
         self.page_tokens = tokens = page_tokens or PageTokens()
         # Without a separate index, a store that can search (SQLite) serves search itself.
         self.search_index = search_index if search_index is not store else None
         index = search_index or (store if isinstance(store, SearchIndex) else None)
-        self.kv = KeyValue(store, namespaces, tokens, self.calls)
-        self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls)
-        self.timeseries = TimeSeries(store, namespaces, tokens, self.calls, index, self.events)
-        self.counters = Counters(store, namespaces, self.calls, self.events)
+        self.kv = KeyValue(store, namespaces, tokens, self.calls, calls)
+        self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls, calls)
+        self.timeseries = TimeSeries(
+            store, namespaces, tokens, self.calls, index, self.events, calls
+        )
+        self.counters = Counters(store, namespaces, self.calls, self.events, calls)
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
-        self.garbage = GarbageCollector(store, namespaces, self.events)
+        self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
 
     def for_caller(self, caller: Caller) -> CallerGateway:

@@ -20,8 +20,8 @@ from typing import NamedTuple
 from backends.base import KVQuery, KVStore, StoredItem, StoredItems, WriteStamp
 
 from .cursors import Cursors
-from .errors import InvalidArgument, TooLarge, Unavailable, store_errors
-from .metrics import CallCounter
+from .errors import InvalidArgument, TooLarge, Unavailable
+from .metrics import CallCounter, StoreCalls
 from .namespaces import KVNamespace, Namespaces
 from .tokens import IdempotencyToken, PageTokens, decode_bytes, encode_bytes
 
@@ -112,11 +112,13 @@ class KeyValue:
         namespaces: Namespaces,
         page_tokens: PageTokens,
         calls: CallCounter | None = None,
+        store_calls: StoreCalls | None = None,
     ) -> None:
         self._store = store
         self._namespaces = namespaces
         self._tokens = page_tokens
         self._calls = calls or CallCounter()
+        self._call = (store_calls or StoreCalls()).bind("kv", store)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -131,7 +133,7 @@ class KeyValue:
         self._check_items(ns, items)
         stamp = token.stamp()
         stored: list[StoredItem] = []
-        with store_errors():
+        with self._call("put_items"):
             for item in items:
                 plain = _plain(ns, item)
                 stored.append(plain or await self._encode(ns, id, item, stamp))
@@ -153,7 +155,7 @@ class KeyValue:
         token.check(self._namespaces.settings.max_future_micros)
         self._check_items(ns, [item])
         stamp = token.stamp()
-        with store_errors():
+        with self._call("put_if_absent"):
             stored = _plain(ns, item) or await self._encode(ns, id, item, stamp, allow_chunks=False)
             found = await self._store.kv_put_if_absent(ns.name, id, stored, stamp)
             return None if found is None else await self._decode(ns, id, found)
@@ -174,7 +176,7 @@ class KeyValue:
         _check_id(id)
         token.check(self._namespaces.settings.max_future_micros, max_age_micros=_max_age(ns))
         _check_delete(ns, keys, start, end)
-        with store_errors():
+        with self._call("delete_items"):
             await self._store.kv_delete(
                 ns.name, id, token.stamp(),
                 keys=list(dict.fromkeys(keys)) if keys is not None else None,
@@ -232,7 +234,7 @@ class KeyValue:
         scope = partial(selection.scope, ns.name, id)  # made only when a token is signed or read
         after = await self._resume(scope(), page_token) if page_token is not None else None
         query = _query(selection, after, count + 1)
-        with store_errors():
+        with self._call("get_items"):
             rows = await self._store.kv_get(ns.name, id, query)
             return await self._page(ns, id, scope, rows, count, size)
 
@@ -258,7 +260,7 @@ class KeyValue:
             raise TooLarge(f"at most {ns.max_items_per_request} ids per request")
         selection = self._selection(ns, keys, start, end, descending)
         count, size = self._page_limits(ns, limit, page_bytes)
-        with store_errors():
+        with self._call("get_items_many"):
             found = await self._store.kv_get_many(
                 ns.name, unique, _query(selection, None, count + 1)
             )
@@ -282,7 +284,7 @@ class KeyValue:
         after = (await self._tokens.verify(scope, page_token)).get("a") if page_token else None
         if after is not None and not isinstance(after, str):
             raise InvalidArgument("page token is not valid")
-        with store_errors():
+        with self._call("scan_ids"):
             ids = await self._store.kv_scan_ids(ns.name, after, count + 1)
         more = len(ids) > count
         ids = ids[:count]

@@ -31,14 +31,13 @@ from backends.base import (
     EventQuery,
     SearchIndex,
     StoredEvent,
-    StoreError,
     TimeSeriesStore,
 )
 
 from .background import wait_for_event
 from .cursors import Cursors
-from .errors import InvalidArgument, Overloaded, TooLarge, store_errors
-from .metrics import CallCounter, EventCounter
+from .errors import InvalidArgument, Overloaded, TooLarge, Unavailable
+from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import Namespaces, TimeSeriesNamespace
 from .tokens import PageTokens, now_micros
 
@@ -97,12 +96,16 @@ class TimeSeries:
         calls: CallCounter | None = None,
         search_index: SearchIndex | None = None,
         events: EventCounter | None = None,
+        store_calls: StoreCalls | None = None,
     ) -> None:
         self._store = store
         self._namespaces = namespaces
         self._tokens = page_tokens
         self._calls = calls or CallCounter()
         self._index = search_index
+        store_calls = store_calls or StoreCalls()
+        self._call = store_calls.bind("timeseries", store)
+        self._index_call = store_calls.bind("timeseries", search_index or store)
         self.events = events or EventCounter()
         self._buffers: dict[str, _Buffer] = {}
         self._retention: asyncio.Task[None] | None = None
@@ -145,7 +148,7 @@ class TimeSeries:
         events = self._retained(ns, events) if replay else events
         if not events:
             return
-        with store_errors():
+        with self._call("write_events"):
             await self._store.ts_write(ns.name, ns.layout, events)
         await self._index_events(ns, events)
 
@@ -186,6 +189,10 @@ class TimeSeries:
         if buffer.queue.qsize() >= ns.flush_batch_size:
             buffer.wake.set()
 
+    def buffered(self) -> dict[str, int]:
+        """Events accepted by `write_events_async` and not yet written, per namespace."""
+        return {name: b.queue.qsize() for name, b in self._buffers.items()}
+
     def check_events(
         self, namespace: str, events: Sequence[Event], *, replay: bool = False
     ) -> None:
@@ -215,7 +222,7 @@ class TimeSeries:
         query, _, scope = self._query(
             ns, start, end, limit, equals, f"read:{series_id}", page_token
         )
-        with store_errors():
+        with self._call("read_events"):
             rows = await self._store.ts_read(ns.name, ns.layout, series_id, query)
         return self._page(rows, query.limit - 1, scope)
 
@@ -238,7 +245,7 @@ class TimeSeries:
         for series_id in unique:
             _check_series(series_id)
         query, base, _ = self._query(ns, start, end, limit, equals, "", None)
-        with store_errors():
+        with self._call("read_events_many"):
             found = await self._store.ts_read_many(ns.name, ns.layout, unique, query)
         return {
             s: self._page(found.get(s, []), query.limit - 1, self._scope(ns, base, f"read:{s}"))
@@ -264,7 +271,7 @@ class TimeSeries:
         query, _, scope = self._query(
             ns, start, end, limit, None, f"search:{conds!r}", page_token, with_series=True
         )
-        with store_errors():
+        with self._index_call("search_events"):
             rows = await index.search(ns.name, ns.layout, ns.search_fields, conds, query)
         return self._page(rows, query.limit - 1, scope, with_series=True)
 
@@ -288,7 +295,7 @@ class TimeSeries:
             raise InvalidArgument(f"limit must be between 1 and {ns.max_page_events}")
         window, _, _ = self._query(ns, start, end, None, None, "", None)
         query = EventQuery(window.start, window.end, limit)
-        with store_errors():
+        with self._index_call("aggregate_distinct"):
             return await index.distinct(ns.name, ns.layout, ns.search_fields, key, conds, query)
 
     async def apply_retention(self, namespace: str | None = None) -> dict[str, list[int]]:
@@ -299,7 +306,7 @@ class TimeSeries:
         for ns in self._namespaces.all():  # internal namespaces age out too
             if isinstance(ns, TimeSeriesNamespace) and namespace in (None, ns.name):
                 cutoff = (now_micros() // 1_000_000) - ns.layout.retention_seconds
-                with store_errors():
+                with self._call("apply_retention"):
                     dropped[ns.name] = await self._store.ts_drop_slices_before(
                         ns.name, ns.layout, cutoff
                     )
@@ -450,12 +457,13 @@ class TimeSeries:
             return
         for attempt in range(INDEX_ATTEMPTS):
             try:
-                await self._index.index_events(
-                    ns.name, ns.layout, ns.search_fields, events,
-                    refresh_seconds=ns.search_refresh_seconds,
-                )
+                with self._index_call("index_events"):
+                    await self._index.index_events(
+                        ns.name, ns.layout, ns.search_fields, events,
+                        refresh_seconds=ns.search_refresh_seconds,
+                    )
                 return
-            except StoreError:
+            except Unavailable:  # the index's StoreError
                 self.events.add(f"search_index_retries:{ns.name}")
                 await asyncio.sleep(0.05 * 2**attempt)
         self.events.add(f"search_index_failures:{ns.name}", len(events))
@@ -467,8 +475,9 @@ class TimeSeries:
         if not ns.search or self._index is None or self._index is self._store:
             return
         try:
-            await self._index.drop_slices_before(ns.name, ns.layout, cutoff)
-        except StoreError:
+            with self._index_call("apply_retention"):
+                await self._index.drop_slices_before(ns.name, ns.layout, cutoff)
+        except Unavailable:  # the index's StoreError
             self.events.add(f"search_retention_failures:{ns.name}")
             log.warning("dropping old search slices of %s failed; will retry", ns.name,
                         exc_info=True)
@@ -501,8 +510,9 @@ class TimeSeries:
         events = [event for event, _ in batch]
         for attempt in range(INDEX_ATTEMPTS):
             try:
-                await self._store.ts_write(ns.name, ns.layout, events)
-            except StoreError:
+                with self._call("flush"):
+                    await self._store.ts_write(ns.name, ns.layout, events)
+            except Unavailable:  # the store's StoreError
                 self.events.add(f"timeseries_flush_retries:{ns.name}")
                 await asyncio.sleep(0.1 * 2**attempt)
                 continue

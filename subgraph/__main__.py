@@ -2,6 +2,8 @@
 repair-counters | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
+Logs are text on stderr, or JSON lines with SUBGRAPH_LOG_FORMAT=json; SUBGRAPH_LOG_LEVEL sets
+the level (default INFO).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import asyncio
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 from backends import DEFAULT_STORE_URL
 
@@ -45,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="port (env SUBGRAPH_PORT)")
     serve.add_argument("--workers", type=int,
                        default=int(_env("SUBGRAPH_WORKERS", "1") or 1),
-                       help="uvicorn worker processes (env SUBGRAPH_WORKERS)")
+                       help="uvicorn worker processes (env SUBGRAPH_WORKERS); /metrics adds up"
+                            " every worker's, through files in $PROMETHEUS_MULTIPROC_DIR"
+                            " (default: a temporary folder made and removed by serve)")
     serve.add_argument("--drain-seconds", type=float,
                        default=float(_env("SUBGRAPH_DRAIN_SECONDS", "10") or 10),
                        help="on SIGTERM, wait at most this long for requests in flight"
@@ -128,8 +134,15 @@ def _auth_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("SUBGRAPH_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import LogConfigError, configure, log_format
+
+    try:
+        args.log_format = log_format()
+    except LogConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.log_level = os.environ.get("SUBGRAPH_LOG_LEVEL", "INFO")
+    configure(args.log_format, args.log_level)
     if args.command == "export-schema":
         from .schema import export_sdl
 
@@ -223,16 +236,31 @@ def _serve(args: argparse.Namespace) -> int:
     # After its graceful shutdown uvicorn re-raises the SIGTERM it caught; under the default
     # handler the process would then die of the signal (status 143) although it stopped cleanly.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "subgraph.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers if args.workers > 1 else None,
-        factory=False,
-        log_level="info",
-        timeout_graceful_shutdown=max(1, round(args.drain_seconds)),
-        **(tls.uvicorn_options() if tls else {}),
-    )
+    from .logs import logging_config
+    from .metrics import MULTIPROC_DIR
+
+    shared = None
+    if args.workers > 1 and not os.environ.get(MULTIPROC_DIR):
+        # Each worker writes its metrics here (set before they start: prometheus_client reads
+        # it when first imported), and /metrics in any of them adds all up.
+        shared = os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="subgraph-metrics-")
+    try:
+        uvicorn.run(
+            "subgraph.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers if args.workers > 1 else None,
+            factory=False,
+            log_level="info",
+            log_config=logging_config(args.log_format, args.log_level),
+            access_log=False,  # each request's line is ours (subgraph.logs)
+            timeout_graceful_shutdown=max(1, round(args.drain_seconds)),
+            **(tls.uvicorn_options() if tls else {}),
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
+            del os.environ[MULTIPROC_DIR]
     return 0
 
 

@@ -1,18 +1,23 @@
 """The ASGI app: /graphql (POST, and GET for GraphiQL), /healthz, /readyz, /metrics.
 
 The gateway starts with the app (store opened, rollups and buffers running) and stops with it,
-flushing buffered writes, so a SIGTERM to uvicorn loses no acknowledged write.
+flushing buffered writes, so a SIGTERM to uvicorn loses no acknowledged write.  While it runs,
+its calls, events and store calls feed the app's metrics (`subgraph.metrics`), and, when
+tracing is on (`subgraph.tracing`), every request is traced from its router's `traceparent`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -29,9 +34,16 @@ from .context import Context
 from .http import GraphQLView
 from .idempotency import with_idempotency_namespace
 from .limits import Limits
+from .metrics import CONTENT_TYPE, Metrics, multiprocess_dir, worker_stopped
 from .schema import build_schema
+from .telemetry import Telemetry
+from .tracing import instrument_cassandra, provider_from_env
 
 log = logging.getLogger("subgraph")
+
+# How often each worker updates its gauges when workers share their metrics (a lone process
+# updates them when scraped).
+SAMPLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +63,19 @@ class GraphQLApp(GraphQLView):
 
     def __init__(
         self, gateway_ref: dict[str, DataGateway], limits: Limits, namespaces: Namespaces,
-        auth: Authenticator,
+        auth: Authenticator, telemetry: Telemetry,
     ) -> None:
-        super().__init__(build_schema(limits, namespaces), limits, auth)
+        super().__init__(build_schema(limits, namespaces), limits, auth, telemetry)
         self._gateway_ref = gateway_ref
         self._limits = limits
 
     async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
         # The view authenticated the request before running it (GraphQLView.authenticate).
         caller = getattr(request.state, "caller", None) or Caller.anonymous()
-        return Context.create(self._gateway_ref["gateway"], self._limits, caller)
+        return Context.create(
+            self._gateway_ref["gateway"], self._limits, caller,
+            record=getattr(request.state, "record", None), telemetry=self.telemetry,
+        )
 
 
 def open_gateway(settings: Settings) -> DataGateway:
@@ -74,17 +89,44 @@ def open_gateway(settings: Settings) -> DataGateway:
 
 
 def create_app(
-    settings: Settings, *, gateway: DataGateway | None = None, limits: Limits | None = None
+    settings: Settings, *, gateway: DataGateway | None = None, limits: Limits | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
-    """The app; pass `gateway` to serve one the caller built (tests, benchmarks)."""
+    """The app; pass `gateway` to serve one the caller built (tests, benchmarks), and
+    `tracer_provider` to trace into it (else tracing follows the OTEL_* environment)."""
     limits = limits or Limits.from_env()
     auth = Authenticator(settings.auth)
     ref: dict[str, DataGateway] = {}
     # The schema publishes the namespaces' access policies (`@requiresScopes`).
     namespaces = gateway.namespaces if gateway else load_namespaces(settings.namespaces_path)
-    graphql = GraphQLApp(ref, limits, namespaces, auth)
+    owned_provider = None if tracer_provider is not None else provider_from_env()
+    provider = tracer_provider or owned_provider
+    metrics = Metrics(authentication=OUTCOMES if auth.enabled else None)
+    telemetry = Telemetry(metrics, provider)
+    graphql = GraphQLApp(ref, limits, namespaces, auth, telemetry)
 
     refusals: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def measured(gw: DataGateway) -> AsyncIterator[None]:
+        """The gateway's counts and store calls into the metrics (and spans) while it serves."""
+        gw.store_calls.observe(telemetry.store_call)
+        metrics.watch(gw, auth.outcomes if auth.enabled else None)
+        if owned_provider is not None and getattr(gw.store, "backend", None) == "cassandra":
+            instrument_cassandra(owned_provider)
+        sampler = asyncio.create_task(_sample(metrics, gw)) if multiprocess_dir() else None
+        try:
+            yield
+        finally:
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+            metrics.close()
+            gw.store_calls.observe(None)
+            worker_stopped()
+            if owned_provider is not None:
+                owned_provider.shutdown()  # sends the spans still buffered
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,23 +136,25 @@ def create_app(
                         " write every namespace; serve only on a loopback address")
         try:
             gw = gateway or open_gateway(settings)
-            try:
-                await gw.start()
-            except StoreError as refused:  # refused credentials or TLS, no node reachable
-                refusals.append(f"cannot start: {refused}")
-                raise
-            ref["gateway"] = gw
-            if settings.seed:
-                from .seed import seed_demo_data
+            async with measured(gw):
+                try:
+                    await gw.start()
+                except StoreError as refused:  # refused credentials or TLS, no node reachable
+                    refusals.append(f"cannot start: {refused}")
+                    raise
+                ref["gateway"] = gw
+                if settings.seed:
+                    from .seed import seed_demo_data
 
-                await seed_demo_data(gw)
-            log.info(
-                "serving %d namespaces from %s", len(gw.namespaces), redact_url(settings.store_url)
-            )
-            try:
-                yield
-            finally:
-                await gw.stop()
+                    await seed_demo_data(gw)
+                log.info(
+                    "serving %d namespaces from %s", len(gw.namespaces),
+                    redact_url(settings.store_url),
+                )
+                try:
+                    yield
+                finally:
+                    await gw.stop()
         finally:
             await auth.aclose()
 
@@ -125,22 +169,36 @@ def create_app(
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(
-            render_metrics(ref["gateway"], auth.outcomes if auth.enabled else None),
-            media_type="text/plain; version=0.0.4"
-        )
+    async def metrics_text(request: Request) -> Response:
+        metrics.sample(ref["gateway"])
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    middleware = []
+    if provider is not None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        # The server span, continuing the router's traceparent; none for probes and scrapes.
+        middleware.append(Middleware(
+            OpenTelemetryMiddleware, tracer_provider=provider, exclude_spans=["receive", "send"],
+            excluded_urls="/healthz,/readyz,/metrics",
+        ))
     return _App(
         refusals,
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with 405
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_text),
         ],
+        middleware=middleware,
         lifespan=lifespan,
     )
+
+
+async def _sample(metrics: Metrics, gateway: DataGateway) -> None:
+    while True:
+        metrics.sample(gateway)
+        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 class _App(Starlette):
@@ -166,52 +224,3 @@ class _App(Starlette):
             await send(message)
 
         await super().__call__(scope, receive, reporting)
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def render_metrics(
-    gateway: DataGateway, authentication: Mapping[str, int] | None = None
-) -> str:
-    """Prometheus text exposition of this process's counters; `authentication`: outcomes of
-    token checks by result (subgraph.auth.OUTCOMES), None when authentication is off."""
-    lines = [
-        "# HELP subgraph_abstraction_calls_total Calls into the data abstractions' APIs.",
-        "# TYPE subgraph_abstraction_calls_total counter",
-    ]
-    for (abstraction, operation), n in sorted(gateway.calls.snapshot().items()):
-        lines.append(
-            f'subgraph_abstraction_calls_total{{abstraction="{_label(abstraction)}",'
-            f'operation="{_label(operation)}"}} {n}'
-        )
-    lines += [
-        "# HELP subgraph_abstraction_events_total Background events: flushes, drops, retries.",
-        "# TYPE subgraph_abstraction_events_total counter",
-    ]
-    for name, n in sorted(gateway.events.snapshot().items()):
-        event, _, namespace = name.partition(":")
-        lines.append(
-            f'subgraph_abstraction_events_total{{event="{_label(event)}",'
-            f'namespace="{_label(namespace)}"}} {n}'
-        )
-    lines += [
-        "# HELP subgraph_access_decisions_total Access decisions: may this caller read or write"
-        " this namespace's data.",
-        "# TYPE subgraph_access_decisions_total counter",
-    ]
-    for (namespace, operation, result), n in sorted(gateway.access.decisions.snapshot().items()):
-        lines.append(
-            f'subgraph_access_decisions_total{{namespace="{_label(namespace)}",'
-            f'operation="{_label(operation)}",result="{_label(result)}"}} {n}'
-        )
-    if authentication is not None:
-        lines += [
-            "# HELP subgraph_authentication_total Requests by the outcome of their token check.",
-            "# TYPE subgraph_authentication_total counter",
-        ]
-        for result in sorted(set(OUTCOMES) | set(authentication)):
-            n = authentication.get(result, 0)
-            lines.append(f'subgraph_authentication_total{{result="{_label(result)}"}} {n}')
-    return "\n".join(lines) + "\n"

@@ -4,7 +4,9 @@ Configured from the environment (SUBGRAPH_STORE, SUBGRAPH_NAMESPACES, SUBGRAPH_S
 SUBGRAPH_DEMO, limits, and authentication: SUBGRAPH_AUTH, SUBGRAPH_JWKS, SUBGRAPH_JWKS_CA,
 SUBGRAPH_JWT_ISSUER, SUBGRAPH_JWT_AUDIENCE, SUBGRAPH_JWT_LEEWAY_SECONDS,
 SUBGRAPH_JWKS_REFRESH_SECONDS).  `python -m subgraph serve` refuses to serve without
-authentication on other than a loopback address; run this way, that is up to you.
+authentication on other than a loopback address; run this way, that is up to you.  Tracing
+follows the OTEL_* variables as under `serve`; logging, and PROMETHEUS_MULTIPROC_DIR for several
+workers, are the server's to set up (`serve` does both: subgraph.logs, subgraph.metrics).
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ import os
 import ssl
 import time
 import urllib.parse
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ import jwt
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
 from abstractions.access import Caller
+from abstractions.metrics import EventCounter
 
 log = logging.getLogger("subgraph.auth")
 
@@ -411,7 +411,7 @@ class Authenticator:
             assert settings.jwks is not None
             self.keys = KeySet(settings.jwks, ca_file=settings.jwks_ca,
                                refresh_seconds=settings.jwks_refresh_seconds)
-        self.outcomes: Counter[str] = Counter()
+        self.outcomes = EventCounter()  # by subgraph.auth.OUTCOMES
 
     @property
     def enabled(self) -> bool:
@@ -426,7 +426,7 @@ class Authenticator:
             await self.keys.aclose()
 
     def count(self, outcome: str) -> None:
-        self.outcomes[outcome] += 1
+        self.outcomes.add(outcome)
 
     async def authenticate(self, authorization: Sequence[str]) -> Caller | None:
         """The Caller of a request with these Authorization header values; None when auth is

@@ -3,7 +3,6 @@ request id."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from abstractions.access import Caller, CallerGateway
@@ -12,6 +11,7 @@ from abstractions.gateway import DataGateway
 from .idempotency import Idempotency
 from .limits import Limits
 from .loaders import Loaders
+from .telemetry import RequestRecord, Telemetry, new_request_id
 
 
 @dataclass(slots=True)
@@ -27,14 +27,21 @@ class Context:
     loaders: Loaders
     idempotency: Idempotency
     caller: Caller
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=new_request_id)
+    record: RequestRecord | None = None
 
     @classmethod
     def create(
-        cls, gateway: DataGateway, limits: Limits, caller: Caller | None = None
+        cls, gateway: DataGateway, limits: Limits, caller: Caller | None = None, *,
+        record: RequestRecord | None = None, telemetry: Telemetry | None = None,
     ) -> Context:
         """`caller`: who is asking (the HTTP layer's verified token); None for a server
-        without authentication."""
+        without authentication.  `record`: the HTTP request's (its id is the request id);
+        `telemetry`: what measures the dataloaders' batches."""
         caller = caller or Caller.unchecked()
         view = gateway.for_caller(caller)
-        return cls(view, limits, Loaders(view), Idempotency(gateway, caller.subject), caller)
+        loaders = Loaders(view, telemetry.loader_batch if telemetry is not None else None)
+        idempotency = Idempotency(gateway, caller.subject)
+        if record is None:
+            return cls(view, limits, loaders, idempotency, caller)
+        return cls(view, limits, loaders, idempotency, caller, record.request_id, record)

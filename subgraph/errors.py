@@ -4,15 +4,15 @@ Abstraction errors carry their own code (`abstractions.errors`); errors graphql-
 parsing or validating a document, or coercing variables, are the client's; anything else is a
 bug or an outage of ours, reported as INTERNAL_SERVER_ERROR with a request id.
 
-Logs: a request with client errors writes one INFO line (its id and codes), however many
-entities failed; a server error is logged at ERROR with its traceback, once per distinct cause.
+Logs: a server error is logged at ERROR with its traceback, once per distinct cause, under the
+request id its client sees.  Client errors write nothing here: the request's one line
+(`subgraph.telemetry`) carries every code, however many entities failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Iterator
 
 from graphql import GraphQLError
@@ -89,7 +89,7 @@ def _masked(
 
 class ErrorCodes(SchemaExtension):
     """Rewrites the result's errors through `classify` once the operation has run, and logs
-    them once per request."""
+    the server errors among them."""
 
     def on_validate(self) -> Iterator[None]:
         yield
@@ -108,11 +108,6 @@ class ErrorCodes(SchemaExtension):
         result.errors = [classify(e, request_id, causes) for e in result.errors]
         for cause in causes:
             log.error("request %s: unexpected error", request_id, exc_info=cause)
-        codes = Counter(str((e.extensions or {}).get("code")) for e in result.errors)
-        log.info(
-            "request %s: %s", request_id,
-            ", ".join(f"{code} x{n}" if n > 1 else code for code, n in sorted(codes.items())),
-        )
 
 
 class CodedParserCache(ParserCache):

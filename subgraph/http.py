@@ -20,6 +20,9 @@ media type) and a `WWW-Authenticate: Bearer` challenge.  The request's Caller is
 
 A request also has a deadline (`request_timeout`): past it, its execution and the dataloader
 batches it started are cancelled and it is answered with REQUEST_TIMEOUT.
+
+Each request is measured and logged once it is answered, refused or not (`subgraph.telemetry`):
+one log line, its duration and error codes in the metrics, its operation's span.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
+from opentelemetry.trace import StatusCode
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -49,6 +53,7 @@ from abstractions.access import Caller
 from .auth import Authenticator, Unauthenticated, disabled, public_only
 from .errors import classify
 from .limits import Limits
+from .telemetry import RequestRecord, Telemetry
 
 log = logging.getLogger("subgraph.http")
 
@@ -280,32 +285,48 @@ class GraphQLView(GraphQL):
     request_adapter_class = _Adapter
 
     def __init__(
-        self, schema: BaseSchema, limits: Limits, auth: Authenticator | None = None
+        self, schema: BaseSchema, limits: Limits, auth: Authenticator | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.limits = limits
         self.auth = auth or disabled()
+        self.telemetry = telemetry or Telemetry()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        record = self.telemetry.begin(request.method, request.headers)
+        request.state.record = record
+        try:
+            response = await self._respond(request, record)
+            record.status = response.status_code
+            await response(scope, receive, send)
+        except BaseException:
+            record.status = record.status or 500
+            raise
+        finally:
+            self.telemetry.end(record)
+
+    async def _respond(self, request: Request, record: RequestRecord) -> Response:
         media_type = negotiate(request.headers.get("accept", ""))
         try:
             await self.authenticate(request)
-            response = await self.run(request)
+            return await self.run(request)
         except RequestRefused as refused:
-            log.info("request refused: %s %s", refused.code, refused.message)
-            response = error_response(
+            record.codes[refused.code] += 1
+            record.refusal = refused.message
+            return error_response(
                 media_type, refused.status, refused.code, refused.message, refused.headers
             )
         except HTTPException as exc:
             code = "UNSUPPORTED_MEDIA_TYPE" if exc.status_code == 415 else "BAD_REQUEST"
             headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
-            log.info("request refused: %s %s", exc.status_code, exc.reason)
-            response = error_response(media_type, exc.status_code, code, exc.reason, headers)
-        await response(scope, receive, send)
+            record.codes[code] += 1
+            record.refusal = exc.reason
+            return error_response(media_type, exc.status_code, code, exc.reason, headers)
 
     async def authenticate(self, request: Request) -> None:
         """Set `request.state.caller`; a request without a token is marked to be checked for
@@ -367,16 +388,20 @@ class GraphQLView(GraphQL):
     ) -> ExecutionResult:
         method = request_adapter.method
         try:
-            async with asyncio.timeout(self.limits.request_timeout):
-                return await self.schema.execute(
-                    request_data.query,
-                    root_value=root_value,
-                    variable_values=request_data.variables,
-                    context_value=context,
-                    operation_name=request_data.operation_name,
-                    allowed_operation_types=OperationType.from_http(method),
-                    operation_extensions=request_data.extensions,
-                )
+            with self.telemetry.operation() as span:
+                async with asyncio.timeout(self.limits.request_timeout):
+                    result = await self.schema.execute(
+                        request_data.query,
+                        root_value=root_value,
+                        variable_values=request_data.variables,
+                        context_value=context,
+                        operation_name=request_data.operation_name,
+                        allowed_operation_types=OperationType.from_http(method),
+                        operation_extensions=request_data.extensions,
+                    )
+                if span is not None and result.errors:
+                    span.set_status(StatusCode.ERROR, f"{len(result.errors)} GraphQL errors")
+                return result
         except TimeoutError:
             cancel = getattr(getattr(context, "loaders", None), "cancel", None)
             if cancel is not None:
@@ -402,10 +427,13 @@ class GraphQLView(GraphQL):
             raise RequestRefused(400, "BAD_REQUEST", "the request has no `query`") from None
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        record: RequestRecord | None = getattr(request.state, "record", None)
         if result.errors and not all((e.extensions or {}).get("code") for e in result.errors):
             # Raised outside the operation (an extension's hook): not yet classified.
-            request_id = uuid.uuid4().hex[:16]
+            request_id = record.request_id if record is not None else uuid.uuid4().hex[:16]
             result.errors = [classify(e, request_id) for e in result.errors]
+        if record is not None:
+            record.add_codes(result.errors)
         response = process_result(result)
         if is_request_error(result):
             response.pop("data", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -73,27 +74,37 @@ async def _settle(
     return out
 
 
+BatchObserver = Callable[[str, int], AbstractContextManager[object]]
+"""Told of each batch (the loader's name, its number of keys), around it: metrics, a span."""
+
+
+def _unobserved(loader: str, size: int) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 class Loaders:
     """The dataloaders of one request."""
 
-    def __init__(self, gateway: CallerGateway) -> None:
+    def __init__(self, gateway: CallerGateway, observe: BatchObserver | None = None) -> None:
         self._gateway = gateway
+        self._observe = observe or _unobserved
         # aiodataloader runs each batch in a task of its own, outside the request's task: they
         # are tracked so that a request past its deadline can cancel them (`cancel`).
         self._batches: set[asyncio.Task[Any]] = set()
-        self.series = DataLoader(self._tracked(self._load_series))
-        self.counts = DataLoader(self._tracked(self._load_counts))
-        self.items = DataLoader(self._tracked(self._load_items))
+        self.series = DataLoader(self._tracked("series", self._load_series))
+        self.counts = DataLoader(self._tracked("counts", self._load_counts))
+        self.items = DataLoader(self._tracked("items", self._load_items))
 
     def _tracked(
-        self, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
+        self, name: str, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
     ) -> Callable[[Sequence[Any]], Awaitable[list[Any]]]:
         async def batch(keys: Sequence[Any]) -> list[Any]:
             task = asyncio.current_task()
             if task is not None:
                 self._batches.add(task)
             try:
-                return await load(keys)
+                with self._observe(name, len(keys)):
+                    return await load(keys)
             finally:
                 self._batches.discard(task)  # type: ignore[arg-type]
 

@@ -20,6 +20,8 @@ from .timeseries import CassandraTimeSeries
 class CassandraStore(CassandraKV, CassandraTimeSeries, CassandraCounter):
     """KV, TimeSeries and Counter storage in one Cassandra keyspace."""
 
+    backend = "cassandra"  # the `backend` label of store-call metrics and spans
+
     async def create_namespace_tables(self, namespaces: Iterable[Any]) -> None:
         """Create the tables of these namespaces now, so that no request waits on a schema change.
 

@@ -45,6 +45,8 @@ SHARD_START_ATTEMPTS = 6  # 20 ms doubling: about 0.6 s of waiting at most
 class OpenSearchIndex:
     """Events of TimeSeries namespaces indexed in OpenSearch, one index per namespace per slice."""
 
+    backend = "opensearch"  # the `backend` label of store-call metrics and spans
+
     def __init__(self, config: SearchConfig) -> None:
         self.config = config
         self._client: AsyncOpenSearch | None = None

@@ -8,5 +8,7 @@ from .timeseries import SQLiteTimeSeries
 class SQLiteStore(SQLiteKV, SQLiteTimeSeries, SQLiteCounter):
     """KV, TimeSeries (with search) and Counter storage in one WAL-mode SQLite file."""
 
+    backend = "sqlite"  # the `backend` label of store-call metrics and spans
+
 
 __all__ = ["SQLiteStore"]

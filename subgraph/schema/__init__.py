@@ -19,6 +19,7 @@ from subgraph.cost import CostModel, DemandControl
 from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.execution import FastExecutor
 from subgraph.limits import Limits, shape_rule
+from subgraph.telemetry import OperationNames
 
 from . import bounds
 from .access import root_directives
@@ -125,6 +126,7 @@ def build_schema(
         execution_context_class=FastExecutor,
         # Factories: extensions hold per-request state; the caches behind them are shared.
         extensions=[
+            OperationNames,  # the operation's name for the request's line, metrics and span
             ErrorCodes,
             lambda: CodedParserCache(maxsize=limits.parser_cache_size),
             lambda: ValidationCache(maxsize=limits.validation_cache_size),

@@ -233,7 +233,7 @@ def test_every_decision_is_counted_in_metrics(client: Client, issuer: Issuer) ->
         text = client.http.get(f"{client.server.base}/metrics").text
         line = (f'subgraph_access_decisions_total{{namespace="{namespace}",'
                 f'operation="{operation}",result="{result}"}} ')
-        return next((int(row[len(line):]) for row in text.splitlines()
+        return next((int(float(row[len(line):])) for row in text.splitlines()
                      if row.startswith(line)), 0)
 
     before = decisions("profile_settings", "read", "denied"), decisions(

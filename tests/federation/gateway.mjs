@@ -11,7 +11,9 @@
 // For an https URL, --subgraph-ca (PEM) is the CA to trust instead of the
 // system's, and --subgraph-cert/--subgraph-key (PEM) the client certificate
 // the gateway presents (mutual TLS). The incoming request's Authorization
-// header is forwarded on every subgraph request.
+// header is forwarded on every subgraph request, and so are its W3C trace
+// context headers (traceparent, tracestate), as a router propagating traces
+// does.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -122,17 +124,21 @@ function subgraphFetcher({ ca, cert, key }) {
 }
 
 // Every subgraph request carries the caller's Authorization header, so a
-// subgraph that authenticates callers sees the caller, not the gateway.
+// subgraph that authenticates callers sees the caller, not the gateway, and
+// the caller's trace context, so the subgraph's spans join the caller's trace.
+const FORWARDED = ['authorization', 'traceparent', 'tracestate'];
+
 class ForwardingDataSource extends RemoteGraphQLDataSource {
   willSendRequest({ request, context }) {
-    if (context?.authorization) {
-      request.http.headers.set('authorization', context.authorization);
+    for (const name of FORWARDED) {
+      if (context?.[name]) request.http.headers.set(name, context[name]);
     }
   }
 }
 
 // The context of an incoming request, for the gateway and the stand-ins alike.
-const requestContext = async ({ req }) => ({ authorization: req.headers.authorization });
+const requestContext = async ({ req }) =>
+  Object.fromEntries(FORWARDED.map((name) => [name, req.headers[name]]));
 
 // The subgraph under test may still be booting when we start, so connection
 // failures (and hung requests) are retried until the deadline; an answer that

@@ -13,7 +13,7 @@ import pytest
 
 from abstractions.access import Caller
 from abstractions.namespaces import NamespaceConfigError, parse_namespaces
-from subgraph.app import render_metrics
+from subgraph.metrics import Metrics
 
 from .conftest import SchemaRunner, attempt_recorded
 
@@ -206,7 +206,9 @@ async def test_idempotency_keys_belong_to_their_caller(execute: SchemaRunner) ->
 async def test_every_decision_is_counted_for_metrics(execute: SchemaRunner) -> None:
     await execute.execute(READ, caller=caller("profile_settings:read"))
     await execute.execute(READ, caller=caller())
-    text = render_metrics(execute.gateway)
+    metrics = Metrics()
+    metrics.watch(execute.gateway)
+    text = metrics.render().decode()
     assert ('subgraph_access_decisions_total{namespace="profile_settings",operation="read",'
             'result="allowed"}') in text
     assert ('subgraph_access_decisions_total{namespace="profile_settings",operation="read",'

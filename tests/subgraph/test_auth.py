@@ -153,9 +153,11 @@ def callers(monkeypatch: pytest.MonkeyPatch) -> list[Caller | None]:
     seen: list[Caller | None] = []
     create = Context.create
 
-    def recording(gateway: DataGateway, limits: Limits, caller: Caller | None = None) -> Context:
+    def recording(
+        gateway: DataGateway, limits: Limits, caller: Caller | None = None, **options: Any
+    ) -> Context:
         seen.append(caller)
-        return create(gateway, limits, caller)
+        return create(gateway, limits, caller, **options)
 
     monkeypatch.setattr(Context, "create", staticmethod(recording))
     return seen
@@ -258,7 +260,7 @@ async def test_a_bad_token_is_401_with_invalid_token_and_says_what_is_wrong(
     message = assert_unauthenticated(await post(http, NAMESPACES, token))
     assert wording in message
     metrics = (await http.get("/metrics")).text
-    assert f'subgraph_authentication_total{{result="{outcome}"}} 1' in metrics, metrics
+    assert f'subgraph_authentication_total{{result="{outcome}"}} 1.0' in metrics, metrics
 
 
 async def test_a_token_signed_by_a_key_outside_the_jwks_is_refused(
@@ -396,13 +398,13 @@ async def test_authentication_outcomes_are_counted_for_prometheus(
     await post(http, SDL)
     await post(http, NAMESPACES, rsa_key.sign(aud="x"))
     text = (await http.get("/metrics")).text
-    counts = dict(re.findall(r'^subgraph_authentication_total\{result="(\w+)"\} (\d+)$', text,
-                             re.MULTILINE))
-    assert counts["ok"] == "2"
-    assert counts["missing"] == "1"
-    assert counts["anonymous"] == "1"
-    assert counts["wrong_audience"] == "1"
-    assert counts["expired"] == "0"
+    counts = dict(re.findall(r'^subgraph_authentication_total\{result="(\w+)"\} ([0-9.]+)$',
+                             text, re.MULTILINE))
+    assert counts["ok"] == "2.0"
+    assert counts["missing"] == "1.0"
+    assert counts["anonymous"] == "1.0"
+    assert counts["wrong_audience"] == "1.0"
+    assert counts["expired"] == "0.0"
     assert "# TYPE subgraph_authentication_total counter" in text
 
 

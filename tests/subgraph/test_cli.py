@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from subgraph.app import Settings, open_gateway
 
@@ -147,3 +149,69 @@ def test_sigterm_stops_the_server_within_its_drain_period_with_hostile_requests_
         assert time.monotonic() - started < 12  # the drain period (10 s by default)
         pending.kill()
         pending.wait()
+
+
+def _json_lines(log: Path) -> list[dict[str, object]]:
+    """Every line of a log written with SUBGRAPH_LOG_FORMAT=json (each must be JSON)."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def test_serve_with_two_workers_shows_every_workers_requests_in_metrics(tmp_path: Path) -> None:
+    """Requests spread over the workers; /metrics, whichever worker answers, counts them all,
+    and the folder the workers shared them in is gone after the server stops."""
+    port, log = free_port(), tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**clean_env(), "SUBGRAPH_LOG_FORMAT": "json", "TMPDIR": str(temp)}
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "subgraph", "serve", "--port", str(port), "--workers", "2",
+             "--store", f"sqlite:///{tmp_path}/db"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_healthy(process, base, log)
+        deadline = time.monotonic() + 60
+        while sum("startup complete" in str(line["message"]) for line in _json_lines(log)) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+        async def burst(n: int) -> list[int]:
+            fresh = httpx.Limits(max_keepalive_connections=0)  # a connection per request
+            async with httpx.AsyncClient(base_url=base, timeout=30, limits=fresh) as client:
+                return [r.status_code for r in await asyncio.gather(*(
+                    client.post("/graphql", json={"query": "query Spread { __typename }"})
+                    for _ in range(n)
+                ))]
+
+        sent = 0
+        served: set[object] = set()
+        while len(served) < 2:
+            assert sent < 400, "every request went to one worker"
+            assert asyncio.run(burst(40)) == [200] * 40
+            sent += 40
+            while True:  # each worker logs a request once it has answered it
+                lines = [line for line in _json_lines(log)
+                         if line["logger"] == "subgraph.requests"
+                         and line["operation_name"] == "Spread"]
+                if len(lines) == sent:
+                    break
+                time.sleep(0.05)
+            served = {line["pid"] for line in lines}
+        counted = "subgraph_request_duration_seconds_count"
+        for _ in range(6):  # scrapes answered by either worker
+            text = httpx.get(f"{base}/metrics", headers={"connection": "close"}, timeout=5).text
+            [sample] = [s for f in text_string_to_metric_families(text) for s in f.samples
+                        if s.name == counted and s.labels.get("operation_name") == "Spread"]
+            assert sample.value == sent
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=15)
+    assert not list(temp.glob("subgraph-metrics-*"))
+    assert all(line["level"] != "ERROR" for line in _json_lines(log)), log.read_text()

@@ -115,8 +115,8 @@ def test_serve_with_jwt_from_the_environment_verifies_tokens(launcher: Launcher)
                           headers={"authorization": f"Bearer {key.sign(aud='x')}"})
         assert wrong.status_code == 401
         metrics = http.get("/metrics").text
-    assert 'subgraph_authentication_total{result="ok"} 1' in metrics
-    assert 'subgraph_authentication_total{result="wrong_audience"} 1' in metrics
+    assert 'subgraph_authentication_total{result="ok"} 1.0' in metrics
+    assert 'subgraph_authentication_total{result="wrong_audience"} 1.0' in metrics
 
 
 def test_serve_with_jwt_options_verifies_tokens(launcher: Launcher) -> None:

@@ -231,6 +231,7 @@ async def test_an_overflowed_eventual_counter_is_an_error_and_its_namespace_keep
     assert [(r.levelno, "'hit'" in r.getMessage()) for r in logged] == [(logging.WARNING, True)]
     metrics = (await client.http.get("/metrics")).text
     assert re.search(
-        r'^subgraph_abstraction_events_total\{event="rollup_overflow",namespace="title_plays"\} 1$',
+        r'^subgraph_abstraction_events_total\{event="rollup_overflow",'
+        r'namespace="title_plays"\} 1\.0$',
         metrics, re.MULTILINE,
     ), metrics

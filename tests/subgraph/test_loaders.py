@@ -27,7 +27,7 @@ query ($reps: [_Any!]!) {
 """
 
 METRIC = re.compile(
-    r'^subgraph_abstraction_calls_total\{abstraction="([^"]+)",operation="([^"]+)"\} (\d+)$',
+    r'^subgraph_abstraction_calls_total\{abstraction="([^"]+)",operation="([^"]+)"\} ([0-9.e+]+)$',
     re.MULTILINE,
 )
 
@@ -49,7 +49,7 @@ def calls_between(before: dict[tuple[str, str], int], after: dict[tuple[str, str
 async def metric_calls(client: GraphQLClient) -> dict[tuple[str, str], int]:
     response = await client.http.get("/metrics")
     assert response.status_code == 200
-    return {(a, o): int(n) for a, o, n in METRIC.findall(response.text)}
+    return {(a, o): int(float(n)) for a, o, n in METRIC.findall(response.text)}
 
 
 @pytest.mark.parametrize("n", [1, 10, 500])
