@@ -13,10 +13,13 @@ Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`
   `data` entry, HTTP 200 for `application/json` and 400 for `application/graphql-response+json`,
   as the GraphQL-over-HTTP specification says for each media type.
 
-Authentication (subgraph/auth.py) comes first, before the body is read: a bad token, or no token
-for anything but `_service`/`__typename`, is refused with 401 (UNAUTHENTICATED, whatever the
-media type) and a `WWW-Authenticate: Bearer` challenge.  The request's Caller is kept on
-`request.state.caller` for the context.
+A browser's GET (HTML accepted, no `query` parameter) gets the GraphiQL page of
+subgraph/graphiql.py, before and without authentication: the page holds no data.
+
+Any other request is authenticated first (subgraph/auth.py), before its body is read: a bad
+token, or no token for anything but `_service`/`__typename`, is refused with 401
+(UNAUTHENTICATED, whatever the media type) and a `WWW-Authenticate: Bearer` challenge.  The
+request's Caller is kept on `request.state.caller` for the context.
 
 A request also has a deadline (`request_timeout`): past it, its execution and the dataloader
 batches it started are cancelled and it is answered with REQUEST_TIMEOUT.
@@ -48,6 +51,7 @@ from abstractions.access import Caller
 
 from .auth import Authenticator, Unauthenticated, disabled, public_only
 from .errors import classify
+from .graphiql import graphiql_assets
 from .limits import Limits
 
 log = logging.getLogger("subgraph.http")
@@ -291,6 +295,10 @@ class GraphQLView(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        if self.graphql_ide and self.should_render_graphql_ide(request):
+            # The page holds no data: a browser gets it without a token (subgraph.graphiql).
+            await (await self.render_graphql_ide(request))(scope, receive, send)
+            return
         media_type = negotiate(request.headers.get("accept", ""))
         try:
             await self.authenticate(request)
@@ -306,6 +314,9 @@ class GraphQLView(GraphQL):
             log.info("request refused: %s %s", exc.status_code, exc.reason)
             response = error_response(media_type, exc.status_code, code, exc.reason, headers)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_assets().page(bearer=self.auth.enabled)
 
     async def authenticate(self, request: Request) -> None:
         """Set `request.state.caller`; a request without a token is marked to be checked for
