@@ -34,7 +34,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 POLICY = "; ".join([
     "default-src 'none'",
     "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",  # React and CodeMirror set style attributes
+    "style-src 'self' 'unsafe-inline'",  # GraphiQL's dialogs add a <style> (react-remove-scroll)
     "img-src 'self' data:",
     "font-src 'self' data:",  # GraphiQL's fonts are data: URLs in its CSS
     "connect-src 'self'",
