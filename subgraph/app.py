@@ -1,4 +1,5 @@
-"""The ASGI app: /graphql (POST, and GET for GraphiQL), /healthz, /readyz, /metrics.
+"""The ASGI app: /graphql (POST, and GET for GraphiQL), GraphiQL's assets under /graphiql/,
+/healthz, /readyz, /metrics.
 
 The gateway starts with the app (store opened, rollups and buffers running) and stops with it,
 flushing buffered writes, so a SIGTERM to uvicorn loses no acknowledged write.  While it runs,
@@ -31,6 +32,7 @@ from backends.base import StoreError
 
 from .auth import OUTCOMES, Authenticator, AuthSettings
 from .context import Context
+from .graphiql import graphiql_assets
 from .http import GraphQLView
 from .idempotency import with_idempotency_namespace
 from .limits import Limits
@@ -186,6 +188,7 @@ def create_app(
         refusals,
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with 405
+            graphiql_assets().mount(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_text),

@@ -13,10 +13,13 @@ Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`
   `data` entry, HTTP 200 for `application/json` and 400 for `application/graphql-response+json`,
   as the GraphQL-over-HTTP specification says for each media type.
 
-Authentication (subgraph/auth.py) comes first, before the body is read: a bad token, or no token
-for anything but `_service`/`__typename`, is refused with 401 (UNAUTHENTICATED, whatever the
-media type) and a `WWW-Authenticate: Bearer` challenge.  The request's Caller is kept on
-`request.state.caller` for the context.
+A browser's GET (HTML accepted, no `query` parameter) gets the GraphiQL page of
+subgraph/graphiql.py, before and without authentication: the page holds no data.
+
+Any other request is authenticated first (subgraph/auth.py), before its body is read: a bad
+token, or no token for anything but `_service`/`__typename`, is refused with 401
+(UNAUTHENTICATED, whatever the media type) and a `WWW-Authenticate: Bearer` challenge.  The
+request's Caller is kept on `request.state.caller` for the context.
 
 A request also has a deadline (`request_timeout`): past it, its execution and the dataloader
 batches it started are cancelled and it is answered with REQUEST_TIMEOUT.
@@ -52,6 +55,7 @@ from abstractions.access import Caller
 
 from .auth import Authenticator, Unauthenticated, disabled, public_only
 from .errors import classify
+from .graphiql import graphiql_assets
 from .limits import Limits
 from .telemetry import RequestRecord, Telemetry
 
@@ -298,6 +302,10 @@ class GraphQLView(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        if self.graphql_ide and self.should_render_graphql_ide(request):
+            # The page holds no data: a browser gets it without a token (subgraph.graphiql).
+            await (await self.render_graphql_ide(request))(scope, receive, send)
+            return
         record = self.telemetry.begin(request.method, request.headers)
         request.state.record = record
         try:
@@ -327,6 +335,9 @@ class GraphQLView(GraphQL):
             record.codes[code] += 1
             record.refusal = exc.reason
             return error_response(media_type, exc.status_code, code, exc.reason, headers)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_assets().page(bearer=self.auth.enabled)
 
     async def authenticate(self, request: Request) -> None:
         """Set `request.state.caller`; a request without a token is marked to be checked for
