@@ -72,7 +72,7 @@ def test_the_docs_explorer_shows_a_fields_description(
     docs.get_by_role("link", name="Query", exact=True).click()
     docs.get_by_role("link", name="kvRecord", exact=True).click()
     expect(docs).to_contain_text(KV_RECORD_DESCRIPTION)
-    expect(docs).to_contain_text("The record id.")  # an argument's description
+    expect(docs).to_contain_text("The record id")  # an argument's description
     report(capsys, checked.screenshot("graphiql-docs"))
 
 
