@@ -23,11 +23,17 @@ test: $(STAMP) lint
 test-faults: $(STAMP)
 	bash scripts/run-faults
 
+# `make serve PORT=4005 HOST=::1`: HOST only from the command line, since some shells (tcsh)
+# export HOST as the machine's name; PORT also from the environment.  Unset, the CLI's
+# defaults (SUBGRAPH_HOST / SUBGRAPH_PORT, else 127.0.0.1:4001) apply.
+SERVE_ARGS = $(if $(filter command line,$(origin HOST)),--host '$(HOST)') \
+	$(if $(filter command line environment,$(origin PORT)),--port '$(PORT)')
+
 serve: $(STAMP)
-	@[ "$${SUBGRAPH_AUTH:-none}" != none ] || echo "Authentication is off (127.0.0.1 only)." \
+	@[ "$${SUBGRAPH_AUTH:-none}" != none ] || echo "Authentication is off (loopback only)." \
 	  "To require bearer JWTs: SUBGRAPH_AUTH=jwt SUBGRAPH_JWKS=<JWKS file or https URL>" \
 	  "SUBGRAPH_JWT_ISSUER=<iss> SUBGRAPH_JWT_AUDIENCE=<aud> make serve"
-	$(PY) -m subgraph serve --demo
+	$(PY) -m subgraph serve --demo $(SERVE_ARGS)
 
 schema: $(STAMP)
 	$(PY) -m subgraph export-schema > schema.graphql
