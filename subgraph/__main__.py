@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 
-from backends import DEFAULT_STORE_URL
+from backends import DEFAULT_STORE_URL, redact_url
 
 from .reindex import parse_time
 
@@ -27,22 +27,53 @@ def _env(name: str, default: str | None) -> str | None:
     return os.environ.get(name, default)
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, which is the environment variable's value
+    when that is set; a help that says its default itself (in words, or a URL without its
+    password) keeps its own."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.default is argparse.SUPPRESS:
+            return text
+        default = "none" if action.default is None else "%(default)s"
+        if text.endswith(")"):  # "... (env NAME)" becomes "... (env NAME; default: ...)"
+            return f"{text[:-1]}; default: {default})"
+        return f"{text} (default: {default})"
+
+
+def _shown(value: str | None, otherwise: str, url: bool = False) -> str:
+    """A default for --help: `value` (a URL's password hidden), else the words `otherwise`."""
+    if not value:
+        return otherwise
+    return (redact_url(value) if url else value).replace("%", "%%")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m subgraph", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m subgraph", description=__doc__,
+                                     formatter_class=_Formatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--store", default=_env("SUBGRAPH_STORE", DEFAULT_STORE_URL),
-                       help="store URL: sqlite:///path or cassandra://host[,host][:port]/keyspace"
-                            " (env SUBGRAPH_STORE)")
-        p.add_argument("--namespaces", default=_env("SUBGRAPH_NAMESPACES", None),
-                       help="namespaces TOML file (env SUBGRAPH_NAMESPACES; default: shipped)")
-        p.add_argument("--search", default=_env("SUBGRAPH_SEARCH", None) or None,
-                       help="search index URL: opensearch://host[,host][:port][?prefix=ts-]"
-                            " (env SUBGRAPH_SEARCH; default: the store searches itself,"
-                            " which only SQLite can)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, formatter_class=_Formatter)
 
-    serve = commands.add_parser("serve", help="serve GraphQL over HTTP")
+    def data_options(p: argparse.ArgumentParser) -> None:
+        store = _env("SUBGRAPH_STORE", DEFAULT_STORE_URL)
+        p.add_argument("--store", default=store,
+                       help="store URL: sqlite:///path or cassandra://host[,host][:port]/keyspace"
+                            f" (env SUBGRAPH_STORE; default: {_shown(store, '', url=True)})")
+        namespaces = _env("SUBGRAPH_NAMESPACES", None) or None
+        p.add_argument("--namespaces", default=namespaces,
+                       help="namespaces TOML file (env SUBGRAPH_NAMESPACES; default: "
+                            f"{_shown(namespaces, 'the shipped abstractions/namespaces.toml')})")
+        search = _env("SUBGRAPH_SEARCH", None) or None
+        p.add_argument("--search", default=search,
+                       help="search index URL: opensearch://host[,host][:port][?prefix=ts-]"
+                            " (env SUBGRAPH_SEARCH; default: " + _shown(
+                                search, "none: the store searches itself, which only SQLite can",
+                                url=True) + ")")
+
+    serve = command("serve", "serve GraphQL over HTTP")
     serve.add_argument("--host", default=_env("SUBGRAPH_HOST", "127.0.0.1"),
                        help="bind address (env SUBGRAPH_HOST)")
     serve.add_argument("--port", type=int, default=int(_env("SUBGRAPH_PORT", "4001") or 4001),
@@ -62,34 +93,30 @@ def _parser() -> argparse.ArgumentParser:
     data_options(serve)
     _tls_options(serve)
     _auth_options(serve)
-    seed = commands.add_parser("seed", help="write the demo data once")
+    seed = command("seed", "write the demo data once")
     data_options(seed)
-    reindex = commands.add_parser(
-        "reindex", help="rebuild a namespace's search index from the primary store"
-    )
+    reindex = command("reindex", "rebuild a namespace's search index from the primary store")
     reindex.add_argument("namespace", help="a time-series namespace with search = true")
     reindex.add_argument("--since", type=parse_time, default=None,
-                         help="ISO-8601 start (default: the namespace's retention)")
+                         help="ISO-8601 start (default: the namespace's retention ago)")
     reindex.add_argument("--until", type=parse_time, default=None,
                          help="ISO-8601 end, exclusive (default: a day from now)")
     data_options(reindex)
-    rotate = commands.add_parser(
+    rotate = command(
         "rotate-token-key",
-        help="put a new page-token signing key in service; cursors signed with the old ones"
-             " keep working for the grace period",
+        "put a new page-token signing key in service; cursors signed with the old ones"
+        " keep working for the grace period",
     )
     rotate.add_argument("--grace-seconds", type=_positive,
                         default=_env("SUBGRAPH_TOKEN_GRACE_SECONDS", "86400"),
                         help="how long the old keys are still accepted"
-                             " (env SUBGRAPH_TOKEN_GRACE_SECONDS; default: one day)")
+                             " (env SUBGRAPH_TOKEN_GRACE_SECONDS)")
     data_options(rotate)
-    repair = commands.add_parser(
-        "repair-counters", help="recompute counters' rollups from their event log"
-    )
+    repair = command("repair-counters", "recompute counters' rollups from their event log")
     repair.add_argument("namespace", help="an eventual or accurate counter namespace")
     repair.add_argument("names", nargs="*", help="counters to repair (default: all of them)")
     data_options(repair)
-    commands.add_parser("export-schema", help="print the subgraph SDL")
+    command("export-schema", "print the subgraph SDL")
     return parser
 
 
@@ -97,19 +124,22 @@ def _tls_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--tls-cert", metavar="FILE",
                        default=_env("SUBGRAPH_TLS_CERT", None) or None,
                        help="serve HTTPS (TLS 1.2+) with this PEM certificate chain; needs"
-                            " --tls-key (env SUBGRAPH_TLS_CERT)")
+                            " --tls-key (env SUBGRAPH_TLS_CERT; default: plain HTTP)")
     serve.add_argument("--tls-key", metavar="FILE",
                        default=_env("SUBGRAPH_TLS_KEY", None) or None,
                        help="the PEM private key of --tls-cert (env SUBGRAPH_TLS_KEY)")
     serve.add_argument("--tls-client-ca", metavar="FILE",
                        default=_env("SUBGRAPH_TLS_CLIENT_CA", None) or None,
                        help="mutual TLS: require a client certificate signed by a CA in this PEM"
-                            " file (env SUBGRAPH_TLS_CLIENT_CA)")
+                            " file (env SUBGRAPH_TLS_CLIENT_CA; default: no client certificate"
+                            " asked for)")
+
+
 def _auth_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auth", default=_env("SUBGRAPH_AUTH", "none"),
                    help="jwt: every request but `_service { sdl }` needs a bearer JWT signed by"
                         " a key of --jwks; none: no authentication, loopback addresses only"
-                        " (env SUBGRAPH_AUTH; default: none)")
+                        " (env SUBGRAPH_AUTH)")
     p.add_argument("--jwks", default=_env("SUBGRAPH_JWKS", None),
                    help="the keys tokens are signed with: a JWKS file (re-read when it changes)"
                         " or https:// URL (fetched again every 5 minutes and for unknown kids)"
@@ -124,7 +154,7 @@ def _auth_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jwt-leeway", type=float,
                    default=_env("SUBGRAPH_JWT_LEEWAY_SECONDS", "30"),
                    help="seconds of clock skew allowed on exp, nbf and iat"
-                        " (env SUBGRAPH_JWT_LEEWAY_SECONDS; default: 30)")
+                        " (env SUBGRAPH_JWT_LEEWAY_SECONDS)")
     p.add_argument("--insecure-no-auth", action="store_true",
                    default=_env("SUBGRAPH_INSECURE_NO_AUTH", "0") == "1",
                    help="serve without authentication on an address other than loopback"

@@ -2,6 +2,13 @@
 
 Every refusal is a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`:
 
+- cross-site request forgery (refused as Apollo Server and Router refuse it): a GET or POST
+  that a browser would send from any site without a CORS preflight (no Content-Type, or one of
+  text/plain, application/x-www-form-urlencoded, multipart/form-data) and without a non-empty
+  `Apollo-Require-Preflight` or `X-Apollo-Operation-Name` header is refused with 400
+  (BAD_REQUEST) before its body or query string is read.  The GraphiQL page (a GET without
+  `query` that accepts HTML) is served without one: it runs nothing, and its own requests are
+  POSTs of JSON;
 - transport: a body over `max_body_bytes` is refused with 413 before it is read whole (by its
   Content-Length, else as it streams); a compressed body (any Content-Encoding) or a media type
   other than `application/json` with 415; bytes that are not UTF-8, text that is not JSON or
@@ -64,6 +71,13 @@ log = logging.getLogger("subgraph.http")
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 TIMEOUT = "REQUEST_TIMEOUT"
+# What a browser sends cross-site without asking the server first (the Fetch standard's
+# CORS-safelisted Content-Types), and the headers that make it ask (Apollo's names).
+SIMPLE_MEDIA_TYPES = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 
 
 class RequestRefused(Exception):
@@ -172,6 +186,39 @@ def decode_json(text: str | bytes, what: str) -> Any:
     except ValueError as exc:  # JSONDecodeError, NaN, integers over 4300 digits
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise RequestRefused(400, "BAD_REQUEST", f"the {what} is not JSON: {message}") from None
+
+
+def media_essence(content_type: str) -> str | None:
+    """`type/subtype` of a Content-Type in lower case, or None when it does not parse as a
+    MIME type (then a browser would not have sent it without a preflight)."""
+    kind, slash, rest = content_type.strip(" \t\r\n").lower().partition("/")
+    subtype = rest.partition(";")[0].rstrip(" \t\r\n")
+    if not (slash and kind and subtype and set(kind) <= _TOKEN and set(subtype) <= _TOKEN):
+        return None
+    return f"{kind}/{subtype}"
+
+
+def check_preflighted(request: Request) -> None:
+    """Refuse a request a browser could have sent from another site without a CORS preflight.
+
+    Such a request runs from the victim's network position (a subgraph on their loopback or
+    intranet) with whatever credentials the browser attaches, and the page that forged it needs
+    no answer for a mutation to do harm.  A request is preflighted when its Content-Type parses
+    and is not one of SIMPLE_MEDIA_TYPES, or when it carries a non-empty header of
+    PREFLIGHT_HEADERS.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is not None and media_essence(content_type) not in SIMPLE_MEDIA_TYPES:
+        return
+    if any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
+        return
+    raise RequestRefused(
+        400, "BAD_REQUEST",
+        "refused as a possible cross-site request forgery: a browser can send this request "
+        "from any web site. Send POST with Content-Type: application/json, or add the header "
+        "Apollo-Require-Preflight: true (or a non-empty X-Apollo-Operation-Name), which GET "
+        "requests need",
+    )
 
 
 def _check_media(request: Request) -> None:
@@ -366,7 +413,9 @@ class GraphQLView(GraphQL):
         return response
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        # Strawberry has served the GraphiQL page before this: it needs no preflight.
         http: Request = request.request
+        check_preflighted(http)
         if http.method == "GET":
             params = dict(http.query_params)
             for part in ("variables", "extensions"):

@@ -54,18 +54,7 @@ async def reindex(
     progress: Callable[[int], None] | None = None,
 ) -> ReindexResult:
     """Index every event of `namespace` in `[start, end)` (microseconds) again."""
-    index = gateway.search_index
-    if index is None:
-        raise ReindexError("reindex needs a search index: give --search or set SUBGRAPH_SEARCH")
-    ns = gateway.namespaces.get(namespace, TimeSeriesNamespace)
-    if not ns.search:
-        raise ReindexError(f"namespace {namespace!r} does not have search enabled")
-    store = gateway.store
-    if not isinstance(store, EventScan):
-        raise ReindexError(
-            f"the {type(store).__name__} store cannot list events (ts_scan), so it cannot "
-            "rebuild an index"
-        )
+    ns, index, store = check(gateway, namespace)
     now = now_micros()
     lo = now - ns.layout.retention_seconds * 1_000_000 if start is None else start
     hi = now + _DAY if end is None else end
@@ -84,6 +73,30 @@ async def reindex(
         if progress is not None:
             progress(count)
     return ReindexResult(namespace, lo, hi, count, time.monotonic() - began)
+
+
+def check(
+    gateway: DataGateway, namespace: str
+) -> tuple[TimeSeriesNamespace, SearchIndex, EventScan]:
+    """What a reindex of `namespace` needs, checked before any store is opened: the namespace
+    first (a mistyped name is the likeliest mistake), then its search, then the index and a
+    store that can list events."""
+    try:
+        ns = gateway.namespaces.get(namespace, TimeSeriesNamespace)
+    except DataGatewayError as exc:
+        raise ReindexError(str(exc)) from None
+    if not ns.search:
+        raise ReindexError(f"namespace {namespace!r} does not have search enabled")
+    index = gateway.search_index
+    if index is None:
+        raise ReindexError("reindex needs a search index: give --search or set SUBGRAPH_SEARCH")
+    store = gateway.store
+    if not isinstance(store, EventScan):
+        raise ReindexError(
+            f"the {type(store).__name__} store cannot list events (ts_scan), so it cannot "
+            "rebuild an index"
+        )
+    return ns, index, store
 
 
 async def _index(
@@ -137,9 +150,13 @@ async def run(args: argparse.Namespace) -> int:
 
     try:
         gateway = open_gateway(Settings(args.store, args.namespaces, search_url=args.search))
+        check(gateway, args.namespace)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ReindexError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     await gateway.start(background=False)
     try:
         result = await reindex(

@@ -188,8 +188,19 @@ def post(
     return HttpRequest(method=method, path=path, headers=all_headers, body=body)
 
 
-def get(path: str = "/graphql", accept: str = JSON, **params: str) -> HttpRequest:
-    return HttpRequest(method="GET", path=path, headers=(("accept", accept),),
+PREFLIGHT = (("apollo-require-preflight", "true"),)
+
+
+def get(
+    path: str = "/graphql",
+    accept: str = JSON,
+    *,
+    headers: tuple[tuple[str, str], ...] = PREFLIGHT,
+    **params: str,
+) -> HttpRequest:
+    """A GET; by default with the header that shows it is no cross-site forgery (`headers=()`:
+    a GET any web page could make a browser send)."""
+    return HttpRequest(method="GET", path=path, headers=(("accept", accept), *headers),
                        params=tuple(params.items()))
 
 

@@ -228,7 +228,8 @@ async def test_a_request_without_a_token_is_401_whatever_the_media_type(
 
 
 async def test_a_get_without_a_token_is_401(http: httpx.AsyncClient) -> None:
-    response = await http.get("/graphql", params={"query": NAMESPACES})
+    response = await http.get("/graphql", params={"query": NAMESPACES},
+                              headers={"apollo-require-preflight": "true"})
     assert_unauthenticated(response, invalid_token=False)
 
 
@@ -346,7 +347,8 @@ async def test_the_sdl_is_served_without_a_token(
 
 async def test_the_sdl_is_served_over_get_without_a_token(http: httpx.AsyncClient) -> None:
     response = await http.get("/graphql", params={"query": SDL},
-                              headers={"accept": "application/json"})
+                              headers={"accept": "application/json",
+                                       "apollo-require-preflight": "true"})
     assert "type Query" in assert_data(response)["_service"]["sdl"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from subgraph.__main__ import _parser
 from subgraph.app import Settings, open_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,60 @@ async def test_seed_writes_the_demo_data_once(tmp_path: Path) -> None:
         await gateway.stop()
     assert len(page.events) == 6  # written once, not twice
     assert plays == 6
+
+
+COMMANDS = ["serve", "seed", "reindex", "rotate-token-key", "repair-counters", "export-schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_every_options_default(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("SUBGRAPH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SUBGRAPH_STORE", "cassandra://gateway:s3cr%40t@10.0.0.1/gateway")
+    parser = _parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    subparser = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    options = [a for a in subparser._actions  # those that may be left out: not `namespace`
+               if (a.option_strings or a.nargs in ("*", "?")) and a.dest != "help"]
+    assert text.count("default:") == len(options), text
+    if command == "serve":
+        assert "(env SUBGRAPH_PORT; default: 4001)" in text
+        assert "(env SUBGRAPH_AUTH; default: none)" in text
+    if command != "export-schema":  # the environment's value is the default, password hidden
+        assert "default: cassandra://gateway:***@10.0.0.1/gateway)" in text
+        assert "s3cr" not in text
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_serve_takes_port_and_host_from_its_command_line() -> None:
+    def serve_line(*args: str, **env: str) -> str:
+        out = subprocess.run(
+            ["make", "-n", "serve", *args], cwd=ROOT,
+            env={**{k: v for k, v in clean_env().items() if k not in ("HOST", "PORT")}, **env},
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        return next(line for line in out.splitlines() if "-m subgraph serve" in line)
+
+    assert serve_line("PORT=4005", "HOST=::1").split()[-4:] == [
+        "--host", "'::1'", "--port", "'4005'"]
+    assert serve_line().split()[-1] == "--demo"
+    # The environment's HOST is often the machine's name (tcsh): only PORT is taken from it.
+    assert serve_line(HOST="machine", PORT="4010").split()[-3:] == ["--demo", "--port", "'4010'"]
+
+
+def test_reindex_of_an_unknown_namespace_says_so_first(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    result = cli("reindex", "nope", "--store", f"sqlite:///{db}")  # and no --search
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown namespace 'nope'"
+    assert not db.exists()  # refused before the store was opened
+    result = cli("reindex", "viewing_history", "--store", f"sqlite:///{db}")
+    assert result.returncode == 1
+    assert "needs a search index" in result.stderr
 
 
 def free_port() -> int:

@@ -216,7 +216,8 @@ async def test_requests_graphql_cannot_serve_get_4xx_or_a_request_error(
     mutation = 'mutation { clearCount(input: {namespace: "page_views", name: "x", ' \
                'idempotencyKey: "k"}) { count } }'
     responses = [
-        await client.http.get("/graphql", params={"query": mutation}),
+        await client.http.get("/graphql", params={"query": mutation},
+                              headers={"apollo-require-preflight": "true"}),
         await client.http.post("/graphql", json={"query": "query A { namespaces { name } }",
                                                  "operationName": "B"}),
         await client.http.post("/graphql", json={"query": "{ namespaces { name } }",

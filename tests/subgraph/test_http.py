@@ -7,6 +7,7 @@ import json
 import zlib
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from subgraph.limits import Limits
@@ -15,6 +16,7 @@ from .conftest import GraphQLClient
 
 COUNTER = '{ counter(namespace: "page_views", name: "x") { count } }'
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+PREFLIGHT = {"apollo-require-preflight": "true"}
 
 
 @pytest.fixture
@@ -74,14 +76,82 @@ async def test_a_compressed_body_is_refused_with_415_not_decoded_as_text(
     assert (status, code(body)) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "application/json; charset=latin-1", "application/xml"])
-async def test_a_body_of_another_media_type_is_415(
-    client: GraphQLClient, content_type: str
+@pytest.mark.parametrize(("content_type", "headers"), [
+    ("text/plain", PREFLIGHT),
+    ("application/x-www-form-urlencoded", {"x-apollo-operation-name": "Q"}),
+    ("application/json; charset=latin-1", {}),
+    ("application/xml", {}),
+    ("", {}),  # does not parse as a media type, so a browser would have asked first
+    ("text /plain", {}),
+])
+async def test_a_preflighted_body_of_another_media_type_is_415(
+    client: GraphQLClient, content_type: str, headers: dict[str, str]
 ) -> None:
     status, body = await post_raw(client, json.dumps({"query": COUNTER}).encode(),
-                                  {"content-type": content_type})
+                                  {"content-type": content_type, **headers})
     assert (status, code(body)) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def assert_csrf_refusal(response: httpx.Response) -> None:
+    assert response.status_code == 400
+    assert response.headers["content-type"] in ("application/json", GRAPHQL_RESPONSE)
+    body = response.json()
+    assert code(body) == "BAD_REQUEST"
+    assert "cross-site request forgery" in body["errors"][0]["message"]
+    assert "Apollo-Require-Preflight: true" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "text/plain; charset=utf-8", "TEXT/Plain", "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x", None,
+])
+async def test_a_post_a_browser_sends_cross_site_unasked_is_refused_as_csrf(
+    client: GraphQLClient, content_type: str | None
+) -> None:
+    mutation = ('mutation { addCount(input: {namespace: "page_views", name: "csrf", '
+                'idempotencyKey: "csrf"}) { count } }')
+    headers = {} if content_type is None else {"content-type": content_type}
+    for empty in ({}, {"apollo-require-preflight": ""}, {"x-apollo-operation-name": " "}):
+        response = await client.http.post("/graphql", content=json.dumps({"query": mutation}),
+                                          headers={**headers, **empty})
+        if content_type is None:
+            assert "content-type" not in response.request.headers
+        assert_csrf_refusal(response)
+    assert await client.data('{ counter(namespace: "page_views", name: "csrf") { count } }') \
+        == {"counter": {"count": "0"}}
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_a_get_without_a_preflight_header_is_refused_as_csrf(
+    client: GraphQLClient, accept: str
+) -> None:
+    before = client.gateway.calls.snapshot()
+    for headers in ({}, {"content-type": "text/plain"}, {"apollo-require-preflight": ""}):
+        response = await client.http.get("/graphql", params={"query": COUNTER},
+                                         headers={"accept": accept, **headers})
+        assert_csrf_refusal(response)
+        assert response.headers["content-type"] == accept
+    assert client.gateway.calls.snapshot() == before
+
+
+@pytest.mark.parametrize("headers", [
+    PREFLIGHT, {"apollo-require-preflight": "1"}, {"x-apollo-operation-name": "Q"},
+    {"content-type": "application/json"},  # what Apollo Client sends on GET
+])
+async def test_a_preflighted_get_is_served(client: GraphQLClient, headers: dict[str, str]) -> None:
+    response = await client.http.get("/graphql", params={"query": COUNTER}, headers=headers)
+    assert response.json() == {"data": {"counter": {"count": "0"}}}
+
+
+async def test_the_graphiql_page_needs_no_preflight_header(client: GraphQLClient) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = await client.http.get("/graphql", headers={"accept": browser})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    # With a `query`, the same navigation would run an operation: it needs the header.
+    response = await client.http.get("/graphql", params={"query": COUNTER},
+                                     headers={"accept": browser})
+    assert_csrf_refusal(response)
 
 
 async def test_json_nested_100000_levels_is_400_not_a_recursion_error(
@@ -176,6 +246,70 @@ async def test_request_errors_have_no_data_and_answer_by_media_type(
     assert "data" in response.json()
 
 
+async def test_variables_that_do_not_coerce_are_a_request_error_by_media_type(
+    client: GraphQLClient,
+) -> None:
+    query = 'query ($n: [String!]!) { counters(namespace: "page_views", names: $n) { count } }'
+    for variables in ({"n": [1, None]}, {}, {"n": {"a": 1}}):
+        for accept, status in (("application/json", 200), (GRAPHQL_RESPONSE, 400)):
+            response = await client.http.post(
+                "/graphql", json={"query": query, "variables": variables},
+                headers={"accept": accept},
+            )
+            assert (response.status_code, response.headers["content-type"]) == (status, accept)
+            body = response.json()
+            assert "data" not in body, body
+            assert code(body) == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+    (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", GRAPHQL_RESPONSE),
+    (f"application/json, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+    (f"application/json, {GRAPHQL_RESPONSE};q=0.5", "application/json"),
+    ("application/json", "application/json"),
+    ("*/*", "application/json"),
+    (None, "application/json"),  # older clients: no Accept header at all
+])
+async def test_a_success_answers_in_the_media_type_the_client_prefers(
+    client: GraphQLClient, accept: str | None, expected: str
+) -> None:
+    request = client.http.build_request("POST", "/graphql", json={"query": COUNTER})
+    if accept is None:
+        del request.headers["accept"]  # httpx sends */* by default
+    else:
+        request.headers["accept"] = accept
+    response = await client.http.send(request)
+    assert (response.status_code, response.headers["content-type"]) == (200, expected)
+    assert response.json() == {"data": {"counter": {"count": "0"}}}
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_transport_errors_answer_in_json_never_plain_text(
+    client: GraphQLClient, accept: str
+) -> None:
+    json_headers = {"content-type": "application/json", "accept": accept}
+    responses = {
+        "bad json": await client.http.post("/graphql", content=b"{", headers=json_headers),
+        "no query": await client.http.post("/graphql", content=b"{}", headers=json_headers),
+        "wrong content type": await client.http.post(
+            "/graphql", content=json.dumps({"query": COUNTER}),
+            headers={"content-type": "application/xml", "accept": accept}),
+        "get without query": await client.http.get(
+            "/graphql", headers={"accept": accept, **PREFLIGHT}),
+        "method": await client.http.put("/graphql", json={"query": COUNTER},
+                                        headers={"accept": accept}),
+    }
+    statuses = {what: r.status_code for what, r in responses.items()}
+    assert statuses == {"bad json": 400, "no query": 400, "wrong content type": 415,
+                        "get without query": 400, "method": 405}
+    for what, response in responses.items():
+        assert response.headers["content-type"] == accept, what
+        body = response.json()
+        assert "data" not in body
+        assert code(body) in ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE"), what
+
+
 async def test_two_named_operations_without_operation_name_are_an_error(
     client: GraphQLClient,
 ) -> None:
@@ -232,14 +366,14 @@ async def test_variables_too_many_or_too_deep_are_refused_before_coercion(
 
 
 async def test_get_serves_queries_and_refuses_mutations_with_405(client: GraphQLClient) -> None:
-    response = await client.http.get("/graphql", params={"query": COUNTER})
+    response = await client.http.get("/graphql", params={"query": COUNTER}, headers=PREFLIGHT)
     assert response.json() == {"data": {"counter": {"count": "0"}}}
-    response = await client.http.get("/graphql", params={
+    response = await client.http.get("/graphql", headers=PREFLIGHT, params={
         "query": 'mutation { clearCount(input: {namespace: "page_views", name: "x", '
                  'idempotencyKey: "k"}) { count } }'})
     assert response.status_code == 405
     assert code(response.json()) == "BAD_REQUEST"
     response = await client.http.get(
-        "/graphql", params={"query": COUNTER, "variables": "[" * 5000}
+        "/graphql", params={"query": COUNTER, "variables": "[" * 5000}, headers=PREFLIGHT
     )
     assert response.status_code == 400

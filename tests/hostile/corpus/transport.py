@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..cases import (
     FAST,
     GRAPHQL_RESPONSE,
     JSON,
+    PREFLIGHT,
     SLOW,
     Case,
     Expect,
@@ -25,10 +26,12 @@ from ..cases import (
     request_error,
     status_only,
 )
+from ..client import Outcome, Session
 
 MAX_BODY = 4_194_304
 MAX_DOCUMENT = 100_000
 VALID = encode({"query": "{ __typename }"})
+CSRF = refused(400, "BAD_REQUEST")  # a request a browser may send cross-site unasked
 MUTATION = 'mutation { addCount(input: {namespace: "page_views", name: "via-get", ' \
     'idempotencyKey: "via-get"}) { count } }'
 
@@ -39,6 +42,15 @@ def typename(data: dict) -> None:
 
 def counter_named_via_get(data: dict) -> None:
     assert data == {"counter": {"name": "via-get"}}, data
+
+
+def _not_counted(name: str) -> Callable[[Session, Outcome], None]:
+    def verify(session: Session, outcome: Outcome) -> None:
+        data = session.data('query ($n: String!) { counter(namespace: "page_views", name: $n) '
+                            "{ count } }", {"n": name})
+        assert data == {"counter": {"count": "0"}}, data
+
+    return verify
 
 
 def _sized_body(size: int) -> bytes:
@@ -154,9 +166,6 @@ def _media_cases() -> list[Case]:
             ("content-encoding", "identity"),)), ok(typename)),
     ]
     for name, content_type in [
-        ("text-plain", "text/plain"),
-        ("form-urlencoded", "application/x-www-form-urlencoded"),
-        ("multipart", "multipart/form-data; boundary=xyz"),
         ("xml", "application/xml"),
         ("html", "text/html"),
         ("graphql", "application/graphql"),
@@ -167,10 +176,29 @@ def _media_cases() -> list[Case]:
         ("charset-utf-32", "application/json; charset=utf-32"),
     ]:
         cases.append(_case(f"content-type-{name}", post(VALID, content_type), unsupported))
+    for name, content_type in [
+        ("text-plain", "text/plain"),
+        ("form-urlencoded", "application/x-www-form-urlencoded"),
+        ("multipart", "multipart/form-data; boundary=xyz"),
+    ]:  # what a browser sends cross-site unasked: refused as a forgery, unless preflighted
+        cases += [
+            _case(f"content-type-{name}-is-refused-as-csrf", post(VALID, content_type), CSRF),
+            _case(f"content-type-{name}-preflighted", post(VALID, content_type, headers=PREFLIGHT),
+                  unsupported),
+        ]
     cases += [
-        _case("content-type-missing", post(VALID, None), unsupported),
-        _case("content-type-form-with-a-form-body", post(
-            b"query=%7B__typename%7D", "application/x-www-form-urlencoded"), unsupported),
+        _case("content-type-missing-is-refused-as-csrf", post(VALID, None), CSRF),
+        _case("content-type-missing-preflighted", post(VALID, None, headers=(
+            ("x-apollo-operation-name", "Q"),)), unsupported),
+        _case("content-type-text-plain-with-charset-is-refused-as-csrf", post(
+            VALID, "Text/Plain; charset=utf-8"), CSRF),
+        _case("content-type-text-plain-empty-preflight-header-is-refused-as-csrf", post(
+            VALID, "text/plain", headers=(("apollo-require-preflight", ""),)), CSRF),
+        _case("content-type-form-with-a-form-body-is-refused-as-csrf", post(
+            b"query=%7B__typename%7D", "application/x-www-form-urlencoded"), CSRF),
+        Case("content-type-text-plain-mutation-is-refused-as-csrf", "transport", post(
+            encode({"query": MUTATION.replace("via-get", "via-csrf")}), "text/plain"), CSRF,
+            verify=_not_counted("via-csrf")),
         _case("content-type-charset-utf-8-is-served", post(
             VALID, "application/json; charset=utf-8"), ok(typename)),
         _case("content-type-charset-upper-case-utf-8-is-served", post(
@@ -270,6 +298,19 @@ def _method_cases() -> list[Case]:
         _case("get-mutation-chosen-by-operation-name", get(
             query="query A { __typename } " + MUTATION.replace("mutation", "mutation B"),
             operationName="B"), refused(405, "BAD_REQUEST")),
+        _case("get-query-without-a-preflight-header-is-refused-as-csrf",
+              get(query="{ __typename }", headers=()), CSRF),
+        _case("get-query-with-an-empty-preflight-header-is-refused-as-csrf",
+              get(query="{ __typename }", headers=(("apollo-require-preflight", ""),)), CSRF),
+        _case("get-query-with-content-type-text-plain-is-refused-as-csrf",
+              get(query="{ __typename }", headers=(("content-type", "text/plain"),)), CSRF),
+        _case("get-query-with-x-apollo-operation-name-is-served",
+              get(query="{ __typename }", headers=(("x-apollo-operation-name", "Q"),)),
+              ok(typename)),
+        _case("get-query-with-content-type-json-is-served",
+              get(query="{ __typename }", headers=(("content-type", JSON),)), ok(typename)),
+        _case("get-graphiql-page-needs-no-preflight-header",
+              get(accept="text/html", headers=()), status_only(200)),
         _case("get-query-is-served", get(query="{ __typename }"), ok(typename)),
         _case("get-named-query-with-variables-is-served", get(
             query="query Q($n: String!) { counter(namespace: \"page_views\", name: $n) "
@@ -318,8 +359,10 @@ def _accept_cases() -> list[Case]:
         _case("accept-graphql-response-not-acceptable-syntax-error",
               gql("{", accept=f"{strict};q=0, {JSON}"), request_error("GRAPHQL_PARSE_FAILED")),
         _case("accept-graphql-response-bad-content-type-is-still-415",
-              post(VALID, "text/plain", headers=(("accept", strict),)),
+              post(VALID, "application/xml", headers=(("accept", strict),)),
               refused(415, "UNSUPPORTED_MEDIA_TYPE")),
+        _case("accept-graphql-response-csrf-is-still-400",
+              post(VALID, "text/plain", headers=(("accept", strict),)), CSRF),
     ]
 
 
