@@ -122,5 +122,5 @@ async def test_with_bearer_authentication_the_page_and_assets_need_no_token(
             if not url.startswith("data:"):
                 assert (await http.get(f"/{url}")).status_code == 200, url
         query = await http.get("/graphql", params={"query": "{ namespaces { name } }"},
-                               headers=headers)
+                               headers={**headers, "apollo-require-preflight": "true"})
         assert query.status_code == 401  # the data still needs one

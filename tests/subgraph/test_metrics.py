@@ -61,11 +61,14 @@ async def test_requests_are_timed_by_operation_type_and_name(client: GraphQLClie
 async def test_errors_are_counted_by_their_extensions_code(client: GraphQLClient) -> None:
     await client.errors('{ counter(namespace: "nope", name: "x") { count } }')
     await client.errors('{ counter(namespace: "nope", name: "x") { count } }')
+    await client.http.post("/graphql", content=b"{}", headers={
+        "content-type": "text/plain", "apollo-require-preflight": "true"})
     await client.http.post("/graphql", content=b"{}", headers={"content-type": "text/plain"})
     await client.errors("{ nothing }")
     text = await scrape(client)
     assert value(text, "subgraph_graphql_errors_total", code="BAD_USER_INPUT") == 2
     assert value(text, "subgraph_graphql_errors_total", code="UNSUPPORTED_MEDIA_TYPE") == 1
+    assert value(text, "subgraph_graphql_errors_total", code="BAD_REQUEST") == 1  # CSRF
     assert value(text, "subgraph_graphql_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
 
 
