@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
-    CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -33,7 +32,8 @@ if TYPE_CHECKING:
 
 disable_created_metrics()  # one series per counter, not two (`_created` is rarely wanted)
 
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# The text format generate_latest writes (named here: prometheus-client 0.20 has no constant).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: from a cached SQLite read (well under a millisecond) to the request deadline.
 DURATION_BUCKETS = (
