@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import Forbidden
 from .metrics import CallCounter
-from .namespaces import CounterNamespace, KVNamespace, Namespace, Namespaces, TimeSeriesNamespace
+from .namespaces import (
+    CounterNamespace,
+    KVNamespace,
+    N,
+    Namespace,
+    Namespaces,
+    TimeSeriesNamespace,
+)
 
 if TYPE_CHECKING:
     from .counter import Count, Counters
@@ -112,19 +119,6 @@ class Access:
         self.decisions.record(ns.name, operation, "allowed" if ok else "denied")
         return ok
 
-    def require(
-        self,
-        caller: Caller,
-        ns: Namespace,
-        operation: Operation,
-        record: str | None = None,
-        *,
-        derived_from: tuple[str, str] | None = None,
-    ) -> None:
-        """Raise `Forbidden`, naming what would grant the operation, unless it is allowed."""
-        if not self.allowed(caller, ns, operation, record, derived_from=derived_from):
-            raise self.forbidden(ns, operation, record)
-
     def readable(self, caller: Caller, ns: Namespace) -> bool:
         """Whether the caller may read anything of `ns` (what the `namespaces` list shows)."""
         return self._decide(caller, ns, READ, None, None) or bool(
@@ -170,113 +164,148 @@ class Access:
         return False
 
 
+class Decisions:
+    """One request's access decisions: each (namespace, operation, record) is decided, and
+    counted for /metrics, once, however often the request checks it (a mutation checks before it
+    claims its idempotency key and again as it writes; a write's answer re-checks the write).
+    The caller and the policies are fixed for the request, so the first answer stays right."""
+
+    def __init__(self, access: Access, caller: Caller) -> None:
+        self.access, self.caller = access, caller
+        self._made: dict[tuple[str, Operation, str | None, tuple[str, str] | None], bool] = {}
+
+    def allowed(
+        self, ns: Namespace, operation: Operation, record: str | None = None,
+        derived_from: tuple[str, str] | None = None,
+    ) -> bool:
+        key = (ns.name, operation, record, derived_from)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = self.access.allowed(
+                self.caller, ns, operation, record, derived_from=derived_from
+            )
+        return made
+
+    def require(
+        self, namespace: str, kind: type[N], operation: Operation, record: str | None = None,
+        derived_from: tuple[str, str] | None = None,
+    ) -> N:
+        """The namespace, after refusing with `Forbidden` an operation the caller may not make."""
+        ns = self.access.namespaces.get(namespace, kind)
+        if not self.allowed(ns, operation, record, derived_from):
+            raise self.access.forbidden(ns, operation, record)
+        return ns
+
+    def split(
+        self, namespace: str, kind: type[N], ids: Sequence[str]
+    ) -> tuple[list[str], dict[str, Forbidden]]:
+        """The ids the caller may read, and a `Forbidden` for each other one."""
+        ns = self.access.namespaces.get(namespace, kind)
+        allowed: list[str] = []
+        refused: dict[str, Forbidden] = {}
+        for id in dict.fromkeys(ids):
+            if self.allowed(ns, READ, id):
+                allowed.append(id)
+            else:
+                refused[id] = self.access.forbidden(ns, READ, id)
+        return allowed, refused
+
+
 class CallerKV:
     """The Key-Value abstraction as one caller may use it: every call is decided first."""
 
-    def __init__(self, kv: KeyValue, access: Access, caller: Caller) -> None:
-        self._kv, self._access, self._caller = kv, access, caller
-
-    def _require(self, namespace: str, operation: Operation, id: str) -> None:
-        ns = self._access.namespaces.get(namespace, KVNamespace)
-        self._access.require(self._caller, ns, operation, id)
+    def __init__(self, kv: KeyValue, decisions: Decisions) -> None:
+        self._kv, self._decide = kv, decisions
 
     def check_read(self, namespace: str, id: str) -> None:
         """Refuse a read of the record now, before any store call (a field resolving to it)."""
-        self._require(namespace, READ, id)
+        self._decide.require(namespace, KVNamespace, READ, id)
         self._kv.check_read(namespace, id)
 
     async def get_items(self, namespace: str, id: str, **query: Any) -> ItemPage:
-        self._require(namespace, READ, id)
+        self._decide.require(namespace, KVNamespace, READ, id)
         return await self._kv.get_items(namespace, id, **query)
 
     async def get_items_many(
         self, namespace: str, ids: Sequence[str], **query: Any
     ) -> dict[str, ItemPage | Forbidden]:
         """Pages of the records the caller may read; a `Forbidden` for each other one."""
-        ns = self._access.namespaces.get(namespace, KVNamespace)
-        allowed, refused = _split(self._access, self._caller, ns, ids)
+        allowed, refused = self._decide.split(namespace, KVNamespace, ids)
         pages: dict[str, ItemPage | Forbidden] = dict(refused)
         if allowed:
             pages.update(await self._kv.get_items_many(namespace, allowed, **query))
         return pages
 
     def check_put(self, namespace: str, id: str, items: Sequence[Item]) -> None:
-        self._require(namespace, WRITE, id)
+        self._decide.require(namespace, KVNamespace, WRITE, id)
         self._kv.check_put(namespace, id, items)
 
     async def put_items(
         self, namespace: str, id: str, items: Sequence[Item], token: IdempotencyToken
     ) -> None:
-        self._require(namespace, WRITE, id)
+        self._decide.require(namespace, KVNamespace, WRITE, id)
         await self._kv.put_items(namespace, id, items, token)
 
     def check_delete(self, namespace: str, id: str, **selection: Any) -> None:
-        self._require(namespace, WRITE, id)
+        self._decide.require(namespace, KVNamespace, WRITE, id)
         self._kv.check_delete(namespace, id, **selection)
 
     async def delete_items(
         self, namespace: str, id: str, token: IdempotencyToken, **selection: Any
     ) -> None:
-        self._require(namespace, WRITE, id)
+        self._decide.require(namespace, KVNamespace, WRITE, id)
         await self._kv.delete_items(namespace, id, token, **selection)
 
 
 class CallerTimeSeries:
     """The TimeSeries abstraction as one caller may use it."""
 
-    def __init__(self, ts: TimeSeries, access: Access, caller: Caller) -> None:
-        self._ts, self._access, self._caller = ts, access, caller
-
-    def _ns(self, namespace: str) -> TimeSeriesNamespace:
-        return self._access.namespaces.get(namespace, TimeSeriesNamespace)
-
-    def _require_events(self, namespace: str, events: Sequence[Event]) -> None:
-        self.check_write(namespace, [e.series_id for e in events])
+    def __init__(self, ts: TimeSeries, decisions: Decisions) -> None:
+        self._ts, self._decide = ts, decisions
 
     async def read_events(self, namespace: str, series_id: str, **query: Any) -> EventPage:
-        self._access.require(self._caller, self._ns(namespace), READ, series_id)
+        self._decide.require(namespace, TimeSeriesNamespace, READ, series_id)
         return await self._ts.read_events(namespace, series_id, **query)
 
     async def read_events_many(
         self, namespace: str, series_ids: Sequence[str], **query: Any
     ) -> dict[str, EventPage | Forbidden]:
         """Pages of the series the caller may read; a `Forbidden` for each other one."""
-        allowed, refused = _split(self._access, self._caller, self._ns(namespace), series_ids)
+        allowed, refused = self._decide.split(namespace, TimeSeriesNamespace, series_ids)
         pages: dict[str, EventPage | Forbidden] = dict(refused)
         if allowed:
             pages.update(await self._ts.read_events_many(namespace, allowed, **query))
         return pages
 
     async def search_events(self, namespace: str, *args: Any, **query: Any) -> EventPage:
-        self._access.require(self._caller, self._ns(namespace), READ)
+        self._decide.require(namespace, TimeSeriesNamespace, READ)
         return await self._ts.search_events(namespace, *args, **query)
 
     async def aggregate_distinct(
         self, namespace: str, *args: Any, **query: Any
     ) -> list[tuple[bytes, int]]:
-        self._access.require(self._caller, self._ns(namespace), READ)
+        self._decide.require(namespace, TimeSeriesNamespace, READ)
         return await self._ts.aggregate_distinct(namespace, *args, **query)
 
     def check_write(self, namespace: str, series_ids: Sequence[str]) -> None:
         """Refuse now a write to these series the caller may not make (nothing else checked)."""
-        ns = self._ns(namespace)
         for series in dict.fromkeys(series_ids):
-            self._access.require(self._caller, ns, WRITE, series)
+            self._decide.require(namespace, TimeSeriesNamespace, WRITE, series)
 
     def check_events(
         self, namespace: str, events: Sequence[Event], *, replay: bool = False
     ) -> None:
-        self._require_events(namespace, events)
+        self.check_write(namespace, [e.series_id for e in events])
         self._ts.check_events(namespace, events, replay=replay)
 
     async def write_events(self, namespace: str, events: Sequence[Event], **options: Any) -> None:
-        self._require_events(namespace, events)
+        self.check_write(namespace, [e.series_id for e in events])
         await self._ts.write_events(namespace, events, **options)
 
     async def write_events_async(
         self, namespace: str, events: Sequence[Event], **options: Any
     ) -> None:
-        self._require_events(namespace, events)
+        self.check_write(namespace, [e.series_id for e in events])
         await self._ts.write_events_async(namespace, events, **options)
 
 
@@ -290,30 +319,22 @@ class CallerCounters:
     grant, not a read's.
     """
 
-    def __init__(self, counters: Counters, access: Access, caller: Caller) -> None:
-        self._counters, self._access, self._caller = counters, access, caller
-
-    def _require(
-        self, namespace: str, operation: Operation, name: str,
-        derived_from: tuple[str, str] | None = None,
-    ) -> None:
-        ns = self._access.namespaces.get(namespace, CounterNamespace)
-        self._access.require(self._caller, ns, operation, name, derived_from=derived_from)
+    def __init__(self, counters: Counters, decisions: Decisions) -> None:
+        self._counters, self._decide = counters, decisions
 
     async def get(
         self, namespace: str, name: str, *, after_write: tuple[str, str] | bool = False
     ) -> int:
         if after_write:
             origin = after_write if isinstance(after_write, tuple) else None
-            self._require(namespace, WRITE, name, origin)
+            self._decide.require(namespace, CounterNamespace, WRITE, name, origin)
         else:
-            self._require(namespace, READ, name)
+            self._decide.require(namespace, CounterNamespace, READ, name)
         return await self._counters.get(namespace, name)
 
     async def get_many(self, namespace: str, names: Sequence[str]) -> dict[str, Count | Forbidden]:
         """Counts the caller may read; a `Forbidden` for each other counter."""
-        ns = self._access.namespaces.get(namespace, CounterNamespace)
-        allowed, refused = _split(self._access, self._caller, ns, names)
+        allowed, refused = self._decide.split(namespace, CounterNamespace, names)
         counts: dict[str, Count | Forbidden] = dict(refused)
         if allowed:
             counts.update(await self._counters.get_many(namespace, allowed))
@@ -323,40 +344,26 @@ class CallerCounters:
         self, namespace: str, name: str, delta: int, *,
         derived_from: tuple[str, str] | None = None,
     ) -> None:
-        self._require(namespace, WRITE, name, derived_from)
+        self._decide.require(namespace, CounterNamespace, WRITE, name, derived_from)
         self._counters.check_add(namespace, name, delta)
 
     async def add_and_get(
         self, namespace: str, name: str, delta: int, token: IdempotencyToken | None = None, *,
         replay: bool = False, derived_from: tuple[str, str] | None = None,
     ) -> int:
-        self._require(namespace, WRITE, name, derived_from)
+        self._decide.require(namespace, CounterNamespace, WRITE, name, derived_from)
         return await self._counters.add_and_get(namespace, name, delta, token, replay=replay)
 
     def check_clear(self, namespace: str, name: str) -> None:
-        self._require(namespace, WRITE, name)
+        self._decide.require(namespace, CounterNamespace, WRITE, name)
         self._counters.check_clear(namespace, name)
 
     async def clear(
         self, namespace: str, name: str, token: IdempotencyToken | None = None, *,
         replay: bool = False,
     ) -> None:
-        self._require(namespace, WRITE, name)
+        self._decide.require(namespace, CounterNamespace, WRITE, name)
         await self._counters.clear(namespace, name, token, replay=replay)
-
-
-def _split(
-    access: Access, caller: Caller, ns: Namespace, ids: Sequence[str]
-) -> tuple[list[str], dict[str, Forbidden]]:
-    """The ids the caller may read, and a `Forbidden` for each other one."""
-    allowed: list[str] = []
-    refused: dict[str, Forbidden] = {}
-    for id in dict.fromkeys(ids):
-        if access.allowed(caller, ns, READ, id):
-            allowed.append(id)
-        else:
-            refused[id] = access.forbidden(ns, READ, id)
-    return allowed, refused
 
 
 class CallerGateway:
@@ -371,9 +378,10 @@ class CallerGateway:
         self.caller = caller
         self.access = access
         self.namespaces = access.namespaces
-        self.kv = CallerKV(kv, access, caller)
-        self.timeseries = CallerTimeSeries(timeseries, access, caller)
-        self.counters = CallerCounters(counters, access, caller)
+        decisions = Decisions(access, caller)
+        self.kv = CallerKV(kv, decisions)
+        self.timeseries = CallerTimeSeries(timeseries, decisions)
+        self.counters = CallerCounters(counters, decisions)
 
     def readable_namespaces(self) -> Iterator[Namespace]:
         """The public namespaces the caller may read something of."""

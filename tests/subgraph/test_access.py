@@ -215,6 +215,21 @@ async def test_every_decision_is_counted_for_metrics(execute: SchemaRunner) -> N
             'result="denied"}') in text
 
 
+async def test_a_mutation_is_decided_and_counted_once_per_record(execute: SchemaRunner) -> None:
+    """A mutation checks before it claims its idempotency key and again as it writes, and its
+    answer re-checks the write: one decision each, or /metrics would count allowed writes twice."""
+    writer = caller("profile_settings:write", profiles=("p1",))
+    assert (await execute.execute(PUT, {"key": "k1"}, caller=writer)).errors is None
+    assert (await execute.execute(RECORD, {"key": "k2"}, caller=writer)).errors is None
+    decisions = execute.gateway.access.decisions.snapshot()
+    assert {key: n for key, n in decisions.items() if key[1] == "write"} == {
+        ("profile_settings", "write", "allowed"): 1,
+        ("viewing_history", "write", "allowed"): 1,
+        ("profile_plays", "write", "allowed"): 1,
+        ("title_plays", "write", "allowed"): 1,
+    }
+
+
 def _parse(table: dict[str, Any]) -> Any:
     return parse_namespaces({"namespaces": {"ns": {"abstraction": "kv", **table}}}, "f.toml")
 
