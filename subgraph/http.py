@@ -138,6 +138,10 @@ def error_response(
     return Response(json.dumps(body), status, headers=headers, media_type=media_type)
 
 
+# The most a request without a token may send: `{ _service { sdl } }` fits many times over.
+ANONYMOUS_MAX_BODY_BYTES = 16 * 1024
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to be over `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -400,12 +404,15 @@ class GraphQLView(GraphQL):
         """A request without a token may run only an operation on PUBLIC_FIELDS."""
         if getattr(http.state, "token_missing", False):
             if not public_only(data.query, data.operation_name, self.limits.max_tokens):
-                self.auth.count("missing")
-                raise _unauthenticated(Unauthenticated(
-                    "missing", "this request needs a bearer token (Authorization: Bearer <jwt>)"
-                ))
+                raise self._token_needed()
             self.auth.count("anonymous")
         return data
+
+    def _token_needed(self) -> RequestRefused:
+        self.auth.count("missing")
+        return _unauthenticated(Unauthenticated(
+            "missing", "this request needs a bearer token (Authorization: Bearer <jwt>)"
+        ))
 
     async def get_sub_response(self, request: Any) -> Response:
         response = await super().get_sub_response(request)
@@ -425,9 +432,19 @@ class GraphQLView(GraphQL):
             return self._check_public(http, request_data(params, self.limits))
         _check_media(http)
         timeout = self.limits.request_timeout
+        anonymous = getattr(http.state, "token_missing", False)
+        # Without a token only a public operation can run, and one fits in far less than the
+        # limit: a stranger does not get to make the server read megabytes first.
+        limit = min(self.limits.max_body_bytes, ANONYMOUS_MAX_BODY_BYTES) if anonymous else (
+            self.limits.max_body_bytes
+        )
         try:
             async with asyncio.timeout(timeout):  # a body trickled in slowly holds no slot long
-                body = await read_body(http, self.limits.max_body_bytes)
+                body = await read_body(http, limit)
+        except RequestRefused as refused:
+            if anonymous and refused.status == 413:
+                raise self._token_needed() from None
+            raise
         except ClientDisconnect:
             raise RequestRefused(400, "BAD_REQUEST", "the client closed the request") from None
         except TimeoutError:

@@ -33,6 +33,7 @@ from abstractions.gateway import DataGateway
 from subgraph.app import Settings, create_app
 from subgraph.auth import AuthConfigError, AuthSettings, KeySet, public_only
 from subgraph.context import Context
+from subgraph.http import ANONYMOUS_MAX_BODY_BYTES
 from subgraph.limits import Limits
 
 from .jwts import (
@@ -370,6 +371,22 @@ async def test_anything_beyond_the_sdl_needs_a_token(
     http: httpx.AsyncClient, query: str, operation: str | None
 ) -> None:
     assert_unauthenticated(await post(http, query, operation=operation), invalid_token=False)
+
+
+async def test_without_a_token_a_large_body_is_refused_as_unauthenticated_before_it_is_read(
+    http: httpx.AsyncClient, rsa_key: SigningKey
+) -> None:
+    padded = SDL + " " * ANONYMOUS_MAX_BODY_BYTES  # public, but no caller needs to send so much
+    assert_unauthenticated(await post(http, padded), invalid_token=False)
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: refused while it streams
+        yield b'{"query": "'
+        yield b" " * 20_000
+
+    streamed = await http.post("/graphql", content=chunks(),
+                               headers={"content-type": "application/json"})
+    assert_unauthenticated(streamed, invalid_token=False)
+    # With a token the request's own limit applies.
+    assert "type Query" in assert_data(await post(http, padded, rsa_key.sign()))["_service"]["sdl"]
 
 
 async def test_the_sdl_with_an_invalid_token_is_still_refused(
