@@ -181,6 +181,80 @@ def maven_classpath(
     return [Path(p) for p in cp_path.read_text().strip().split(os.pathsep) if p]
 
 
+def _project_digest(project_dir: Path, java_home: Path) -> str:
+    """Hash of everything a build depends on, so an edited pom or class rebuilds by itself."""
+    digest = hashlib.sha256(str(java_home).encode() + b"\0")
+    files = [project_dir / "pom.xml", *sorted((project_dir / "src").rglob("*"))]
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _read_classpath(cp_file: Path) -> list[Path]:
+    return [Path(p) for p in cp_file.read_text().strip().split(os.pathsep) if p]
+
+
+def build_java_project(
+    project_dir: Path, cache: Path, java_home: Path, main_class: str, label: str
+) -> list[Path]:
+    """The compiled classes of the small Maven project in ``project_dir`` (a test node's
+    launcher) followed by its runtime jars; Maven runs only when the cache is stale.
+
+    The project is copied into ``cache`` so ``target/`` never lands in the repository.
+    ``label`` names what is built in the progress line ("the OpenSearch 2.19.6 test node").
+    """
+    build = cache / "build"
+    classes = build / "target" / "classes"
+    cp_file = cache / "classpath.txt"
+    stamp = cache / "build.sha256"
+    digest = _project_digest(project_dir, java_home)
+    with locked(cache / ".lock"):
+        if stamp.exists() and stamp.read_text().strip() == digest and cp_file.exists():
+            jars = _read_classpath(cp_file)
+            main = classes / (main_class.replace(".", "/") + ".class")
+            if jars and main.exists() and all(j.exists() for j in jars):
+                return [classes, *jars]
+
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise ServiceError(
+                "Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven"
+            )
+        shutil.rmtree(build, ignore_errors=True)
+        build.mkdir(parents=True)
+        shutil.copy2(project_dir / "pom.xml", build / "pom.xml")
+        shutil.copytree(project_dir / "src", build / "src")
+        stamp.unlink(missing_ok=True)
+        tmp_cp = cache / "classpath.txt.tmp"
+        maven_log = cache / "maven.log"
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(build / "pom.xml"),
+            "compile",
+            "dependency:build-classpath",
+            "-Dmdep.includeScope=runtime",
+            f"-Dmdep.outputFile={tmp_cp}",
+        ]
+        log(f"building {label} with Maven (cached in {cache}) ...")
+        env = dict(os.environ, JAVA_HOME=str(java_home))
+        with maven_log.open("wb") as out:
+            result = subprocess.run(
+                cmd, cwd=build, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            )
+        if result.returncode != 0 or not tmp_cp.exists():
+            raise ServiceError(
+                f"Maven failed (exit {result.returncode}); log {maven_log}:\n{tail(maven_log)}"
+            )
+        tmp_cp.replace(cp_file)
+        stamp.write_text(digest + "\n")
+        return [classes, *_read_classpath(cp_file)]
+
+
 # --------------------------------------------------------------------------- processes
 
 

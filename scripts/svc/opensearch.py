@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import time
 import urllib.error
@@ -51,6 +50,7 @@ from pathlib import Path
 
 from common import (
     ServiceError,
+    build_java_project,
     cache_root,
     find_java_home,
     leaf_dn,
@@ -240,79 +240,15 @@ def _java_home() -> Path:
         return find_java_home(JAVA_FALLBACK)
 
 
-def _project_digest(java_home: Path) -> str:
-    """Hash of everything the build depends on, so an edited pom or class rebuilds by itself."""
-    digest = hashlib.sha256(str(java_home).encode() + b"\0")
-    files = [PROJECT_DIR / "pom.xml", *sorted((PROJECT_DIR / "src").rglob("*"))]
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _read_classpath(cp_file: Path) -> list[Path]:
-    return [Path(p) for p in cp_file.read_text().strip().split(os.pathsep) if p]
-
-
 def _cache() -> Path:
     return cache_root() / f"opensearch-{VERSION}"
 
 
 def _build(java_home: Path) -> list[Path]:
-    """Compiled launcher classes plus its jars; Maven runs only when the cache is stale.
-
-    The project is copied into the cache so ``target/`` never lands in the repository.
-    """
-    cache = _cache()
-    build = cache / "build"
-    classes = build / "target" / "classes"
-    cp_file = cache / "classpath.txt"
-    stamp = cache / "build.sha256"
-    digest = _project_digest(java_home)
-    with locked(cache / ".lock"):
-        if stamp.exists() and stamp.read_text().strip() == digest and cp_file.exists():
-            jars = _read_classpath(cp_file)
-            main_class = classes / (MAIN_CLASS.replace(".", "/") + ".class")
-            if jars and main_class.exists() and all(j.exists() for j in jars):
-                return [classes, *jars]
-
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceError(
-                "Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven"
-            )
-        shutil.rmtree(build, ignore_errors=True)
-        build.mkdir(parents=True)
-        shutil.copy2(PROJECT_DIR / "pom.xml", build / "pom.xml")
-        shutil.copytree(PROJECT_DIR / "src", build / "src")
-        stamp.unlink(missing_ok=True)
-        tmp_cp = cache / "classpath.txt.tmp"
-        maven_log = cache / "maven.log"
-        cmd = [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(build / "pom.xml"),
-            "compile",
-            "dependency:build-classpath",
-            "-Dmdep.includeScope=runtime",
-            f"-Dmdep.outputFile={tmp_cp}",
-        ]
-        log(f"building the OpenSearch {VERSION} test node with Maven (cached in {cache}) ...")
-        env = dict(os.environ, JAVA_HOME=str(java_home))
-        with maven_log.open("wb") as out:
-            result = subprocess.run(
-                cmd, cwd=build, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0 or not tmp_cp.exists():
-            raise ServiceError(
-                f"Maven failed (exit {result.returncode}); log {maven_log}:\n{tail(maven_log)}"
-            )
-        tmp_cp.replace(cp_file)
-        stamp.write_text(digest + "\n")
-        return [classes, *_read_classpath(cp_file)]
+    """Compiled launcher classes plus its jars; Maven runs only when the cache is stale."""
+    return build_java_project(
+        PROJECT_DIR, _cache(), java_home, MAIN_CLASS, f"the OpenSearch {VERSION} test node"
+    )
 
 
 def _artifact_name(jar: str) -> str:
