@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,18 +113,26 @@ async def searching(
 
 
 class Proxy:
-    """A TCP proxy to a search node that a test can stop (refused), hang, and restart."""
+    """A TCP proxy to a search node that a test can stop (refused), hang, and restart.
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    With `tls` it terminates TLS, as an HTTPS cluster's front would, and keeps what clients
+    sent (`received`) so a test can see the credentials that came over it.
+    """
+
+    def __init__(self, target: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.target = target
+        self.tls = tls
         self.port = 0
         self.hang = False
+        self.received = bytearray()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            self._accept, "127.0.0.1", self.port, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -152,7 +161,8 @@ class Proxy:
                 return
             up_reader, upstream = await asyncio.open_connection(*self.target)
             self._writers.add(upstream)
-            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+            await asyncio.gather(_pipe(reader, upstream, self.received if self.tls else None),
+                                 _pipe(up_reader, writer))
         except OSError:
             pass
         finally:
@@ -162,9 +172,13 @@ class Proxy:
                     w.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bytearray | None = None
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65536):
+            if record is not None:
+                record += data
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
