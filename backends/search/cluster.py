@@ -162,7 +162,11 @@ class ClusterIndex:
         return sorted(s for s in starts if s is not None)
 
     async def delete_slices(self, namespace: str, starts: Sequence[int]) -> None:
-        """Delete the indices of these slices (those that exist)."""
+        """Delete the indices of these slices (those that exist).
+
+        By name, never by a wildcard: Elasticsearch (since 8.0) refuses a wildcard delete by
+        default (`action.destructive_requires_name`); OpenSearch 2.19 still allows one.
+        """
         names = [bodies.index_name(self.config.prefix, namespace, s) for s in starts]
         for offset in range(0, len(names), DELETE_BATCH):
             batch = ",".join(names[offset:offset + DELETE_BATCH])
