@@ -63,16 +63,20 @@ class ElasticsearchIndex(ClusterIndex):
         import elastic_transport
         from elasticsearch import UnsupportedProductError
 
+        # A transport error's text is its class's summary ("TLS error") unless earlier attempts
+        # failed too; the cause (aiohttp's, e.g. CERTIFICATE_VERIFY_FAILED) is in `message`.
+        detail = str(exc.message) if isinstance(exc, elastic_transport.TransportError) else None
         if isinstance(exc, elastic_transport.ConnectionTimeout):
-            return Failure(timed_out=True)
+            return Failure(timed_out=True, detail=detail)
         if isinstance(exc, elastic_transport.ConnectionError):
-            return Failure(unreachable=True, tls=isinstance(exc, elastic_transport.TlsError))
+            tls = isinstance(exc, elastic_transport.TlsError)
+            return Failure(unreachable=True, tls=tls, detail=detail)
         if isinstance(exc, UnsupportedProductError):
             return Failure(other_engine=True)
         if isinstance(exc, elastic_transport.ApiError):
             return Failure(status=exc.meta.status, body=exc.body)
         if isinstance(exc, elastic_transport.TransportError):
-            return Failure()
+            return Failure(detail=detail)
         return None
 
     def _plain(self, response: Any) -> Any:

@@ -36,6 +36,7 @@ class Failure:
     tls: bool = False  # the TLS handshake failed (so `unreachable` too)
     other_engine: bool = False  # the server answered, but it is not the URL's engine
     body: Any = None  # the JSON of an error answer
+    detail: str | None = None  # what went wrong, when the error's own text does not say
 
 
 def translate(engine: str, what: str, exc: BaseException, failure: Failure) -> StoreError:
@@ -45,7 +46,8 @@ def translate(engine: str, what: str, exc: BaseException, failure: Failure) -> S
     """
     if isinstance(exc, StoreError):
         return exc
-    detail = f"{engine} {what}: {_hint(engine, failure)}{type(exc).__name__}: {exc}"
+    said = failure.detail or str(exc)
+    detail = f"{engine} {what}: {_hint(engine, failure)}{type(exc).__name__}: {said}"
     detail = detail[:_MAX_DETAIL]
     if failure.timed_out or failure.status == 408:
         return StoreTimeout(detail)
