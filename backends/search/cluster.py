@@ -40,7 +40,7 @@ from .errors import Failure, bulk_error, shards_starting, translate
 DELETE_BATCH = 50  # index names per delete request, to keep its URL short
 BULK_BYTES = 8 * 1024 * 1024  # about this much JSON per bulk request (the node takes 100 MiB)
 _WILDCARD_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
-SHARD_START_ATTEMPTS = 6  # 20 ms doubling: about 0.6 s of waiting at most
+SHARD_START_ATTEMPTS = 7  # 20 ms doubling: about 1.3 s of waiting at most
 
 
 class ClusterIndex:

@@ -74,18 +74,23 @@ def _hint(engine: str, failure: Failure) -> str:
 
 
 def shards_starting(failure: Failure | None) -> bool:
-    """503 with no failed shard listed: the searched indices' shards are not started yet.
+    """A search that failed whole because the searched indices' shards are not started yet.
 
-    Both engines answer so (`search_phase_execution_exception`, "all shards failed") while a
-    just-created index allocates its primary: OpenSearch 2.19 and Elasticsearch 9.2 alike.
+    Both engines answer 503 `search_phase_execution_exception`, "all shards failed", while a
+    just-created index allocates its primary.  OpenSearch 2.19 lists no failed shard; an
+    Elasticsearch 9.2 answer lists each such shard with `no_shard_available_action_exception`
+    (which a shard whose node is gone gives too: that one fails again after the retries).
     """
     if failure is None or failure.status != 503:
         return False
     error = failure.body.get("error") if isinstance(failure.body, dict) else None
-    return (
-        isinstance(error, dict)
-        and error.get("type") == "search_phase_execution_exception"
-        and not error.get("failed_shards")
+    if not isinstance(error, dict) or error.get("type") != "search_phase_execution_exception":
+        return False
+    failed = error.get("failed_shards") or []
+    return all(
+        isinstance(shard, dict) and isinstance(shard.get("reason"), dict)
+        and shard["reason"].get("type") == "no_shard_available_action_exception"
+        for shard in failed
     )
 
 
