@@ -45,17 +45,18 @@ from common import (
     find_java_home,
     http_get,
     java_major,
+    launch_until_healthy,
     locked,
     log,
     pid_alive,
     port_open,
     read_pid,
     run_dir,
-    spawn_detached,
+    search_jvm_flags,
+    service_main,
     stop_pid,
     tail,
     wait_until,
-    write_pid,
 )
 
 VERSION = "9.2.2"  # must equal <elasticsearch.version> in elasticsearch/pom.xml (cache key)
@@ -173,35 +174,19 @@ def _prepare_home(port: int) -> None:
 
 def _jvm_command(java_home: Path, classpath: list[Path]) -> list[str]:
     """The JVM flags of the distribution's jvm.options that matter without its launcher."""
-    run = _run()
     newer = [] if (java_major(java_home) or 0) < 24 else [
         # Lucene and HPPC still read memory through sun.misc.Unsafe; JDK 24+ warns once.
         "--sun-misc-unsafe-memory-access=allow",
     ]
     return [
         str(java_home / "bin" / "java"),
-        f"-Xms{HEAP}",
-        f"-Xmx{HEAP}",
-        "-Xss1m",
-        "-XX:+UseG1GC",
-        "-XX:-OmitStackTraceInFastThrow",
-        "-XX:+ExitOnOutOfMemoryError",
-        f"-XX:ErrorFile={run / 'logs' / 'hs_err_pid%p.log'}",
-        # Native access (zstd, vector code) through the FFM API from the classpath.
+        *search_jvm_flags(HEAP, _run()),
+        # Native access through the FFM API from the classpath (no native libraries are on
+        # Maven Central, so the node logs that native methods are off, which tests do not need).
         "--enable-native-access=ALL-UNNAMED",
         *newer,
-        f"-Djava.io.tmpdir={run / 'tmp'}",
-        "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8",
         "-Djava.locale.providers=CLDR",
-        "-Djna.nosys=true",
-        "-Dio.netty.noUnsafe=true",
-        "-Dio.netty.noKeySetOptimization=true",
-        "-Dio.netty.recycler.maxCapacityPerThread=0",
-        "-Dlog4j2.disable.jmx=true",
         "-Dlog4j2.formatMsgNoLookups=true",
-        # Our shutdown hook closes the node and still wants to log while doing so.
-        "-Dlog4j.shutdownHookEnabled=false",
         _marker(),
         "-cp",
         os.pathsep.join(str(p) for p in classpath),
@@ -294,21 +279,13 @@ def start(args: argparse.Namespace) -> None:
         )
         _prepare_home(port)
         began = time.monotonic()
-        proc = spawn_detached(_jvm_command(java_home, classpath), cwd=_run(),
-                              log_path=_log_file())
-        write_pid(_pid_file(), proc.pid)
-        log(f"{NAME}: started pid {proc.pid} (heap {HEAP}, JDK {java_major(java_home)}), "
-            f"waiting for {_url(port)}/_cluster/health")
-        try:
-            if not wait_until(lambda: _healthy(port), timeout, alive=lambda: proc.poll() is None):
-                if proc.poll() is not None:
-                    raise _failure(f"exited (status {proc.returncode}) before it was healthy")
-                raise _failure(f"was not green/yellow within {timeout:.0f}s")
-        except BaseException:
-            log(f"{NAME}: stopping pid {proc.pid}, which this start launched")
-            _stop_running(proc.pid)
-            proc.poll()
-            raise
+        launch_until_healthy(
+            _jvm_command(java_home, classpath), label=NAME, run=_run(), log_path=_log_file(),
+            pid_file=_pid_file(),
+            waiting_for=f"{_url(port)}/_cluster/health (heap {HEAP}, JDK {java_major(java_home)})",
+            healthy=lambda: _healthy(port), timeout=timeout, failure=_failure,
+            stop=_stop_running,
+        )
         log(f"{NAME}: {_version(port)} ready at {_url(port)} in "
             f"{time.monotonic() - began:.1f}s")
     print(_url(port), flush=True)
@@ -338,30 +315,5 @@ def status() -> str:
     return f"{NAME}: running, pid {pid}, {_url(port)} (cluster {health.get('status')})"
 
 
-def main(argv: list[str]) -> int:
-    """Standalone entry point with the same options as ``scripts/services``."""
-    parser = argparse.ArgumentParser(prog="elasticsearch.py", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    start_parser = sub.add_parser("start", help="start the node (no-op when it runs)")
-    start_parser.add_argument("--wipe", action="store_true", help="delete its data first")
-    start_parser.add_argument("--timeout", type=float, default=None, help="seconds to wait")
-    sub.add_parser("stop", help="stop what start started (by PID)")
-    sub.add_parser("status", help="one line")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            start(args)
-        elif args.command == "stop":
-            stop(args)
-        else:
-            print(status())
-    except ServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(service_main(sys.argv[1:], __doc__, start=start, stop=stop, status=status))

@@ -53,6 +53,7 @@ from common import (
     build_java_project,
     cache_root,
     find_java_home,
+    launch_until_healthy,
     leaf_dn,
     locked,
     log,
@@ -62,11 +63,11 @@ from common import (
     port_open,
     read_pid,
     run_dir,
-    spawn_detached,
+    search_jvm_flags,
+    service_main,
     stop_pid,
     tail,
     wait_until,
-    write_pid,
 )
 
 VERSION = "2.19.6"  # must equal <opensearch.version> in opensearch/pom.xml (cache key, messages)
@@ -420,29 +421,12 @@ def _prepare_home(kind: NodeKind, plugin: SecurityPlugin | None) -> None:
 
 def _jvm_command(kind: NodeKind, java: Path, classpath: list[Path]) -> list[str]:
     """The JVM flags a distribution's launcher would add that matter without a security manager."""
-    run = _run(kind)
     return [
         str(java),
-        f"-Xms{HEAP}",
-        f"-Xmx{HEAP}",
-        "-Xss1m",
-        "-XX:+UseG1GC",
-        "-XX:-OmitStackTraceInFastThrow",
-        "-XX:+ExitOnOutOfMemoryError",
-        f"-XX:ErrorFile={run / 'logs' / 'hs_err_pid%p.log'}",
-        f"-Djava.io.tmpdir={run / 'tmp'}",
-        "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8",
+        *search_jvm_flags(HEAP, _run(kind)),
         # Date/number parsing as the distribution does on JDK 17 (CLDR alone differs slightly).
         "-Djava.locale.providers=SPI,COMPAT",
-        "-Djna.nosys=true",
-        "-Dio.netty.noUnsafe=true",
-        "-Dio.netty.noKeySetOptimization=true",
-        "-Dio.netty.recycler.maxCapacityPerThread=0",
         "-Dio.netty.allocator.numDirectArenas=0",
-        "-Dlog4j2.disable.jmx=true",
-        # Our shutdown hook closes the node and still wants to log while doing so.
-        "-Dlog4j.shutdownHookEnabled=false",
         f"-Dlog4j2.configurationFile={_home(kind) / 'config' / 'log4j2.properties'}",
         _marker(kind),
         "-cp",
@@ -601,27 +585,14 @@ def start(args: argparse.Namespace) -> None:
             _make_certificates(kind)
         _prepare_home(kind, plugin)
         began = time.monotonic()
-        proc = spawn_detached(
+        launch_until_healthy(
             _jvm_command(kind, java_home / "bin" / "java", classpath),
-            cwd=_run(kind),
-            log_path=_log_file(kind),
+            label=kind.label, run=_run(kind), log_path=_log_file(kind),
+            pid_file=_pid_file(kind), waiting_for=f"{kind.url}/_cluster/health (heap {HEAP})",
+            healthy=lambda: _healthy(kind), timeout=timeout,
+            failure=lambda why: _failure(kind, why),
+            stop=lambda pid: _stop_running(kind, pid), then=lambda: _default_no_replicas(kind),
         )
-        write_pid(_pid_file(kind), proc.pid)
-        log(
-            f"{kind.label}: started pid {proc.pid} (heap {HEAP}), waiting for "
-            f"{kind.url}/_cluster/health"
-        )
-        try:
-            if not wait_until(lambda: _healthy(kind), timeout, alive=lambda: proc.poll() is None):
-                if proc.poll() is not None:
-                    raise _failure(kind, f"exited (status {proc.returncode}) before it was healthy")
-                raise _failure(kind, f"was not green/yellow within {timeout:.0f}s")
-            _default_no_replicas(kind)
-        except BaseException:
-            log(f"{kind.label}: stopping pid {proc.pid}, which this start launched")
-            _stop_running(kind, proc.pid)
-            proc.poll()
-            raise
         log(
             f"{kind.label}: {_version(kind)} ready at {kind.url} in "
             f"{time.monotonic() - began:.1f}s"
@@ -658,32 +629,6 @@ def status() -> str:
     return "\n".join(_status_of(NodeKind.of(secure)) for secure in (False, True))
 
 
-def main(argv: list[str]) -> int:
-    """Standalone entry point with the same options as ``scripts/services``."""
-    parser = argparse.ArgumentParser(prog="opensearch.py", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    start_parser = sub.add_parser("start", help="start the node (no-op when it runs)")
-    start_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
-    start_parser.add_argument("--wipe", action="store_true", help="delete its data first")
-    start_parser.add_argument("--timeout", type=float, default=None, help="seconds to wait")
-    stop_parser = sub.add_parser("stop", help="stop what start started (by PID)")
-    stop_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
-    sub.add_parser("status", help="one line per node")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            start(args)
-        elif args.command == "stop":
-            stop(args)
-        else:
-            print(status())
-    except ServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(service_main(sys.argv[1:], __doc__, start=start, stop=stop, status=status,
+                          secure=True))

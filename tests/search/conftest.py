@@ -31,8 +31,11 @@ import pytest
 
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces
-from abstractions.tokens import PageTokens
+from abstractions.timeseries import Event
+from abstractions.tokens import PageTokens, now_micros
 from backends.search import ClusterIndex, open_search_index
+from backends.sqlite import SQLiteStore
+from subgraph.idempotency import DEFAULT_NAMESPACE
 from tests.conftest import CASSANDRA, make_store
 
 from .nodes import ENGINES, NODES, delete_prefix, needs, node_address, search_url
@@ -108,6 +111,26 @@ async def searching(
     await gateway.start(background=False)
     try:
         yield Searching(setup, gateway, index)
+    finally:
+        await gateway.stop()
+
+
+async def round_trip(index: ClusterIndex, db: Path, namespaces: Namespaces, uid: str) -> None:
+    """Through a gateway over `index` (SQLite at `db`): three events written to events_short
+    are found by a search and counted by distinct values."""
+    gateway = DataGateway(SQLiteStore(db), namespaces.with_overrides(DEFAULT_NAMESPACE),
+                          search_index=index, page_tokens=PageTokens(b"test"))
+    await gateway.start(background=False)
+    try:
+        now = now_micros()
+        events = [Event(f"{uid}-s", now - i * 1_000_000, f"e{i}", {"kind": b"tls"})
+                  for i in range(1, 4)]
+        await gateway.timeseries.write_events("events_short", events)
+        await index.refresh("events_short")
+        page = await gateway.timeseries.search_events("events_short", [])
+        assert sorted(e.event_id for e in page.events) == ["e1", "e2", "e3"]
+        distinct = await gateway.timeseries.aggregate_distinct("events_short", "kind")
+        assert distinct == [(b"tls", 3)]
     finally:
         await gateway.stop()
 

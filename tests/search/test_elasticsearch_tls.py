@@ -16,22 +16,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces
-from abstractions.timeseries import Event
-from abstractions.tokens import PageTokens, now_micros
 from backends.base import StoreUnavailable
 from backends.search import open_search_index
-from backends.sqlite import SQLiteStore
-from subgraph.idempotency import DEFAULT_NAMESPACE
 
-from .conftest import Proxy
+from .conftest import Proxy, round_trip
 from .nodes import needs, node_address, search_url
 
 pytestmark = needs("elasticsearch")
-
-NS = "events_short"
-SECOND = 1_000_000
 
 
 @pytest.fixture
@@ -64,22 +56,8 @@ async def test_the_gateway_indexes_and_searches_over_https_with_the_urls_ca(
     tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None,
     ca: tuple[trustme.CA, Path], front: Proxy,
 ) -> None:
-    index = open_search_index(https_url(prefix, front, ca=ca[1]))
-    gateway = DataGateway(SQLiteStore(tmp_path / "g.db"),
-                          namespaces.with_overrides(DEFAULT_NAMESPACE), search_index=index,
-                          page_tokens=PageTokens(b"test"))
-    await gateway.start(background=False)
-    try:
-        now = now_micros()
-        events = [Event(f"{uid}-s", now - i * SECOND, f"e{i}", {"kind": b"tls"})
-                  for i in range(1, 4)]
-        await gateway.timeseries.write_events(NS, events)
-        await index.refresh(NS)
-        page = await gateway.timeseries.search_events(NS, [])
-        assert sorted(e.event_id for e in page.events) == ["e1", "e2", "e3"]
-        assert await gateway.timeseries.aggregate_distinct(NS, "kind") == [(b"tls", 3)]
-    finally:
-        await gateway.stop()
+    await round_trip(open_search_index(https_url(prefix, front, ca=ca[1])), tmp_path / "g.db",
+                     namespaces, uid)
     lines = bytes(front.received).split(b"\r\n")
     headers = {(name.lower(), value) for name, _, value in (x.partition(b": ") for x in lines)}
     assert (b"authorization", b"Basic " + base64.b64encode(b"app:s3cret")) in headers
