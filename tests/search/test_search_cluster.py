@@ -34,7 +34,7 @@ from subgraph.reindex import reindex
 from tests.conftest import TEST_NAMESPACES
 
 from .conftest import Proxy
-from .nodes import search_url
+from .nodes import needs, search_url
 
 NS = "events_short"
 SECOND = 1_000_000
@@ -320,3 +320,19 @@ async def test_a_cluster_that_does_not_answer_times_out_as_unavailable(
             await gw.timeseries.search_events(NS, [])
         assert isinstance(caught.value.__cause__, StoreTimeout)
         assert loop.time() - began < 3.0
+
+
+@pytest.mark.parametrize("node", [pytest.param("opensearch", marks=needs("opensearch"))])
+async def test_an_elasticsearch_url_at_an_opensearch_node_says_the_server_is_not_elasticsearch(
+    prefix: str, node: str
+) -> None:
+    """The official client refuses OpenSearch: a plain error naming the mix-up (nothing to wait
+    out), not an outage."""
+    index = open_search_index(search_url(prefix, node).replace("opensearch", "elasticsearch", 1))
+    await index.open()
+    try:
+        with pytest.raises(StoreError, match="the server is not Elasticsearch") as caught:
+            await index.ping()
+    finally:
+        await index.close()
+    assert type(caught.value) is StoreError
