@@ -8,9 +8,12 @@ integration tests build theirs, with the module as a classpath plugin) is compil
 classes and resolved classpath are cached under ``~/.cache/data-gateway/elasticsearch-<version>/``
 so later starts skip Maven.
 
-Why 9.2.2: the newest Elasticsearch whose HTTP module is on Maven Central (9.2.3 and later
-publish the server jar only). 9.x needs Java 21 or later: the node runs on the machine's Temurin
-25 (the JDK Elasticsearch 9.2 bundles), or a JDK 21 to 24 when there is one and no 25. The
+Why 9.2.2: the newest Elasticsearch whose HTTP module is on Maven Central (checked 2026-12-01:
+``transport-netty4`` is there for 8.19.0, 9.0.0, 9.1.0, 9.2.0 and 9.2.2, not for 9.2.1, 9.2.3 to
+9.2.6 or 9.3.0, whose server jars are). 9.x needs Java 21 or later: the node runs on the
+machine's Temurin 25 (the JDK Elasticsearch 9.2 bundles), or a JDK 21 to 24 when there is one
+and no 25. (JDK 17 cannot load 9.x's classes; 8.19, which runs on 17, would have been the
+fallback, with the 8.x Python client: a 9.x client's ``compatible-with=9`` is refused by 8.x.) The
 distribution's launcher sets up entitlements (9.x's replacement for the security manager: an
 agent instrumenting the JDK) and bootstrap checks; the test node, like ``MockNode`` in
 Elasticsearch's test framework, needs neither. Security is off: X-Pack is not on the classpath,
@@ -135,6 +138,18 @@ def _running_port() -> int:
 
 def _url(port: int) -> str:
     return f"http://{HOST}:{port}"
+
+
+def _java_home() -> Path:
+    """A JDK Elasticsearch 9 runs on (21 or later), or an error that says where to get one."""
+    try:
+        return find_java_home(JAVA_ACCEPTED)
+    except ServiceError:
+        raise ServiceError(
+            f"Elasticsearch {VERSION} needs a JDK 21 or later (found none in $JAVA_HOME or "
+            "/usr/lib/jvm; Debian 12 packages only 17): install one, e.g. Temurin 25, or point "
+            "JAVA_HOME at it"
+        ) from None
 
 
 # --------------------------------------------------------------------------- node files
@@ -272,7 +287,7 @@ def start(args: argparse.Namespace) -> None:
                     f"{HOST}:{taken} is already in use by a process this run dir did not start "
                     f"({_pid_file()} names none); stop it first, or set {PORT_VARIABLE}"
                 )
-        java_home = find_java_home(JAVA_ACCEPTED)
+        java_home = _java_home()
         classpath = build_java_project(
             PROJECT_DIR, cache_root() / f"elasticsearch-{VERSION}", java_home, MAIN_CLASS,
             f"the Elasticsearch {VERSION} test node",
