@@ -349,8 +349,9 @@ class SearchIndex(Protocol):
     """Search across series: AND of conditions, newest first, and distinct values of one key.
 
     A store can be its own index (SQLite); then `index_events` and `drop_slices_before` do
-    nothing, and `open`/`close` are the store's.  A separate index (OpenSearch) keeps one index
-    per namespace per time slice, so retention drops it as the store drops its slices.
+    nothing, and `open`/`close` are the store's.  A separate index (OpenSearch, Elasticsearch)
+    keeps one index per namespace per time slice, so retention drops it as the store drops its
+    slices.
     """
 
     async def open(self) -> None:

@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                             f"{_shown(namespaces, 'the shipped abstractions/namespaces.toml')})")
         search = _env("SUBGRAPH_SEARCH", None) or None
         p.add_argument("--search", default=search,
-                       help="search index URL: opensearch://host[,host][:port][?prefix=ts-]"
+                       help="search index URL: opensearch://host[:port][,host...][?prefix=ts-]"
+                            " or elasticsearch://... (opensearchs://, elasticsearchs:// for HTTPS)"
                             " (env SUBGRAPH_SEARCH; default: " + _shown(
                                 search, "none: the store searches itself, which only SQLite can",
                                 url=True) + ")")

@@ -3,7 +3,7 @@
 Modules: `config` (the store URL), `session` (the driver bridged to asyncio, deadlines, bounded
 concurrency), `errors` (driver errors -> `StoreError`s), `schema` (keyspace and per-namespace
 tables), `store` (lifecycle), and one module per abstraction.  Search is not served here: a
-Cassandra deployment pairs the store with a separate `SearchIndex` (OpenSearch).
+Cassandra deployment pairs the store with a separate `SearchIndex` (OpenSearch or Elasticsearch).
 """
 
 from __future__ import annotations

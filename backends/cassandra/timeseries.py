@@ -68,7 +68,7 @@ class _Building:
 
 
 class CassandraTimeSeries(CassandraBase):
-    """The `TimeSeriesStore` part of the Cassandra store (search is OpenSearch's job)."""
+    """The `TimeSeriesStore` part of the Cassandra store (search is the search cluster's job)."""
 
     # --- writes -----------------------------------------------------------------------------
 

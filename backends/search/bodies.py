@@ -1,5 +1,9 @@
 """Every Elasticsearch-API request the search index sends, as pure functions of plain data.
 
+Both engines take every body here as it is: OpenSearch 2.19 (which kept the Elasticsearch 7.10
+API these use) and Elasticsearch 9.2 answer each the same; the search contract suite checks that
+their answers agree.  What differs between them is client wiring (see `cluster.py`).
+
 Index layout: one index per namespace per TimeSeries slice, ``<prefix><namespace>-<slice start>``
 (seconds), created by the first write into it from the namespace's index template
 (``<prefix><namespace>``, pattern ``<prefix><namespace>-*``).  Retention deletes whole indices,
@@ -143,7 +147,7 @@ def epoch_seconds(value: bytes) -> float | None:
 
 
 def _double(value: float) -> float:
-    """A double OpenSearch accepts: infinities become the largest finite doubles."""
+    """A double both engines accept: infinities become the largest finite doubles."""
     return max(-_MAX_DOUBLE, min(_MAX_DOUBLE, value))
 
 

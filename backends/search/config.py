@@ -1,7 +1,12 @@
 """The search URL and the settings it carries.
 
     opensearch://[user:password@]host[:port][,host[:port]...][?option=value&...]
-    opensearchs://...    the same over HTTPS   (http:// and https:// are accepted too)
+    opensearchs://...       the same over HTTPS   (http:// and https:// are OpenSearch too)
+    elasticsearch://...     Elasticsearch, through the official `elasticsearch` client
+    elasticsearchs://...    the same over HTTPS
+
+The scheme chooses the engine (the client that speaks to it); everything after it means the same
+for both.
 
 Options (all optional):
 
@@ -24,19 +29,30 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+Engine = Literal["opensearch", "elasticsearch"]
+
 DEFAULT_PORT = 9200
-SCHEMES = {"opensearch": False, "http": False, "opensearchs": True, "https": True}
+SCHEMES: dict[str, tuple[Engine, bool]] = {  # scheme -> (engine, TLS)
+    "opensearch": ("opensearch", False),
+    "opensearchs": ("opensearch", True),
+    "http": ("opensearch", False),
+    "https": ("opensearch", True),
+    "elasticsearch": ("elasticsearch", False),
+    "elasticsearchs": ("elasticsearch", True),
+}
 _HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9_.\-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
-    """Where the cluster is, how to reach it, and how slice indices are created."""
+    """Which engine, where the cluster is, how to reach it, and how slice indices are created."""
 
     hosts: tuple[tuple[str, int], ...] = (("127.0.0.1", DEFAULT_PORT),)
+    engine: Engine = "opensearch"
     use_ssl: bool = False
     verify: bool = True
     ca: str | None = None
@@ -62,7 +78,7 @@ class SearchConfig:
         if self.ca is not None:
             if not self.use_ssl:
                 raise ValueError(
-                    "search URL option ca needs TLS: use opensearchs:// (or https://)"
+                    "search URL option ca needs TLS: use opensearchs:// or elasticsearchs://"
                 )
             if not self.verify:
                 raise ValueError("search URL option ca needs verify=true (it is what is checked)")
@@ -75,7 +91,8 @@ class SearchConfig:
         parts = urlsplit(url)
         if parts.scheme not in SCHEMES:
             raise ValueError(
-                f"unknown search URL scheme {parts.scheme!r}: use opensearch:// or opensearchs://"
+                f"unknown search URL scheme {parts.scheme!r}: use opensearch://, opensearchs://,"
+                " elasticsearch:// or elasticsearchs://"
             )
         if parts.path not in ("", "/"):
             raise ValueError(f"search URL takes no path, got {parts.path!r}")
@@ -87,13 +104,16 @@ class SearchConfig:
         hosts = tuple(_host(h) for h in hostlist.split(",")) if hostlist else ()
         if not hosts:
             raise ValueError(f"search URL needs a host: {parts.scheme}://host:9200")
-        known = {f.name for f in fields(cls)} - {"hosts", "use_ssl", "username", "password"}
+        known = {f.name for f in fields(cls)} - {
+            "hosts", "engine", "use_ssl", "username", "password"
+        }
         options: dict[str, object] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key not in known:
                 raise ValueError(f"unknown search URL option {key!r} (known: {sorted(known)})")
             options[key] = _option(key, value)
-        return cls(hosts=hosts, use_ssl=SCHEMES[parts.scheme], username=username,
+        engine, tls = SCHEMES[parts.scheme]
+        return cls(hosts=hosts, engine=engine, use_ssl=tls, username=username,
                    password=password, **options)  # type: ignore[arg-type]
 
 

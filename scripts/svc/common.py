@@ -8,6 +8,7 @@ that a recycled PID never gets signalled.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -153,32 +154,96 @@ def maven_classpath(
         if jars and all(j.exists() for j in jars):
             return jars
 
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ServiceError("Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven")
     pom_path.write_text(pom_xml)
     tmp_out = cache_dir / "classpath.txt.tmp"
-    maven_log = cache_dir / "maven.log"
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(pom_path),
-        f"org.apache.maven.plugins:maven-dependency-plugin:{plugin_version}:build-classpath",
-        f"-Dmdep.outputFile={tmp_out}",
-    ]
+    tmp_out.unlink(missing_ok=True)
     log(f"resolving jars with Maven (once; cached in {cache_dir}) ...")
-    env = dict(os.environ, JAVA_HOME=str(java_home))
-    with maven_log.open("wb") as out:
-        result = subprocess.run(
-            cmd, cwd=cache_dir, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-        )
-    if result.returncode != 0 or not tmp_out.exists():
-        raise ServiceError(f"Maven failed (exit {result.returncode}):\n{tail(maven_log)}")
+    _run_maven(
+        [
+            "-f",
+            str(pom_path),
+            f"org.apache.maven.plugins:maven-dependency-plugin:{plugin_version}:build-classpath",
+            f"-Dmdep.outputFile={tmp_out}",
+        ],
+        cwd=cache_dir, java_home=java_home, output=tmp_out, maven_log=cache_dir / "maven.log",
+    )
     tmp_out.replace(cp_path)
     digest_path.write_text(digest + "\n")
     return [Path(p) for p in cp_path.read_text().strip().split(os.pathsep) if p]
+
+
+def _run_maven(
+    args: Sequence[str], *, cwd: Path, java_home: Path, output: Path, maven_log: Path
+) -> None:
+    """Run ``mvn -B -q ARGS`` on ``java_home``, its output in ``maven_log``; a ServiceError with
+    the log's tail unless it succeeds and writes ``output``."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven")
+    env = dict(os.environ, JAVA_HOME=str(java_home))
+    with maven_log.open("wb") as out:
+        result = subprocess.run(
+            [mvn, "-B", "-q", *args], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0 or not output.exists():
+        raise ServiceError(
+            f"Maven failed (exit {result.returncode}); log {maven_log}:\n{tail(maven_log)}"
+        )
+
+
+def _project_digest(project_dir: Path, java_home: Path) -> str:
+    """Hash of everything a build depends on, so an edited pom or class rebuilds by itself."""
+    digest = hashlib.sha256(str(java_home).encode() + b"\0")
+    files = [project_dir / "pom.xml", *sorted((project_dir / "src").rglob("*"))]
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _read_classpath(cp_file: Path) -> list[Path]:
+    return [Path(p) for p in cp_file.read_text().strip().split(os.pathsep) if p]
+
+
+def build_java_project(
+    project_dir: Path, cache: Path, java_home: Path, main_class: str, label: str
+) -> list[Path]:
+    """The compiled classes of the small Maven project in ``project_dir`` (a test node's
+    launcher) followed by its runtime jars; Maven runs only when the cache is stale.
+
+    The project is copied into ``cache`` so ``target/`` never lands in the repository.
+    ``label`` names what is built in the progress line ("the OpenSearch 2.19.6 test node").
+    """
+    build = cache / "build"
+    classes = build / "target" / "classes"
+    cp_file = cache / "classpath.txt"
+    stamp = cache / "build.sha256"
+    digest = _project_digest(project_dir, java_home)
+    with locked(cache / ".lock"):
+        if stamp.exists() and stamp.read_text().strip() == digest and cp_file.exists():
+            jars = _read_classpath(cp_file)
+            main = classes / (main_class.replace(".", "/") + ".class")
+            if jars and main.exists() and all(j.exists() for j in jars):
+                return [classes, *jars]
+
+        shutil.rmtree(build, ignore_errors=True)
+        build.mkdir(parents=True)
+        shutil.copy2(project_dir / "pom.xml", build / "pom.xml")
+        shutil.copytree(project_dir / "src", build / "src")
+        stamp.unlink(missing_ok=True)
+        tmp_cp = cache / "classpath.txt.tmp"
+        tmp_cp.unlink(missing_ok=True)
+        log(f"building {label} with Maven (cached in {cache}) ...")
+        _run_maven(
+            ["-f", str(build / "pom.xml"), "compile", "dependency:build-classpath",
+             "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={tmp_cp}"],
+            cwd=build, java_home=java_home, output=tmp_cp, maven_log=cache / "maven.log",
+        )
+        tmp_cp.replace(cp_file)
+        stamp.write_text(digest + "\n")
+        return [classes, *_read_classpath(cp_file)]
 
 
 # --------------------------------------------------------------------------- processes
@@ -345,6 +410,114 @@ def wait_for_http(
         return answer is not None and accept(*answer)
 
     return wait_until(probe, timeout, alive=alive)
+
+
+# --------------------------------------------------------------------------- search nodes
+
+
+def search_jvm_flags(heap: str, run: Path) -> list[str]:
+    """The flags of a search engine's ``jvm.options`` (OpenSearch's, Elasticsearch's) that matter
+    for a test node launched without the distribution's launcher: a fixed heap (else the JVM
+    takes a quarter of the machine), G1, crash files and temporary files under ``run``, and the
+    Netty and log4j settings both engines ship (our shutdown hook closes the node and still
+    wants to log while doing so)."""
+    return [
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Xss1m",
+        "-XX:+UseG1GC",
+        "-XX:-OmitStackTraceInFastThrow",
+        "-XX:+ExitOnOutOfMemoryError",
+        f"-XX:ErrorFile={run / 'logs' / 'hs_err_pid%p.log'}",
+        f"-Djava.io.tmpdir={run / 'tmp'}",
+        "-Djava.awt.headless=true",
+        "-Dfile.encoding=UTF-8",
+        "-Djna.nosys=true",
+        "-Dio.netty.noUnsafe=true",
+        "-Dio.netty.noKeySetOptimization=true",
+        "-Dio.netty.recycler.maxCapacityPerThread=0",
+        "-Dlog4j2.disable.jmx=true",
+        "-Dlog4j.shutdownHookEnabled=false",
+    ]
+
+
+def launch_until_healthy(
+    cmd: Sequence[str],
+    *,
+    label: str,
+    run: Path,
+    log_path: Path,
+    pid_file: Path,
+    waiting_for: str,
+    healthy: Callable[[], bool],
+    timeout: float,
+    failure: Callable[[str], ServiceError],
+    stop: Callable[[int], None],
+    then: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server's JVM detached, record its PID, and wait until ``healthy()``, then run
+    ``then`` (settings that need the server up).
+
+    If it dies, stays unhealthy for ``timeout`` seconds, ``then`` fails, or the wait is
+    interrupted, the JVM this call started is stopped again (``stop(pid)``) and the error,
+    made by ``failure(why)`` with the log's tail, is raised: no half-started server is left.
+    """
+    proc = spawn_detached(cmd, cwd=run, log_path=log_path)
+    write_pid(pid_file, proc.pid)
+    log(f"{label}: started pid {proc.pid}, waiting for {waiting_for}")
+    try:
+        if not wait_until(healthy, timeout, alive=lambda: proc.poll() is None):
+            if proc.poll() is not None:
+                raise failure(f"exited (status {proc.returncode}) before it was healthy")
+            raise failure(f"was not green/yellow within {timeout:.0f}s")
+        if then is not None:
+            then()
+    except BaseException:
+        log(f"{label}: stopping pid {proc.pid}, which this start launched")
+        stop(proc.pid)
+        proc.poll()
+        raise
+    return proc
+
+
+def service_main(
+    argv: Sequence[str],
+    doc: str,
+    *,
+    start: Callable[[argparse.Namespace], None],
+    stop: Callable[[argparse.Namespace], None],
+    status: Callable[[], str],
+    secure: bool = False,
+) -> int:
+    """The standalone entry point of a service module (``python3 scripts/svc/NAME.py start``),
+    with the options ``scripts/services`` gives it; ``secure`` adds ``--secure`` to start and
+    stop."""
+    name = Path(sys.argv[0]).name
+    parser = argparse.ArgumentParser(prog=name, description=doc.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    start_parser = sub.add_parser("start", help="start the node (no-op when it runs)")
+    start_parser.add_argument("--wipe", action="store_true", help="delete its data first")
+    start_parser.add_argument("--timeout", type=float, default=None, help="seconds to wait")
+    stop_parser = sub.add_parser("stop", help="stop what start started (by PID)")
+    if secure:
+        for command in (start_parser, stop_parser):
+            command.add_argument("--secure", action="store_true",
+                                 help="the HTTPS + basic auth node")
+    sub.add_parser("status", help="one line per node")
+    args = parser.parse_args(list(argv))
+    try:
+        if args.command == "start":
+            start(args)
+        elif args.command == "stop":
+            stop(args)
+        else:
+            print(status())
+    except ServiceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 # --------------------------------------------------------------------------- certificates

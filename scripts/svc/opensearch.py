@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import time
 import urllib.error
@@ -51,8 +50,10 @@ from pathlib import Path
 
 from common import (
     ServiceError,
+    build_java_project,
     cache_root,
     find_java_home,
+    launch_until_healthy,
     leaf_dn,
     locked,
     log,
@@ -62,11 +63,11 @@ from common import (
     port_open,
     read_pid,
     run_dir,
-    spawn_detached,
+    search_jvm_flags,
+    service_main,
     stop_pid,
     tail,
     wait_until,
-    write_pid,
 )
 
 VERSION = "2.19.6"  # must equal <opensearch.version> in opensearch/pom.xml (cache key, messages)
@@ -240,79 +241,15 @@ def _java_home() -> Path:
         return find_java_home(JAVA_FALLBACK)
 
 
-def _project_digest(java_home: Path) -> str:
-    """Hash of everything the build depends on, so an edited pom or class rebuilds by itself."""
-    digest = hashlib.sha256(str(java_home).encode() + b"\0")
-    files = [PROJECT_DIR / "pom.xml", *sorted((PROJECT_DIR / "src").rglob("*"))]
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _read_classpath(cp_file: Path) -> list[Path]:
-    return [Path(p) for p in cp_file.read_text().strip().split(os.pathsep) if p]
-
-
 def _cache() -> Path:
     return cache_root() / f"opensearch-{VERSION}"
 
 
 def _build(java_home: Path) -> list[Path]:
-    """Compiled launcher classes plus its jars; Maven runs only when the cache is stale.
-
-    The project is copied into the cache so ``target/`` never lands in the repository.
-    """
-    cache = _cache()
-    build = cache / "build"
-    classes = build / "target" / "classes"
-    cp_file = cache / "classpath.txt"
-    stamp = cache / "build.sha256"
-    digest = _project_digest(java_home)
-    with locked(cache / ".lock"):
-        if stamp.exists() and stamp.read_text().strip() == digest and cp_file.exists():
-            jars = _read_classpath(cp_file)
-            main_class = classes / (MAIN_CLASS.replace(".", "/") + ".class")
-            if jars and main_class.exists() and all(j.exists() for j in jars):
-                return [classes, *jars]
-
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceError(
-                "Maven ('mvn') is not on PATH; install it, e.g. apt-get install maven"
-            )
-        shutil.rmtree(build, ignore_errors=True)
-        build.mkdir(parents=True)
-        shutil.copy2(PROJECT_DIR / "pom.xml", build / "pom.xml")
-        shutil.copytree(PROJECT_DIR / "src", build / "src")
-        stamp.unlink(missing_ok=True)
-        tmp_cp = cache / "classpath.txt.tmp"
-        maven_log = cache / "maven.log"
-        cmd = [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(build / "pom.xml"),
-            "compile",
-            "dependency:build-classpath",
-            "-Dmdep.includeScope=runtime",
-            f"-Dmdep.outputFile={tmp_cp}",
-        ]
-        log(f"building the OpenSearch {VERSION} test node with Maven (cached in {cache}) ...")
-        env = dict(os.environ, JAVA_HOME=str(java_home))
-        with maven_log.open("wb") as out:
-            result = subprocess.run(
-                cmd, cwd=build, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0 or not tmp_cp.exists():
-            raise ServiceError(
-                f"Maven failed (exit {result.returncode}); log {maven_log}:\n{tail(maven_log)}"
-            )
-        tmp_cp.replace(cp_file)
-        stamp.write_text(digest + "\n")
-        return [classes, *_read_classpath(cp_file)]
+    """Compiled launcher classes plus its jars; Maven runs only when the cache is stale."""
+    return build_java_project(
+        PROJECT_DIR, _cache(), java_home, MAIN_CLASS, f"the OpenSearch {VERSION} test node"
+    )
 
 
 def _artifact_name(jar: str) -> str:
@@ -484,29 +421,12 @@ def _prepare_home(kind: NodeKind, plugin: SecurityPlugin | None) -> None:
 
 def _jvm_command(kind: NodeKind, java: Path, classpath: list[Path]) -> list[str]:
     """The JVM flags a distribution's launcher would add that matter without a security manager."""
-    run = _run(kind)
     return [
         str(java),
-        f"-Xms{HEAP}",
-        f"-Xmx{HEAP}",
-        "-Xss1m",
-        "-XX:+UseG1GC",
-        "-XX:-OmitStackTraceInFastThrow",
-        "-XX:+ExitOnOutOfMemoryError",
-        f"-XX:ErrorFile={run / 'logs' / 'hs_err_pid%p.log'}",
-        f"-Djava.io.tmpdir={run / 'tmp'}",
-        "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8",
+        *search_jvm_flags(HEAP, _run(kind)),
         # Date/number parsing as the distribution does on JDK 17 (CLDR alone differs slightly).
         "-Djava.locale.providers=SPI,COMPAT",
-        "-Djna.nosys=true",
-        "-Dio.netty.noUnsafe=true",
-        "-Dio.netty.noKeySetOptimization=true",
-        "-Dio.netty.recycler.maxCapacityPerThread=0",
         "-Dio.netty.allocator.numDirectArenas=0",
-        "-Dlog4j2.disable.jmx=true",
-        # Our shutdown hook closes the node and still wants to log while doing so.
-        "-Dlog4j.shutdownHookEnabled=false",
         f"-Dlog4j2.configurationFile={_home(kind) / 'config' / 'log4j2.properties'}",
         _marker(kind),
         "-cp",
@@ -665,27 +585,14 @@ def start(args: argparse.Namespace) -> None:
             _make_certificates(kind)
         _prepare_home(kind, plugin)
         began = time.monotonic()
-        proc = spawn_detached(
+        launch_until_healthy(
             _jvm_command(kind, java_home / "bin" / "java", classpath),
-            cwd=_run(kind),
-            log_path=_log_file(kind),
+            label=kind.label, run=_run(kind), log_path=_log_file(kind),
+            pid_file=_pid_file(kind), waiting_for=f"{kind.url}/_cluster/health (heap {HEAP})",
+            healthy=lambda: _healthy(kind), timeout=timeout,
+            failure=lambda why: _failure(kind, why),
+            stop=lambda pid: _stop_running(kind, pid), then=lambda: _default_no_replicas(kind),
         )
-        write_pid(_pid_file(kind), proc.pid)
-        log(
-            f"{kind.label}: started pid {proc.pid} (heap {HEAP}), waiting for "
-            f"{kind.url}/_cluster/health"
-        )
-        try:
-            if not wait_until(lambda: _healthy(kind), timeout, alive=lambda: proc.poll() is None):
-                if proc.poll() is not None:
-                    raise _failure(kind, f"exited (status {proc.returncode}) before it was healthy")
-                raise _failure(kind, f"was not green/yellow within {timeout:.0f}s")
-            _default_no_replicas(kind)
-        except BaseException:
-            log(f"{kind.label}: stopping pid {proc.pid}, which this start launched")
-            _stop_running(kind, proc.pid)
-            proc.poll()
-            raise
         log(
             f"{kind.label}: {_version(kind)} ready at {kind.url} in "
             f"{time.monotonic() - began:.1f}s"
@@ -722,32 +629,6 @@ def status() -> str:
     return "\n".join(_status_of(NodeKind.of(secure)) for secure in (False, True))
 
 
-def main(argv: list[str]) -> int:
-    """Standalone entry point with the same options as ``scripts/services``."""
-    parser = argparse.ArgumentParser(prog="opensearch.py", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    start_parser = sub.add_parser("start", help="start the node (no-op when it runs)")
-    start_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
-    start_parser.add_argument("--wipe", action="store_true", help="delete its data first")
-    start_parser.add_argument("--timeout", type=float, default=None, help="seconds to wait")
-    stop_parser = sub.add_parser("stop", help="stop what start started (by PID)")
-    stop_parser.add_argument("--secure", action="store_true", help="the HTTPS + basic auth node")
-    sub.add_parser("status", help="one line per node")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            start(args)
-        elif args.command == "stop":
-            stop(args)
-        else:
-            print(status())
-    except ServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(service_main(sys.argv[1:], __doc__, start=start, stop=stop, status=status,
+                          secure=True))

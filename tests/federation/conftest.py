@@ -1,10 +1,12 @@
 """A real subgraph server (uvicorn, SQLite file) to put the gateway in front of: over plain
 HTTP without authentication, and secured as in production: HTTPS with a client certificate
 required (certificates from trustme) and bearer JWTs (`--auth jwt`, a JWKS made for the run),
-which the gateway forwards from its caller."""
+which the gateway forwards from its caller.  With an Elasticsearch test node
+(SUBGRAPH_TEST_ELASTICSEARCH), also one that searches through it (`--search elasticsearch://`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -23,6 +25,7 @@ import pytest
 import trustme
 
 from tests.federation.harness import SubgraphTls, ensure_node_modules, tooling_available
+from tests.search.nodes import ELASTICSEARCH, delete_prefix, search_url
 from tests.subgraph.jwts import AUDIENCE, ISSUER, SigningKey, jwks, new_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +62,12 @@ def node_tooling() -> None:
 
 
 CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")
-# "sqlite-mtls": the subgraph over HTTPS, requiring the gateway's client certificate.
-VARIANTS = ["sqlite", "sqlite-mtls"] + (["cassandra"] if CASSANDRA else [])
+# "sqlite-mtls": the subgraph over HTTPS, requiring the gateway's client certificate;
+# "elasticsearch": SQLite, searching through an Elasticsearch index.
+VARIANTS = (["sqlite", "sqlite-mtls"] + (["cassandra"] if CASSANDRA else [])
+            + (["elasticsearch"] if ELASTICSEARCH else []))
+SEARCHING = [v for v in VARIANTS if v in ("sqlite", "elasticsearch")]
+"""Variants whose subgraph can search: SQLite itself, and through Elasticsearch."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class Subgraph:
 
 
 def store_url(kind: str, tmp: Path) -> str:
-    if kind.startswith("sqlite"):
+    if kind.startswith("sqlite") or kind == "elasticsearch":
         return f"sqlite:///{tmp}/gateway.db"
     return f"cassandra://{CASSANDRA}/fed_{uuid.uuid4().hex[:10]}"
 
@@ -127,12 +134,16 @@ def subgraph(
         (tmp / "jwks.json").write_bytes(jwks(signer))
         auth_options = ["--auth", "jwt", "--jwks", str(tmp / "jwks.json"),
                         "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE]
+    search_options: list[str] = []
+    search_prefix = f"fed-{uuid.uuid4().hex[:10]}-"
+    if request.param == "elasticsearch":
+        search_options = ["--search", search_url(search_prefix, "elasticsearch")]
     port = free_port()
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
          "--store", store_url(request.param, tmp), "--namespaces", str(namespaces),
-         *tls_options, *auth_options],
+         *tls_options, *auth_options, *search_options],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         env={**{k: v for k, v in os.environ.items() if not k.startswith(SERVER_SETTINGS)},
              "SUBGRAPH_LOG_LEVEL": "WARNING"},
@@ -161,3 +172,5 @@ def subgraph(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        if search_options:
+            asyncio.run(delete_prefix(search_url(search_prefix, "elasticsearch"), search_prefix))

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from subgraph.schema import export_sdl
-from tests.federation.conftest import Subgraph
+from tests.federation.conftest import SEARCHING, Subgraph
 from tests.federation.harness import (
     GatewayStartError,
     SubgraphTls,
@@ -146,3 +146,43 @@ def test_a_gateway_without_the_client_certificate_cannot_reach_the_subgraph(
     with pytest.raises(GatewayStartError, match="cannot reach"), \
             run_gateway(subgraph.url, timeout=10, tls=SubgraphTls(ca=subgraph.tls.ca)):
         pass
+
+
+SEARCH = """
+query Search($title: String!) {
+  searchEvents(namespace: "viewing_history", first: 5,
+               query: {conditions: [{key: "title_id", op: EQ, text: $title}]}) {
+    edges { node { seriesId items { key text } } }
+  }
+  distinctValues(namespace: "viewing_history", key: "device",
+                 query: {conditions: [{key: "title_id", op: EQ, text: $title}]}) { text count }
+}
+"""
+
+
+@pytest.mark.parametrize("subgraph", SEARCHING, indirect=True)
+def test_gateway_searches_viewing_history_through_the_subgraphs_index(
+    node_tooling: None, subgraph: Subgraph
+) -> None:
+    """searchEvents and distinctValues through the gateway: answered by SQLite itself, or by
+    the Elasticsearch index the subgraph writes every event into."""
+    with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
+        for profile, device in (("p3", "phone"), ("p4", "tv"), ("p4", "tv")):
+            recorded = post_graphql(gateway, RECORD, {"input": {
+                "profileId": profile, "titleId": "t-searched", "positionSeconds": 60,
+                "durationSeconds": 600, "device": device,
+                "idempotencyKey": f"fed-search-{profile}-{time.monotonic_ns()}",
+            }})
+            assert "errors" not in recorded, recorded
+        deadline = time.monotonic() + 10  # the index refreshes every second
+        while True:
+            answer = post_graphql(gateway, SEARCH, {"title": "t-searched"})
+            assert "errors" not in answer, answer
+            edges = answer["data"]["searchEvents"]["edges"]
+            if len(edges) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    assert sorted(e["node"]["seriesId"] for e in edges) == ["p3", "p4", "p4"]
+    assert all({"key": "title_id", "text": "t-searched"} in e["node"]["items"] for e in edges)
+    assert answer["data"]["distinctValues"] == [{"text": "tv", "count": 2},
+                                                {"text": "phone", "count": 1}]

@@ -1,45 +1,44 @@
 """Fixtures of the search suite: one `searching` fixture over every way search is served.
 
-    sqlite-own            SQLite searches its own rows (no search URL)
-    opensearch+sqlite     OpenSearch index, SQLite primary store
-    opensearch+cassandra  OpenSearch index, Cassandra primary store (when both are running)
+    sqlite-own               SQLite searches its own rows (no search URL)
+    opensearch+sqlite        OpenSearch index, SQLite primary store
+    opensearch+cassandra     OpenSearch index, Cassandra primary store (when both are running)
+    elasticsearch+sqlite     Elasticsearch index (the official client), SQLite primary store
+    elasticsearch+cassandra  Elasticsearch index, Cassandra primary store
 
-OpenSearch setups are marked `opensearch` and skipped, saying why, unless
-SUBGRAPH_TEST_OPENSEARCH (e.g. http://127.0.0.1:9200) is set; `make test` sets it.  It may be
-the secure node's https://user:password@host:port?ca=FILE (`scripts/services start opensearch
---secure` prints it): every search URL then goes over TLS with those credentials.  Every test
-gets its own index prefix, so tests share the node without seeing each other's events, and its
-indices and templates are deleted afterwards.  `Proxy` stands between a test and the node, so a
-test can take "OpenSearch" down and bring it back without touching the shared node.
+A search cluster's setups are marked with its engine (`opensearch`, `elasticsearch`) and skipped,
+saying why, unless its node's address is given: SUBGRAPH_TEST_OPENSEARCH (e.g.
+http://127.0.0.1:9200) and SUBGRAPH_TEST_ELASTICSEARCH (e.g. http://127.0.0.1:9230); `make
+test` sets both.  The OpenSearch one may be the secure node's
+https://user:password@host:port?ca=FILE (`scripts/services start opensearch --secure` prints it):
+every OpenSearch URL then goes over TLS with those credentials.  Every test gets its own index
+prefix, so tests share a node without seeing each other's events, and its indices and templates
+are deleted afterwards.  Tests of the cluster itself take the `engine` fixture (each engine whose
+node runs); `Proxy` stands between such a test and the node, so it can take the cluster down and
+bring it back without touching the shared node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from opensearchpy import NotFoundError
 
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces
-from abstractions.tokens import PageTokens
-from backends.search import OpenSearchIndex, open_search_index
+from abstractions.timeseries import Event
+from abstractions.tokens import PageTokens, now_micros
+from backends.search import ClusterIndex, open_search_index
+from backends.sqlite import SQLiteStore
+from subgraph.idempotency import DEFAULT_NAMESPACE
 from tests.conftest import CASSANDRA, make_store
 
-OPENSEARCH = os.environ.get("SUBGRAPH_TEST_OPENSEARCH")  # e.g. "http://127.0.0.1:9200"
-
-needs_opensearch = pytest.mark.skipif(
-    not OPENSEARCH,
-    reason="needs an OpenSearch node: set SUBGRAPH_TEST_OPENSEARCH=http://host:port"
-           " (make test does)",
-)
-opensearch = [pytest.mark.opensearch, needs_opensearch]
+from .nodes import ENGINES, NODES, delete_prefix, needs, node_address, search_url
 
 
 def _cassandra_backend() -> bool:
@@ -52,35 +51,13 @@ def _cassandra_backend() -> bool:
     return True
 
 
-SETUPS = [
-    pytest.param("sqlite-own", id="sqlite-own"),
-    pytest.param("opensearch+sqlite", id="opensearch+sqlite", marks=opensearch),
-] + ([pytest.param("opensearch+cassandra", id="opensearch+cassandra",
-                   marks=[*opensearch, pytest.mark.cassandra])]
-     if _cassandra_backend() else [])
-
-
-def node_address() -> tuple[str, int]:
-    parts = urlsplit(OPENSEARCH or "http://127.0.0.1:9200")
-    return parts.hostname or "127.0.0.1", parts.port or 9200
-
-
-def node_access() -> tuple[str, str, dict[str, str]]:
-    """Scheme, credentials (``user:password@`` or empty) and options (``ca``) of the test node."""
-    parts = urlsplit(OPENSEARCH or "http://127.0.0.1:9200")
-    scheme = "opensearchs" if parts.scheme in ("https", "opensearchs") else "opensearch"
-    userinfo = parts.netloc.rpartition("@")[0]
-    return scheme, f"{userinfo}@" if userinfo else "", dict(parse_qsl(parts.query))
-
-
-def search_url(prefix: str, *, host: str | None = None, port: int | None = None,
-               **options: object) -> str:
-    """The URL of the test node (or of `host:port`) with this test's index prefix."""
-    node_host, node_port = node_address()
-    scheme, credentials, node_options = node_access()
-    merged = {"prefix": prefix, "replicas": 0, **node_options, **options}
-    query = "&".join(f"{k}={v}" for k, v in merged.items())
-    return f"{scheme}://{credentials}{host or node_host}:{port or node_port}?{query}"
+SETUPS = [pytest.param("sqlite-own", id="sqlite-own")]
+for _engine in NODES:
+    SETUPS.append(pytest.param(f"{_engine}+sqlite", id=f"{_engine}+sqlite",
+                               marks=needs(_engine)))
+    if _cassandra_backend():
+        SETUPS.append(pytest.param(f"{_engine}+cassandra", id=f"{_engine}+cassandra",
+                                   marks=[*needs(_engine), pytest.mark.cassandra]))
 
 
 @pytest.fixture
@@ -89,23 +66,19 @@ def prefix(uid: str) -> str:
     return f"{uid}-"
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each search engine whose test node runs."""
+    return request.param
+
+
 @pytest.fixture
 async def cleanup(prefix: str) -> AsyncIterator[None]:
-    """Delete the indices and templates of this test's prefix afterwards."""
+    """Delete the indices and templates of this test's prefix afterwards, on every node."""
     yield
-    if not OPENSEARCH:
-        return
-    index = open_search_index(search_url(prefix))
-    await index.open()
-    client = index._client
-    assert client is not None
-    try:
-        await client.indices.delete(index=f"{prefix}*", ignore_unavailable=True,
-                                    allow_no_indices=True)
-        with contextlib.suppress(NotFoundError):
-            await client.indices.delete_index_template(name=f"{prefix}*")
-    finally:
-        await index.close()
+    for engine, node in NODES.items():
+        if node:
+            await delete_prefix(search_url(prefix, engine), prefix)
 
 
 @dataclass
@@ -114,10 +87,10 @@ class Searching:
 
     setup: str
     gateway: DataGateway
-    index: OpenSearchIndex | None
+    index: ClusterIndex | None
 
     async def settle(self, namespace: str) -> None:
-        """Make what was indexed searchable now (OpenSearch refreshes every second)."""
+        """Make what was indexed searchable now (a cluster refreshes every second)."""
         if self.index is not None:
             await self.index.refresh(namespace)
 
@@ -132,7 +105,8 @@ async def searching(
     setup: str, tmp_path: Path, namespaces: Namespaces, prefix: str, cleanup: None
 ) -> AsyncIterator[Searching]:
     store = make_store("cassandra" if setup.endswith("cassandra") else "sqlite", tmp_path)
-    index = open_search_index(search_url(prefix)) if setup.startswith("opensearch") else None
+    engine, _, _ = setup.partition("+")
+    index = open_search_index(search_url(prefix, engine)) if engine in NODES else None
     gateway = DataGateway(store, namespaces, search_index=index, page_tokens=PageTokens(b"test"))
     await gateway.start(background=False)
     try:
@@ -141,19 +115,47 @@ async def searching(
         await gateway.stop()
 
 
-class Proxy:
-    """A TCP proxy to the OpenSearch node that a test can stop (refused), hang, and restart."""
+async def round_trip(index: ClusterIndex, db: Path, namespaces: Namespaces, uid: str) -> None:
+    """Through a gateway over `index` (SQLite at `db`): three events written to events_short
+    are found by a search and counted by distinct values."""
+    gateway = DataGateway(SQLiteStore(db), namespaces.with_overrides(DEFAULT_NAMESPACE),
+                          search_index=index, page_tokens=PageTokens(b"test"))
+    await gateway.start(background=False)
+    try:
+        now = now_micros()
+        events = [Event(f"{uid}-s", now - i * 1_000_000, f"e{i}", {"kind": b"tls"})
+                  for i in range(1, 4)]
+        await gateway.timeseries.write_events("events_short", events)
+        await index.refresh("events_short")
+        page = await gateway.timeseries.search_events("events_short", [])
+        assert sorted(e.event_id for e in page.events) == ["e1", "e2", "e3"]
+        distinct = await gateway.timeseries.aggregate_distinct("events_short", "kind")
+        assert distinct == [(b"tls", 3)]
+    finally:
+        await gateway.stop()
 
-    def __init__(self) -> None:
-        self.target = node_address()
+
+class Proxy:
+    """A TCP proxy to a search node that a test can stop (refused), hang, and restart.
+
+    With `tls` it terminates TLS, as an HTTPS cluster's front would, and keeps what clients
+    sent (`received`) so a test can see the credentials that came over it.
+    """
+
+    def __init__(self, target: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
+        self.target = target
+        self.tls = tls
         self.port = 0
         self.hang = False
+        self.received = bytearray()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            self._accept, "127.0.0.1", self.port, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -182,7 +184,8 @@ class Proxy:
                 return
             up_reader, upstream = await asyncio.open_connection(*self.target)
             self._writers.add(upstream)
-            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+            await asyncio.gather(_pipe(reader, upstream, self.received if self.tls else None),
+                                 _pipe(up_reader, writer))
         except OSError:
             pass
         finally:
@@ -192,18 +195,22 @@ class Proxy:
                     w.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bytearray | None = None
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65536):
+            if record is not None:
+                record += data
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    """A running proxy to the node; stopped after the test."""
-    p = Proxy()
+async def proxy(engine: str) -> AsyncIterator[Proxy]:
+    """A running proxy to `engine`'s node; stopped after the test."""
+    p = Proxy(node_address(engine))
     await p.start()
     try:
         yield p

@@ -21,12 +21,24 @@ def test_several_hosts_ports_and_ipv6() -> None:
     assert config.hosts == (("a", 9201), ("b", 9200), ("::1", 9300), ("fe80::1", 9200))
 
 
-@pytest.mark.parametrize(("url", "tls"), [
-    ("opensearchs://h", True), ("https://h", True), ("opensearch://h", False),
-    ("http://h:9200", False),
+@pytest.mark.parametrize(("url", "engine", "tls"), [
+    ("opensearchs://h", "opensearch", True), ("https://h", "opensearch", True),
+    ("opensearch://h", "opensearch", False), ("http://h:9200", "opensearch", False),
+    ("elasticsearch://h", "elasticsearch", False), ("elasticsearchs://h", "elasticsearch", True),
 ])
-def test_scheme_chooses_tls(url: str, tls: bool) -> None:
-    assert SearchConfig.from_url(url).use_ssl is tls
+def test_scheme_chooses_engine_and_tls(url: str, engine: str, tls: bool) -> None:
+    config = SearchConfig.from_url(url)
+    assert (config.engine, config.use_ssl) == (engine, tls)
+
+
+def test_an_elasticsearch_url_takes_the_same_options() -> None:
+    config = SearchConfig.from_url(
+        "elasticsearchs://app:pw@e1:9243,e2?prefix=p-&timeout=3&shards=2&replicas=0&verify=false"
+    )
+    assert config == SearchConfig(
+        hosts=(("e1", 9243), ("e2", 9200)), engine="elasticsearch", use_ssl=True, verify=False,
+        username="app", password="pw", prefix="p-", timeout=3.0, shards=2, replicas=0,
+    )
 
 
 def test_credentials_and_options_are_read_and_the_password_never_printed() -> None:
@@ -48,6 +60,7 @@ def test_credentials_and_options_are_read_and_the_password_never_printed() -> No
     ("opensearch://", "needs a host"),
     ("opensearch://h/index", "no path"),
     ("opensearch://h?size=3", "unknown search URL option 'size'"),
+    ("elasticsearch://h?engine=opensearch", "unknown search URL option 'engine'"),
     ("opensearch://h?prefix=Upper", "prefix"),
     ("opensearch://h?prefix=_x", "prefix"),
     ("opensearch://h?timeout=soon", "timeout must be a number"),
@@ -72,6 +85,7 @@ def test_a_ca_file_is_trusted_over_tls(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("url", "message"), [
     ("opensearch://h?ca={ca}", "ca needs TLS"),
+    ("elasticsearch://h?ca={ca}", "ca needs TLS"),
     ("opensearchs://h?ca={ca}&verify=false", "ca needs verify=true"),
     ("opensearchs://h?ca={missing}", "ca: no such file"),
     ("opensearchs://h?ca=", "ca: no such file"),

@@ -1,4 +1,4 @@
-"""A search OpenSearch answers 200 with only part of the answer is an error, never short hits."""
+"""A search a cluster answers 200 with only part of the answer is an error, never short hits."""
 
 from __future__ import annotations
 
@@ -7,28 +7,20 @@ from typing import Any
 import pytest
 
 from backends.base import StoreTimeout, StoreUnavailable
-from backends.search import open_search_index
+
+from .fakes import ENGINES, FakeClient, answer, index_with
 
 HIT = {"_source": {}}
 
-
-class FakeClient:
-    """Answers every `search` with `response`."""
-
-    def __init__(self, response: dict[str, Any]) -> None:
-        self.response = response
-
-    async def search(self, **_: Any) -> Any:
-        return self.response
+pytestmark = pytest.mark.parametrize("engine", ENGINES)
 
 
-async def run_search(response: dict[str, Any]) -> Any:
-    index = open_search_index("opensearch://127.0.0.1:9")
-    index._client = FakeClient(response)  # type: ignore[assignment]
+async def run_search(engine: str, response: dict[str, Any]) -> Any:
+    index = index_with(engine, FakeClient(answer(engine, response)))
     return await index._search("search", "ts-x-0", {})
 
 
-async def test_hits_from_only_some_shards_are_unavailable_not_a_short_answer() -> None:
+async def test_hits_from_only_some_shards_are_unavailable_not_a_short_answer(engine: str) -> None:
     """A red index (a primary unassigned, its node gone) answers with the other shards' hits."""
     partial = {
         "timed_out": False,
@@ -38,17 +30,19 @@ async def test_hits_from_only_some_shards_are_unavailable_not_a_short_answer() -
         "hits": {"hits": [HIT]},
     }
     with pytest.raises(StoreUnavailable, match="1 of 3 shards failed"):
-        await run_search(partial)
+        await run_search(engine, partial)
 
 
-async def test_a_search_that_timed_out_is_a_timeout_not_what_it_had_found() -> None:
+async def test_a_search_that_timed_out_is_a_timeout_not_what_it_had_found(engine: str) -> None:
     late = {"timed_out": True, "_shards": {"total": 1, "successful": 1, "failed": 0},
             "hits": {"hits": [HIT]}}
     with pytest.raises(StoreTimeout):
-        await run_search(late)
+        await run_search(engine, late)
 
 
-async def test_a_whole_answer_is_returned() -> None:
+async def test_a_whole_answer_is_returned_as_plain_json(engine: str) -> None:
     whole = {"timed_out": False, "_shards": {"total": 2, "successful": 2, "failed": 0},
              "hits": {"hits": [HIT]}}
-    assert await run_search(whole) == whole
+    got = await run_search(engine, whole)
+    assert got == whole
+    assert type(got) is dict  # not the Elasticsearch client's ObjectApiResponse

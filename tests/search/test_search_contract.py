@@ -4,7 +4,8 @@ One catalogue of events is written through the abstraction; each test asks searc
 distinct values a question and compares the answer with what a plain Python model of the
 contract says (SQLite's semantics: an event matches when, for every condition, its item of that
 key compares true as the key's declared type; newest first, ties by event id, then series).
-The same expected answers hold for SQLite's own search and for OpenSearch over either store.
+The same expected answers hold for SQLite's own search and for OpenSearch and Elasticsearch over
+either store.
 """
 
 from __future__ import annotations

@@ -18,14 +18,11 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 import trustme
 
-from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces
-from abstractions.timeseries import Event
-from abstractions.tokens import PageTokens, now_micros
 from backends.base import StoreError, StoreUnavailable
 from backends.search import open_search_index
-from backends.sqlite import SQLiteStore
-from subgraph.idempotency import DEFAULT_NAMESPACE
+
+from .conftest import round_trip
 
 SECURE = os.environ.get("SUBGRAPH_TEST_OPENSEARCH_SECURE")
 
@@ -37,9 +34,6 @@ pytestmark = [
                " `scripts/services start opensearch --secure` prints",
     ),
 ]
-
-NS = "events_short"
-SECOND = 1_000_000
 
 
 def node() -> tuple[str, int, str, str, str]:
@@ -95,26 +89,15 @@ async def test_the_gateway_indexes_and_searches_over_https_with_basic_auth(
 ) -> None:
     index = open_search_index(url(prefix))
     assert index.config.use_ssl and index.config.verify and index.config.ca
-    gateway = DataGateway(SQLiteStore(tmp_path / "g.db"),
-                          namespaces.with_overrides(DEFAULT_NAMESPACE), search_index=index,
-                          page_tokens=PageTokens(b"test"))
-    await gateway.start(background=False)
+    await round_trip(index, tmp_path / "g.db", namespaces, uid)
+    # The node did check who asked: the security plugin names the URL's user.
+    await index.open()
     try:
-        now = now_micros()
-        events = [Event(f"{uid}-s", now - i * SECOND, f"e{i}", {"kind": b"tls"})
-                  for i in range(1, 4)]
-        await gateway.timeseries.write_events(NS, events)
-        await index.refresh(NS)
-        page = await gateway.timeseries.search_events(NS, [])
-        assert sorted(e.event_id for e in page.events) == ["e1", "e2", "e3"]
-        assert await gateway.timeseries.aggregate_distinct(NS, "kind") == [(b"tls", 3)]
-        # The node did check who asked: the security plugin names the URL's user.
-        client = index._client
-        assert client is not None
-        info = await client.transport.perform_request("GET", "/_plugins/_security/authinfo")
+        info = await index._client.transport.perform_request(
+            "GET", "/_plugins/_security/authinfo")
         assert info["user_name"] == node()[2]
     finally:
-        await gateway.stop()
+        await index.close()
 
 
 async def test_a_wrong_password_is_a_clear_error(prefix: str) -> None:

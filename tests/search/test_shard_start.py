@@ -5,55 +5,53 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from opensearchpy.exceptions import TransportError
 
 from backends.base import StoreUnavailable
-from backends.search import open_search_index
+from backends.search.cluster import SHARD_START_ATTEMPTS
 
-STARTING = {"error": {"type": "search_phase_execution_exception", "reason": "all shards failed",
-                      "failed_shards": []}, "status": 503}
+from .fakes import ENGINES, FakeClient, answer, api_error, index_with
+
+STARTING = {  # as OpenSearch 2.19 answers: no failed shard listed
+    "opensearch": {"error": {"type": "search_phase_execution_exception",
+                             "reason": "all shards failed", "failed_shards": []}, "status": 503},
+    # as Elasticsearch 9.2 answers: each shard that has not started, and why
+    "elasticsearch": {"error": {
+        "type": "search_phase_execution_exception", "reason": "all shards failed",
+        "phase": "query", "grouped": True,
+        "root_cause": [{"type": "no_shard_available_action_exception", "reason": None}],
+        "failed_shards": [{"shard": 0, "index": "ts-x-0", "node": None, "reason": {
+            "type": "no_shard_available_action_exception", "reason": None}}],
+    }, "status": 503},
+}
 FAILED = {"error": {"type": "search_phase_execution_exception", "reason": "all shards failed",
-                    "failed_shards": [{"shard": 0, "reason": "boom"}]}, "status": 503}
+                    "failed_shards": [{"shard": 0, "reason": {
+                        "type": "query_shard_exception", "reason": "boom"}}]}, "status": 503}
+
+pytestmark = pytest.mark.parametrize("engine", ENGINES)
 
 
-class FakeClient:
-    """Answers `search` with the given outcomes, in order."""
-
-    def __init__(self, *outcomes: Any) -> None:
-        self.outcomes = list(outcomes)
-        self.calls = 0
-
-    async def search(self, **_: Any) -> Any:
-        self.calls += 1
-        outcome = self.outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+async def run_search(engine: str, client: FakeClient) -> Any:
+    return await index_with(engine, client)._search("search", "ts-x-0", {})
 
 
-async def run_search(client: FakeClient) -> Any:
-    index = open_search_index("opensearch://127.0.0.1:9")
-    index._client = client  # type: ignore[assignment]
-    return await index._search("search", "ts-x-0", {})
-
-
-async def test_a_search_while_shards_start_is_asked_again() -> None:
-    answer = {"hits": {"hits": []}}
-    client = FakeClient(TransportError(503, "x", STARTING), TransportError(503, "x", STARTING),
-                        answer)
-    assert await run_search(client) == answer
+async def test_a_search_while_shards_start_is_asked_again(engine: str) -> None:
+    body = {"hits": {"hits": []}}
+    starting = api_error(engine, 503, STARTING[engine])
+    client = FakeClient(starting, starting, answer(engine, body))
+    assert await run_search(engine, client) == body
     assert client.calls == 3
 
 
-async def test_shards_that_failed_are_an_outage_at_once() -> None:
-    client = FakeClient(TransportError(503, "x", FAILED))
+async def test_shards_that_failed_are_an_outage_at_once(engine: str) -> None:
+    client = FakeClient(api_error(engine, 503, FAILED))
     with pytest.raises(StoreUnavailable):
-        await run_search(client)
+        await run_search(engine, client)
     assert client.calls == 1
 
 
-async def test_shards_that_never_start_become_unavailable() -> None:
-    client = FakeClient(*[TransportError(503, "x", STARTING) for _ in range(6)])
+async def test_shards_that_never_start_become_unavailable(engine: str) -> None:
+    client = FakeClient(*[api_error(engine, 503, STARTING[engine])
+                          for _ in range(SHARD_START_ATTEMPTS)])
     with pytest.raises(StoreUnavailable):
-        await run_search(client)
-    assert client.calls == 6
+        await run_search(engine, client)
+    assert client.calls == SHARD_START_ATTEMPTS

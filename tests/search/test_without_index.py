@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import elastic_transport
 import pytest
+from elasticsearch import UnsupportedProductError
 from opensearchpy import exceptions as os_errors
 
 from abstractions.errors import InvalidArgument, Unavailable
@@ -24,13 +26,15 @@ from backends.base import (
     StoreUnavailable,
     TimeSeriesLayout,
 )
-from backends.search import OpenSearchIndex, open_search_index
-from backends.search.client import _chunks
-from backends.search.errors import bulk_error, translate
+from backends.search import ElasticsearchIndex, OpenSearchIndex, open_search_index
+from backends.search.cluster import _chunks
+from backends.search.errors import bulk_error
 from backends.sqlite import SQLiteStore
 from subgraph.app import Settings, open_gateway
 from subgraph.reindex import ReindexError, parse_time, reindex
 from tests.conftest import TEST_NAMESPACES
+
+from .fakes import ENGINES, api_error, meta
 
 NS = "viewing_history"
 
@@ -120,10 +124,11 @@ async def test_sqlite_scan_yields_every_event_whole_once_in_batches(
         await store.close()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_an_index_opens_and_closes_while_the_cluster_is_down(
-    tmp_path: Path, namespaces: Namespaces
+    tmp_path: Path, namespaces: Namespaces, engine: str
 ) -> None:
-    index = open_search_index("opensearch://127.0.0.1:1?timeout=1")
+    index = open_search_index(f"{engine}://127.0.0.1:1?timeout=1")
     gateway = DataGateway(SQLiteStore(tmp_path / "g.db"), namespaces, search_index=index)
     await gateway.start(background=False)
     try:
@@ -148,24 +153,94 @@ def test_the_app_opens_an_index_only_for_a_search_url(tmp_path: Path) -> None:
     assert searching.search_index.config.hosts == (("h", 9201),)
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (os_errors.ConnectionTimeout("TIMEOUT", "slow", None), StoreTimeout),
-    (TimeoutError(), StoreTimeout),
-    (os_errors.ConnectionError("N/A", "refused", None), StoreUnavailable),
-    (os_errors.TransportError(503, "unavailable", {}), StoreUnavailable),
-    (os_errors.TransportError(429, "too many", {}), StoreUnavailable),
-    (os_errors.TransportError(408, "timeout", {}), StoreTimeout),
-    (os_errors.RequestError(400, "parsing_exception", {}), StoreError),
-])
-def test_client_errors_become_store_errors(error: Exception, kind: type[StoreError]) -> None:
-    translated = translate(error, "search")
-    assert type(translated) is kind
-    assert str(translated).startswith("OpenSearch search: ")
+def test_the_url_scheme_chooses_the_engine_and_its_client() -> None:
+    elastic = open_search_index("elasticsearchs://u:p@e1:9243,e2?prefix=x-")
+    assert isinstance(elastic, ElasticsearchIndex)
+    assert elastic.backend == "elasticsearch"  # the label of its metrics
+    assert elastic.config.hosts == (("e1", 9243), ("e2", 9200))
+    assert isinstance(open_search_index("opensearch://h"), OpenSearchIndex)
+    assert type(elastic._connect()).__name__ == "AsyncElasticsearch"  # not yet sending
+
+
+def _ssl_error() -> os_errors.ConnectionError:
+    import ssl
+
+    return os_errors.ConnectionError("N/A", "tls", ssl.SSLError("CERTIFICATE_VERIFY_FAILED"))
+
+
+CLIENT_ERRORS = [
+    ("opensearch", os_errors.ConnectionTimeout("TIMEOUT", "slow", None), StoreTimeout, ""),
+    ("opensearch", TimeoutError(), StoreTimeout, ""),
+    ("opensearch", os_errors.ConnectionError("N/A", "refused", None), StoreUnavailable, ""),
+    ("opensearch", _ssl_error(), StoreUnavailable, "TLS failed"),
+    ("opensearch", os_errors.TransportError(503, "unavailable", {}), StoreUnavailable, ""),
+    ("opensearch", os_errors.TransportError(429, "too many", {}), StoreUnavailable, ""),
+    ("opensearch", os_errors.TransportError(408, "timeout", {}), StoreTimeout, ""),
+    ("opensearch", os_errors.AuthenticationException(401, "no", {}), StoreError,
+     "login refused"),
+    ("opensearch", os_errors.RequestError(400, "parsing_exception", {}), StoreError, ""),
+    ("elasticsearch", elastic_transport.ConnectionTimeout("slow"), StoreTimeout, ""),
+    ("elasticsearch", TimeoutError(), StoreTimeout, ""),
+    ("elasticsearch", elastic_transport.ConnectionError("refused"), StoreUnavailable, ""),
+    ("elasticsearch", elastic_transport.TlsError("CERTIFICATE_VERIFY_FAILED"), StoreUnavailable,
+     "TLS failed"),
+    ("elasticsearch", api_error("elasticsearch", 503, {}), StoreUnavailable, ""),
+    ("elasticsearch", api_error("elasticsearch", 429, {}), StoreUnavailable, ""),
+    ("elasticsearch", api_error("elasticsearch", 408, {}), StoreTimeout, ""),
+    ("elasticsearch", api_error("elasticsearch", 401, {}), StoreError, "login refused"),
+    ("elasticsearch", api_error("elasticsearch", 403, {}), StoreError, "permission denied"),
+    ("elasticsearch", api_error("elasticsearch", 400, {}), StoreError, ""),
+    ("elasticsearch", elastic_transport.SerializationError("bad JSON"), StoreError, ""),
+]
+
+
+@pytest.mark.parametrize(("engine", "error", "kind", "hint"), CLIENT_ERRORS)
+async def test_client_errors_become_store_errors(
+    engine: str, error: Exception, kind: type[StoreError], hint: str
+) -> None:
+    index = open_search_index(f"{engine}://127.0.0.1:9")
+    index._client = object()
+
+    async def failing(_client: object) -> None:
+        raise error
+
+    with pytest.raises(StoreError) as caught:
+        await index._call("search", failing)
+    assert type(caught.value) is kind
+    assert str(caught.value).startswith(f"{index.engine} search: {hint}")
+    assert caught.value.__cause__ is error
+
+
+async def test_an_elasticsearch_url_at_another_engine_says_so() -> None:
+    """The official client refuses a server that does not answer as Elasticsearch (OpenSearch
+    does not): a plain error naming the mix-up, not an outage to wait out."""
+    index = open_search_index("elasticsearch://127.0.0.1:9")
+    index._client = object()
+    refused = UnsupportedProductError("not Elasticsearch", meta=meta(200), body={})
+
+    async def failing(_client: object) -> None:
+        raise refused
+
+    with pytest.raises(StoreError, match="the server is not Elasticsearch") as caught:
+        await index._call("search", failing)
+    assert type(caught.value) is StoreError
+
+
+async def test_errors_that_are_not_the_clients_pass_through() -> None:
+    index = open_search_index("elasticsearch://127.0.0.1:9")
+    index._client = object()
+
+    async def failing(_client: object) -> None:
+        raise KeyError("a bug of ours")
+
+    with pytest.raises(KeyError):
+        await index._call("search", failing)
 
 
 def test_a_bulk_with_rejected_actions_is_unavailable_and_other_failures_are_errors() -> None:
-    assert type(bulk_error("bulk", [(400, "mapper"), (429, "queue")])) is StoreUnavailable
-    assert type(bulk_error("bulk", [(400, "mapper")])) is StoreError
+    assert type(bulk_error("OpenSearch", "bulk", [(400, "mapper"), (429, "queue")])) \
+        is StoreUnavailable
+    assert type(bulk_error("Elasticsearch", "bulk", [(400, "mapper")])) is StoreError
 
 
 def test_reindex_times_are_iso_8601_utc_by_default() -> None:

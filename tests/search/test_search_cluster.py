@@ -1,4 +1,5 @@
-"""OpenSearch integration: slice indices and retention, reindex, and a cluster that is down.
+"""Search clusters for real, each engine whose node runs (OpenSearch, Elasticsearch): slice
+indices and retention, reindex, and a cluster that is down.
 
 Uses `events_short` from tests/namespaces.toml (60 s slices, about 2 minutes of retention, a
 30 s accept window): events older than the accept window are written straight through the
@@ -25,16 +26,15 @@ from abstractions.namespaces import Namespaces, TimeSeriesNamespace
 from abstractions.timeseries import Event
 from abstractions.tokens import PageTokens, now_micros
 from backends.base import Condition, EventQuery, StoreError, StoreTimeout
-from backends.search import OpenSearchIndex, bodies, open_search_index
+from backends.search import ClusterIndex, bodies, open_search_index
 from backends.sqlite import SQLiteStore
 from subgraph.app import Settings, create_app
 from subgraph.idempotency import DEFAULT_NAMESPACE
 from subgraph.reindex import reindex
 from tests.conftest import TEST_NAMESPACES
 
-from .conftest import Proxy, opensearch, search_url
-
-pytestmark = opensearch
+from .conftest import Proxy
+from .nodes import needs, search_url
 
 NS = "events_short"
 SECOND = 1_000_000
@@ -55,8 +55,8 @@ async def started(gateway: DataGateway) -> AsyncIterator[DataGateway]:
         await gateway.stop()
 
 
-def index_of(gateway: DataGateway) -> OpenSearchIndex:
-    assert isinstance(gateway.search_index, OpenSearchIndex)
+def index_of(gateway: DataGateway) -> ClusterIndex:
+    assert isinstance(gateway.search_index, ClusterIndex)
     return gateway.search_index
 
 
@@ -81,9 +81,10 @@ async def write_old(gateway: DataGateway, events: list[Event]) -> None:
 
 
 async def test_each_slice_gets_its_own_index_from_the_namespace_template(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None, engine: str
 ) -> None:
-    async with started(gateway_over(tmp_path / "g.db", namespaces, search_url(prefix))) as gw:
+    url = search_url(prefix, engine)
+    async with started(gateway_over(tmp_path / "g.db", namespaces, url)) as gw:
         index = index_of(gw)
         layout = gw.namespaces.get(NS, TimeSeriesNamespace).layout
         now = now_micros()
@@ -96,20 +97,22 @@ async def test_each_slice_gets_its_own_index_from_the_namespace_template(
         client = index._client
         assert client is not None
         name = bodies.index_name(prefix, NS, slices[0])
-        mapping = (await client.indices.get_mapping(index=name))[name]["mappings"]
+        mapping = index._plain(await client.indices.get_mapping(index=name))[name]["mappings"]
         assert mapping["properties"]["kw"]["properties"]["kind"]["type"] == "keyword"
         assert mapping["properties"]["num"]["properties"]["score"]["type"] == "double"
         assert mapping["properties"]["event_time"]["type"] == "long"
         assert mapping["properties"]["items"]["enabled"] is False
-        settings = (await client.indices.get_settings(index=name))[name]["settings"]["index"]
+        settings = index._plain(await client.indices.get_settings(index=name))[name]
+        settings = settings["settings"]["index"]
         assert settings["refresh_interval"] == "1000ms"
         assert settings["number_of_shards"] == "1"
 
 
 async def test_retention_deletes_the_indices_of_old_slices(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None, engine: str
 ) -> None:
-    async with started(gateway_over(tmp_path / "g.db", namespaces, search_url(prefix))) as gw:
+    url = search_url(prefix, engine)
+    async with started(gateway_over(tmp_path / "g.db", namespaces, url)) as gw:
         index = index_of(gw)
         layout = gw.namespaces.get(NS, TimeSeriesNamespace).layout
         now = now_micros()
@@ -132,9 +135,10 @@ async def test_retention_deletes_the_indices_of_old_slices(
 
 
 async def test_searches_see_writes_within_the_refresh_interval(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None, engine: str
 ) -> None:
-    async with started(gateway_over(tmp_path / "g.db", namespaces, search_url(prefix))) as gw:
+    url = search_url(prefix, engine)
+    async with started(gateway_over(tmp_path / "g.db", namespaces, url)) as gw:
         events = events_at(uid, now_micros() - SECOND, kind=b"fresh")
         await gw.timeseries.write_events(NS, events)
         loop = asyncio.get_running_loop()
@@ -148,10 +152,10 @@ async def test_searches_see_writes_within_the_refresh_interval(
 
 
 async def test_reindex_command_rebuilds_a_dropped_index(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None, engine: str
 ) -> None:
     db = tmp_path / "g.db"
-    url = search_url(prefix)
+    url = search_url(prefix, engine)
     async with started(gateway_over(db, namespaces, url)) as gw:
         index = index_of(gw)
         now = now_micros()
@@ -185,16 +189,16 @@ async def test_reindex_command_rebuilds_a_dropped_index(
 
 
 async def test_reindex_fills_a_key_declared_numeric_later(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, cleanup: None, engine: str
 ) -> None:
     db = tmp_path / "g.db"
     declared = namespaces.get(NS, TimeSeriesNamespace)
     untyped = namespaces.with_overrides(replace(declared, search_fields={"kind": "keyword"}))
     now = now_micros()
     events = events_at(uid, *(now - i * SECOND for i in range(1, 13)))
-    async with started(gateway_over(db, untyped, search_url(prefix))) as gw:
+    async with started(gateway_over(db, untyped, search_url(prefix, engine))) as gw:
         await gw.timeseries.write_events(NS, events)
-    async with started(gateway_over(db, namespaces, search_url(prefix))) as gw:
+    async with started(gateway_over(db, namespaces, search_url(prefix, engine))) as gw:
         index = index_of(gw)
         await index.refresh(NS)
         over_9 = [Condition("score", "gt", "9")]
@@ -220,12 +224,14 @@ mutation($input: WriteEventsInput!) { writeEvents(input: $input) { accepted } }
 """
 
 
-async def test_while_opensearch_is_down_writes_succeed_and_search_is_unavailable(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, proxy: Proxy, cleanup: None
+async def test_while_the_cluster_is_down_writes_succeed_and_search_is_unavailable(
+    tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, proxy: Proxy, cleanup: None,
+    engine: str,
 ) -> None:
     await proxy.stop()  # nothing listens on its port now
     db = tmp_path / "g.db"
-    gw = gateway_over(db, namespaces, search_url(prefix, host="127.0.0.1", port=proxy.port))
+    url = search_url(prefix, engine, host="127.0.0.1", port=proxy.port)
+    gw = gateway_over(db, namespaces, url)
     app = create_app(Settings(store_url=f"sqlite:///{db}"), gateway=gw)
     async with (
         app.router.lifespan_context(app),  # starts the gateway: opening needs no cluster
@@ -260,7 +266,7 @@ async def test_while_opensearch_is_down_writes_succeed_and_search_is_unavailable
         assert body["data"] == {"searchEvents": None}  # the field fails, not the request
         assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAVAILABLE"]
 
-        await proxy.start()  # OpenSearch is back: a reindex catches the index up
+        await proxy.start()  # the cluster is back: a reindex catches the index up
         result = await reindex(gw, NS, start=now - 60 * SECOND)
         assert result.events == 3
         await index_of(gw).refresh(NS)
@@ -272,13 +278,13 @@ async def test_while_opensearch_is_down_writes_succeed_and_search_is_unavailable
         ]
 
 
-async def test_a_failed_index_write_is_retried_until_opensearch_answers(
+async def test_a_failed_index_write_is_retried_until_the_cluster_answers(
     tmp_path: Path, namespaces: Namespaces, prefix: str, uid: str, proxy: Proxy,
-    cleanup: None, monkeypatch: pytest.MonkeyPatch,
+    cleanup: None, engine: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await proxy.stop()
     gw = gateway_over(tmp_path / "g.db", namespaces,
-                      search_url(prefix, host="127.0.0.1", port=proxy.port))
+                      search_url(prefix, engine, host="127.0.0.1", port=proxy.port))
     async with started(gw):
         index = index_of(gw)
         index_events = index.index_events
@@ -302,10 +308,11 @@ async def test_a_failed_index_write_is_retried_until_opensearch_answers(
 
 
 async def test_a_cluster_that_does_not_answer_times_out_as_unavailable(
-    tmp_path: Path, namespaces: Namespaces, prefix: str, proxy: Proxy, cleanup: None
+    tmp_path: Path, namespaces: Namespaces, prefix: str, proxy: Proxy, cleanup: None,
+    engine: str,
 ) -> None:
     proxy.hang = True
-    url = search_url(prefix, host="127.0.0.1", port=proxy.port, timeout=0.3)
+    url = search_url(prefix, engine, host="127.0.0.1", port=proxy.port, timeout=0.3)
     async with started(gateway_over(tmp_path / "g.db", namespaces, url)) as gw:
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -313,3 +320,19 @@ async def test_a_cluster_that_does_not_answer_times_out_as_unavailable(
             await gw.timeseries.search_events(NS, [])
         assert isinstance(caught.value.__cause__, StoreTimeout)
         assert loop.time() - began < 3.0
+
+
+@pytest.mark.parametrize("node", [pytest.param("opensearch", marks=needs("opensearch"))])
+async def test_an_elasticsearch_url_at_an_opensearch_node_says_the_server_is_not_elasticsearch(
+    prefix: str, node: str
+) -> None:
+    """The official client refuses OpenSearch: a plain error naming the mix-up (nothing to wait
+    out), not an outage."""
+    index = open_search_index(search_url(prefix, node).replace("opensearch", "elasticsearch", 1))
+    await index.open()
+    try:
+        with pytest.raises(StoreError, match="the server is not Elasticsearch") as caught:
+            await index.ping()
+    finally:
+        await index.close()
+    assert type(caught.value) is StoreError

@@ -1,14 +1,18 @@
-"""`OpenSearchIndex`: the `SearchIndex` on OpenSearch, through opensearch-py's asyncio client.
+"""`ClusterIndex`: the `SearchIndex` on a search cluster, OpenSearch or Elasticsearch.
 
-The request bodies come from `bodies`; this module sends them, applies a deadline to every call
-and translates what the client raises (`errors`).  The index holds no state a restart loses:
-the template of a namespace is put again by the first write of each process.
+The request bodies come from `bodies` (the Elasticsearch API, which OpenSearch kept); this
+module sends them, applies a deadline to every call and translates what the client raises
+(`errors`).  What differs between the engines is only the wiring, in a subclass each:
+`opensearch_index.OpenSearchIndex` (opensearch-py) and `elasticsearch_index.ElasticsearchIndex`
+(the official `elasticsearch` client) make the client, say what its errors amount to, and turn
+its responses into plain JSON.  The index holds no state a restart loses: the template of a
+namespace is put again by the first write of each process.
 
 An error is never an empty (or short) answer.  A search names the slice indices of its interval
 and skips those that do not exist (`ignore_unavailable`): a slice's index is made by the first
 event indexed into it (the namespace's template), so a slice without an index has no event,
 and which indices exist is the cluster state the elected master publishes, not one node's view
-of it (unlike a Cassandra coordinator's schema).  What OpenSearch answers 200 with although it
+of it (unlike a Cassandra coordinator's schema).  What the cluster answers 200 with although it
 is not the whole answer (hits from only the shards that answered, or a search that timed out)
 is an error here: `StoreUnavailable` / `StoreTimeout`.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.base import (
     Condition,
@@ -31,40 +35,50 @@ from backends.base import (
 
 from . import bodies
 from .config import SearchConfig
-from .errors import bulk_error, is_client_error, translate
-
-if TYPE_CHECKING:
-    from opensearchpy import AsyncOpenSearch
+from .errors import Failure, bulk_error, shards_starting, translate
 
 DELETE_BATCH = 50  # index names per delete request, to keep its URL short
 BULK_BYTES = 8 * 1024 * 1024  # about this much JSON per bulk request (the node takes 100 MiB)
 _WILDCARD_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
-SHARD_START_ATTEMPTS = 6  # 20 ms doubling: about 0.6 s of waiting at most
+SHARD_START_ATTEMPTS = 7  # 20 ms doubling: about 1.3 s of waiting at most
 
 
-class OpenSearchIndex:
-    """Events of TimeSeries namespaces indexed in OpenSearch, one index per namespace per slice."""
+class ClusterIndex:
+    """Events of TimeSeries namespaces indexed in a search cluster, one index per namespace per
+    slice.  A subclass per engine supplies `_connect`, `_failure` and `_plain`."""
 
-    backend = "opensearch"  # the `backend` label of store-call metrics and spans
+    backend = "search"  # the `backend` label of store-call metrics and spans
+    engine = "search cluster"  # the engine's name in error messages
 
     def __init__(self, config: SearchConfig) -> None:
         self.config = config
-        self._client: AsyncOpenSearch | None = None
+        self._client: Any = None
         self._templates: set[tuple[object, ...]] = set()
 
-    @classmethod
-    def from_url(cls, url: str) -> OpenSearchIndex:
-        return cls(SearchConfig.from_url(url))
-
     def __repr__(self) -> str:
-        return f"OpenSearchIndex({self.config!r})"
+        return f"{type(self).__name__}({self.config!r})"
+
+    # --- the engine's wiring ----------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        """The engine's asyncio client for `self.config` (sends nothing)."""
+        raise NotImplementedError
+
+    def _failure(self, exc: BaseException) -> Failure | None:
+        """What `exc` amounts to if the client (or the wire) raised it, else None (a
+        `TimeoutError` never gets here: it is a timeout whoever raised it)."""
+        raise NotImplementedError
+
+    def _plain(self, response: Any) -> Any:
+        """A response as plain JSON data (dicts and lists)."""
+        return response
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Create the client; nothing is sent, so a cluster that is down fails calls, not this."""
         if self._client is None:
-            self._client = _connect(self.config)
+            self._client = self._connect()
         self._templates.clear()
 
     async def close(self) -> None:
@@ -95,7 +109,7 @@ class OpenSearchIndex:
             response = await self._call("bulk index", lambda c, a=actions: c.bulk(body=a))
             failures = bodies.bulk_failures(response)
             if failures:
-                raise bulk_error("bulk index", failures)
+                raise bulk_error(self.engine, "bulk index", failures)
 
     async def search(
         self,
@@ -148,7 +162,11 @@ class OpenSearchIndex:
         return sorted(s for s in starts if s is not None)
 
     async def delete_slices(self, namespace: str, starts: Sequence[int]) -> None:
-        """Delete the indices of these slices (those that exist)."""
+        """Delete the indices of these slices (those that exist).
+
+        By name, never by a wildcard: Elasticsearch (since 8.0) refuses a wildcard delete by
+        default (`action.destructive_requires_name`); OpenSearch 2.19 still allows one.
+        """
         names = [bodies.index_name(self.config.prefix, namespace, s) for s in starts]
         for offset in range(0, len(names), DELETE_BATCH):
             batch = ",".join(names[offset:offset + DELETE_BATCH])
@@ -201,34 +219,62 @@ class OpenSearchIndex:
         pause = 0.02
         for _ in range(SHARD_START_ATTEMPTS - 1):
             try:
-                return _whole(what, await self._call(
+                return self._whole(what, await self._call(
                     what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
                 ))
             except StoreUnavailable as exc:
-                if not _shards_starting(exc.__cause__):
+                cause = exc.__cause__
+                if cause is None or not shards_starting(self._failure(cause)):
                     raise
             await asyncio.sleep(pause)
             pause *= 2
-        return _whole(what, await self._call(
+        return self._whole(what, await self._call(
             what, lambda c: c.search(index=target, body=body, **_WILDCARD_OPTIONS)
         ))
 
-    async def _call(
-        self, what: str, request: Callable[[AsyncOpenSearch], Awaitable[Any]]
-    ) -> Any:
-        """`request(client)` within the deadline, with client errors as `StoreError`s."""
+    async def _call(self, what: str, request: Callable[[Any], Awaitable[Any]]) -> Any:
+        """`request(client)` within the deadline, as plain JSON, with client errors as
+        `StoreError`s."""
         client = self._client
         if client is None:
-            raise StoreUnavailable(f"OpenSearch {what}: the search index is not open")
+            raise StoreUnavailable(f"{self.engine} {what}: the search index is not open")
         # The client's own timeout bounds each attempt; this bounds the attempts together.
         deadline = self.config.timeout * len(self.config.hosts) + 1.0
         try:
             async with asyncio.timeout(deadline):
-                return await request(client)
+                return self._plain(await request(client))
         except Exception as exc:
-            if is_client_error(exc):
-                raise translate(exc, what) from exc
+            # Our own deadline (or one a client raised as the builtin) is a timeout for both.
+            failure = Failure(timed_out=True) if isinstance(exc, TimeoutError) else (
+                self._failure(exc)
+            )
+            if failure is not None:
+                raise translate(self.engine, what, exc, failure) from exc
             raise
+
+    def _whole(self, what: str, response: Any) -> Any:
+        """The search response if it covers every shard searched, else the error it stands for.
+
+        Both engines answer 200 with the hits of the shards that answered when others failed
+        (a red index, a node gone: `_shards.failed`), and with what they had when the search
+        timed out (`timed_out`): neither is the answer, so neither is returned as one.
+        """
+        if not isinstance(response, dict):
+            return response
+        shards = response.get("_shards") or {}
+        failed = shards.get("failed") or 0
+        if failed:
+            failures = shards.get("failures") or [{}]
+            reason = failures[0].get("reason", "") if isinstance(failures[0], dict) else ""
+            raise StoreUnavailable(
+                f"{self.engine} {what}: {failed} of {shards.get('total', '?')} shards failed: "
+                f"{reason}"[:500]
+            )
+        if response.get("timed_out"):
+            raise StoreTimeout(
+                f"{self.engine} {what}: the search timed out with partial results"
+            )
+        return response
 
 
 def _chunks(events: Sequence[StoredEvent], limit: int) -> list[Sequence[StoredEvent]]:
@@ -244,64 +290,3 @@ def _chunks(events: Sequence[StoredEvent], limit: int) -> list[Sequence[StoredEv
         size += cost
     chunks.append(events[start:])
     return chunks
-
-
-def _connect(config: SearchConfig) -> AsyncOpenSearch:
-    try:
-        import aiohttp  # noqa: F401  (AsyncOpenSearch's transport)
-        from opensearchpy import AsyncOpenSearch
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise RuntimeError(
-            "the OpenSearch search index needs opensearch-py and aiohttp:"
-            " pip install 'opensearch-py[async]'"
-        ) from exc
-    auth = (config.username, config.password or "") if config.username else None
-    return AsyncOpenSearch(
-        hosts=[{"host": host, "port": port} for host, port in config.hosts],
-        use_ssl=config.use_ssl,
-        verify_certs=config.verify,
-        ca_certs=config.ca,
-        ssl_show_warn=config.verify,
-        http_auth=auth,
-        timeout=config.timeout,
-        # One attempt per node: the abstraction retries writes itself, and a search that
-        # fails fast tells the client to retry sooner than one that waits.
-        max_retries=len(config.hosts) - 1,
-        retry_on_timeout=False,
-    )
-
-
-def _whole(what: str, response: Any) -> Any:
-    """The search response if it covers every shard searched, else the error it stands for.
-
-    OpenSearch answers 200 with the hits of the shards that answered when others failed (a
-    red index, a node gone: `_shards.failed`), and with what it had when the search timed out
-    (`timed_out`): neither is the answer, so neither is returned as one.
-    """
-    if not isinstance(response, dict):
-        return response
-    shards = response.get("_shards") or {}
-    failed = shards.get("failed") or 0
-    if failed:
-        failures = shards.get("failures") or [{}]
-        reason = failures[0].get("reason", "") if isinstance(failures[0], dict) else ""
-        raise StoreUnavailable(
-            f"OpenSearch {what}: {failed} of {shards.get('total', '?')} shards failed: "
-            f"{reason}"[:500]
-        )
-    if response.get("timed_out"):
-        raise StoreTimeout(f"OpenSearch {what}: the search timed out with partial results")
-    return response
-
-
-def _shards_starting(exc: BaseException | None) -> bool:
-    """503 with no failed shard listed: the target's shards are not started yet."""
-    if getattr(exc, "status_code", None) != 503:
-        return False
-    info = getattr(exc, "info", None)
-    error = info.get("error") if isinstance(info, dict) else None
-    return (
-        isinstance(error, dict)
-        and error.get("type") == "search_phase_execution_exception"
-        and not error.get("failed_shards")
-    )
