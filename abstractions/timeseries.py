@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from backends.base import (
     Condition,
@@ -247,8 +248,10 @@ class TimeSeries:
         query, base, _ = self._query(ns, start, end, limit, equals, "", None)
         with self._call("read_events_many"):
             found = await self._store.ts_read_many(ns.name, ns.layout, unique, query)
+        # Each page's scope (a digest) is made only if one of its tokens is signed.
         return {
-            s: self._page(found.get(s, []), query.limit - 1, self._scope(ns, base, f"read:{s}"))
+            s: self._page(found.get(s, []), query.limit - 1,
+                          partial(self._scope, ns, base, f"read:{s}"))
             for s in unique
         }
 
@@ -419,7 +422,8 @@ class TimeSeries:
         ).hexdigest()[:24]
 
     def _page(
-        self, rows: list[Event], count: int, scope: str, *, with_series: bool = False
+        self, rows: list[Event], count: int, scope: str | Callable[[], str], *,
+        with_series: bool = False,
     ) -> EventPage:
         events = rows[:count]
         cursors = Cursors(self._tokens, scope, events,
