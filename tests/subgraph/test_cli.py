@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -117,14 +118,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`python -m subgraph serve --demo` on a free port; killed if a test leaves it running."""
+def server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`python -m subgraph serve --demo` on a free port (with the test's `server_args` mark's
+    arguments); killed if a test leaves it running."""
     port = free_port()
     log = tmp_path / "serve.log"
+    mark = request.node.get_closest_marker("server_args")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
-             "--store", f"sqlite:///{tmp_path}/db", "--demo"],
+             "--store", f"sqlite:///{tmp_path}/db", "--demo", *(mark.args if mark else ())],
             cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
         )
     try:
@@ -148,11 +153,19 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -
     pytest.fail(f"server did not become healthy:\n{log.read_text()}")
 
 
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
     server: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
     process, base, log = server
     wait_until_healthy(process, base, log)
+    # uvicorn's C event loop and HTTP parser when they are installed (pyproject.toml has both).
+    loop = "uvloop" if installed("uvloop") else "asyncio"
+    http = "httptools" if installed("httptools") else "h11"
+    assert f"event loop {loop}, HTTP parser {http}" in log.read_text()
     query = """{ _entities(representations: [{__typename: "Profile", id: "p1"}]) {
       ... on Profile { viewingHistory { edges { node { title { id } device } } }
                        playCount { count } } } }"""
@@ -166,6 +179,36 @@ def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0, log.read_text()
+
+
+@pytest.mark.server_args("--loop", "asyncio", "--http", "h11")
+def test_serve_runs_on_asyncio_and_h11_when_asked(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    assert "event loop asyncio, HTTP parser h11" in log.read_text()
+    response = httpx.post(f"{base}/graphql", json={"query": "{ namespaces { name } }"},
+                          timeout=10)
+    assert response.status_code == 200 and "errors" not in response.json()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0, log.read_text()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SUBGRAPH_LOOP", "tokio", "--loop (SUBGRAPH_LOOP) must be one of auto, asyncio, uvloop"),
+    ("SUBGRAPH_HTTP", "h2", "--http (SUBGRAPH_HTTP) must be one of auto, h11, httptools"),
+])
+def test_serve_refuses_a_loop_or_parser_it_does_not_know(
+    name: str, value: str, message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "subgraph", "serve", "--port", "1"], cwd=ROOT,
+        env={**clean_env(), name: value}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
 
 
 def test_sigterm_stops_the_server_within_its_drain_period_with_hostile_requests_in_flight(
