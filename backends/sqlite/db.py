@@ -12,10 +12,10 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from backends.base import StoreError, StoreUnavailable
 
@@ -158,6 +158,17 @@ class SQLiteDB:
                 return fn(conn)
             finally:
                 conn.execute("COMMIT")
+
+        return await self._run(self._readers, run)
+
+    async def select(
+        self, sql: str, params: Sequence[object], decode: Callable[[list[Any]], T]
+    ) -> T:
+        """One statement on a reader thread, its rows decoded there: a statement reads one
+        snapshot by itself, so this needs none of `read`'s BEGIN and COMMIT."""
+
+        def run() -> T:
+            return decode(self._connect().execute(sql, params).fetchall())
 
         return await self._run(self._readers, run)
 
