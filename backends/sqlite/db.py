@@ -148,11 +148,17 @@ class SQLiteDB:
 
         return await self._run(self._writer, run)
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` on a reader thread, inside one read transaction (a consistent snapshot)."""
+    async def read(
+        self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True
+    ) -> T:
+        """Run `fn` on a reader thread, inside one read transaction (a consistent snapshot);
+        without it when `fn` runs one statement (`snapshot=False`), which reads one snapshot
+        by itself: two statements (BEGIN, COMMIT) fewer."""
 
         def run() -> T:
             conn = self._connect()
+            if not snapshot:
+                return fn(conn)
             conn.execute("BEGIN")
             try:
                 return fn(conn)
@@ -164,13 +170,10 @@ class SQLiteDB:
     async def select(
         self, sql: str, params: Sequence[object], decode: Callable[[list[Any]], T]
     ) -> T:
-        """One statement on a reader thread, its rows decoded there: a statement reads one
-        snapshot by itself, so this needs none of `read`'s BEGIN and COMMIT."""
-
-        def run() -> T:
-            return decode(self._connect().execute(sql, params).fetchall())
-
-        return await self._run(self._readers, run)
+        """One statement on a reader thread, its rows decoded there."""
+        return await self.read(
+            lambda conn: decode(conn.execute(sql, params).fetchall()), snapshot=False
+        )
 
     async def _run(self, pool: ThreadPoolExecutor | None, fn: Callable[[], T]) -> T:
         if pool is None:

@@ -53,14 +53,18 @@ def _having(
 
 def _window(query: EventQuery, with_series: bool) -> tuple[str, list[object]]:
     sql = " AND event_time >= ? AND event_time < ?"
-    params: list[object] = [query.start, query.end]
-    if query.before is not None:
+    before = query.before
+    # After a cursor the window ends at its time: one upper bound, which the index seeks to
+    # (the row value below only filters).
+    end = query.end if before is None else min(query.end, before.event_time + 1)
+    params: list[object] = [query.start, end]
+    if before is not None:
         if with_series:
             sql += " AND (event_time, event_id, series) < (?, ?, ?)"
-            params += [query.before.event_time, query.before.event_id, query.before.series_id]
+            params += [before.event_time, before.event_id, before.series_id]
         else:
             sql += " AND (event_time, event_id) < (?, ?)"
-            params += [query.before.event_time, query.before.event_id]
+            params += [before.event_time, before.event_id]
     return sql, params
 
 
@@ -75,6 +79,37 @@ def _with_items(keys_sql: str, order: str) -> str:
         " AND i.event_time = k.event_time AND i.event_id = k.event_id"
         f" ORDER BY {order}"
     )
+
+
+def _newest(
+    conn: sqlite3.Connection, namespace: str, series_id: str, query: EventQuery
+) -> list[StoredEvent]:
+    """The newest `query.limit` events of a series in its window, when no item filter applies:
+    the primary key read backwards, rows made into events as they come, until the limit (a
+    long history is not read whole, as a GROUP BY over the window would)."""
+    window, wparams = _window(query, with_series=False)
+    cursor = conn.execute(
+        "SELECT event_time, event_id, item_key, value FROM ts_items"
+        f" WHERE ns = ? AND series = ?{window}"
+        " ORDER BY event_time DESC, event_id DESC, item_key DESC",
+        (namespace, series_id, *wparams),
+    )
+    events: list[StoredEvent] = []
+    limit = query.limit
+    last: tuple[int, str] | None = None
+    items: dict[str, bytes] = {}
+    try:
+        for event_time, event_id, key, value in cursor:
+            if (event_time, event_id) != last:
+                if len(events) == limit:
+                    break
+                last = event_time, event_id
+                items = {}
+                events.append(StoredEvent(series_id, event_time, event_id, items))
+            items[key] = value
+    finally:
+        cursor.close()  # a statement left unfinished would hold its snapshot
+    return events
 
 
 _event_key = itemgetter(0, 1, 2)
@@ -120,9 +155,14 @@ class SQLiteTimeSeries(SQLiteDB):
     async def ts_read(
         self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
     ) -> list[StoredEvent]:
+        if query.limit <= 0:
+            return []
+        if not query.equals:
+            return await self.read(
+                lambda conn: _newest(conn, namespace, series_id, query), snapshot=False
+            )
         window, wparams = _window(query, with_series=False)
         having, hparams = _having(query.equals)
-
         sql = _with_items(
             "SELECT series, event_time, event_id FROM ts_items"
             f" WHERE ns = ? AND series = ?{window}"
@@ -142,6 +182,12 @@ class SQLiteTimeSeries(SQLiteDB):
     ) -> dict[str, list[StoredEvent]]:
         if not series_ids:
             return {}
+        if query.limit <= 0:
+            return {s: [] for s in series_ids}
+        if not query.equals:  # one statement a series, all in one snapshot, one hop
+            return await self.read(
+                lambda conn: {s: _newest(conn, namespace, s, query) for s in series_ids}
+            )
         window, wparams = _window(query, with_series=False)
         having, hparams = _having(query.equals)
         marks = ",".join("?" * len(series_ids))
