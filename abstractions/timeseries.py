@@ -51,7 +51,6 @@ MAX_CONDITIONS = 16
 MAX_SERIES_PER_BATCH = 1000
 INDEX_ATTEMPTS = 3
 RETENTION_INTERVAL_SECONDS = 3600.0
-_DAY = 86_400 * 1_000_000
 
 Event = StoredEvent
 
@@ -390,7 +389,7 @@ class TimeSeries:
         now = now_micros()
         floor = now - ns.layout.retention_seconds * 1_000_000
         lo = floor if start is None else max(start, floor)
-        hi = now + _DAY if end is None else end
+        hi = now + self._newest_ahead() if end is None else end
         if start is not None and end is not None and start >= end:
             raise InvalidArgument("the interval is empty: since must be before until")
         count = ns.page_events if limit is None else limit
@@ -413,6 +412,14 @@ class TimeSeries:
                 raise InvalidArgument("page token is not valid")
         query = EventQuery(lo, max(hi, lo), count + 1, before, dict(equals or {}))
         return query, base, scope
+
+    def _newest_ahead(self) -> int:
+        """How far past this process's clock a stored event can be: a write is refused past its
+        writer's clock plus `max_future_micros`, and a writer's clock is at most
+        `max_clock_skew_seconds` ahead.  An open-ended read ends there (it ended a day ahead:
+        on Cassandra, a day of empty partitions read first, before the newest event)."""
+        settings = self._namespaces.settings
+        return settings.max_future_micros + int(settings.max_clock_skew_seconds * 1e6) + 1
 
     @staticmethod
     def _scope(ns: TimeSeriesNamespace, query: EventQuery, what: str) -> str:
