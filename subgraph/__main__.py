@@ -31,6 +31,8 @@ def _env(name: str, default: str | None) -> str | None:
 # installed (pyproject.toml installs both where they have wheels); the others name one.
 LOOPS = ("auto", "asyncio", "uvloop")
 PARSERS = ("auto", "h11", "httptools")
+# httptools through our protocol: it answers a request before refusing the bytes after it.
+HTTP_PROTOCOLS = {"httptools": "subgraph.protocols:HttpToolsProtocol"}
 
 
 def _server_choice(what: str, value: str, choices: tuple[str, ...], fast: str,
@@ -310,7 +312,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers if args.workers > 1 else None,
             loop=loop,
-            http=http,
+            http=HTTP_PROTOCOLS.get(http, http),
             factory=False,
             log_level="info",
             log_config=logging_config(args.log_format, args.log_level),

@@ -195,6 +195,35 @@ def test_serve_runs_on_asyncio_and_h11_when_asked(
     assert process.wait(timeout=15) == 0, log.read_text()
 
 
+@pytest.mark.parametrize("parser", [
+    pytest.param("h11", marks=pytest.mark.server_args("--http", "h11")),
+    pytest.param("httptools", marks=pytest.mark.server_args("--http", "httptools")),
+])
+def test_a_request_is_answered_before_the_bytes_after_it_are_refused(
+    server: tuple[subprocess.Popen[bytes], str, Path], parser: str
+) -> None:
+    """A body longer than its Content-Length: the request is answered (JSON, as every answer
+    of the view), then what follows it is refused and the connection closed."""
+    if not installed(parser):
+        pytest.skip(f"{parser} is not installed")
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    body = b'{"query":"{ __typename }"}'
+    head = (b"POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head + body + b"this is not HTTP\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(65536):  # until the server closes the connection
+            received += chunk
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), received
+    assert b"content-type: application/json" in first.lower()
+    assert rest.startswith(b'{"data":{"__typename":"Query"}}'), received
+    assert b"HTTP/1.1 400" in rest
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("SUBGRAPH_LOOP", "tokio", "--loop (SUBGRAPH_LOOP) must be one of auto, asyncio, uvloop"),
     ("SUBGRAPH_HTTP", "h2", "--http (SUBGRAPH_HTTP) must be one of auto, h11, httptools"),
