@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from backends.base import (
     Condition,
@@ -50,7 +51,6 @@ MAX_CONDITIONS = 16
 MAX_SERIES_PER_BATCH = 1000
 INDEX_ATTEMPTS = 3
 RETENTION_INTERVAL_SECONDS = 3600.0
-_DAY = 86_400 * 1_000_000
 
 Event = StoredEvent
 
@@ -247,8 +247,10 @@ class TimeSeries:
         query, base, _ = self._query(ns, start, end, limit, equals, "", None)
         with self._call("read_events_many"):
             found = await self._store.ts_read_many(ns.name, ns.layout, unique, query)
+        # Each page's scope (a digest) is made only if one of its tokens is signed.
         return {
-            s: self._page(found.get(s, []), query.limit - 1, self._scope(ns, base, f"read:{s}"))
+            s: self._page(found.get(s, []), query.limit - 1,
+                          partial(self._scope, ns, base, f"read:{s}"))
             for s in unique
         }
 
@@ -387,7 +389,7 @@ class TimeSeries:
         now = now_micros()
         floor = now - ns.layout.retention_seconds * 1_000_000
         lo = floor if start is None else max(start, floor)
-        hi = now + _DAY if end is None else end
+        hi = now + self._newest_ahead() if end is None else end
         if start is not None and end is not None and start >= end:
             raise InvalidArgument("the interval is empty: since must be before until")
         count = ns.page_events if limit is None else limit
@@ -411,6 +413,14 @@ class TimeSeries:
         query = EventQuery(lo, max(hi, lo), count + 1, before, dict(equals or {}))
         return query, base, scope
 
+    def _newest_ahead(self) -> int:
+        """How far past this process's clock a stored event can be: a write is refused past its
+        writer's clock plus `max_future_micros`, and a writer's clock is at most
+        `max_clock_skew_seconds` ahead.  An open-ended read ends there (it ended a day ahead:
+        on Cassandra, a day of empty partitions read first, before the newest event)."""
+        settings = self._namespaces.settings
+        return settings.max_future_micros + int(settings.max_clock_skew_seconds * 1e6) + 1
+
     @staticmethod
     def _scope(ns: TimeSeriesNamespace, query: EventQuery, what: str) -> str:
         return "ts:" + hashlib.sha256(
@@ -419,7 +429,8 @@ class TimeSeries:
         ).hexdigest()[:24]
 
     def _page(
-        self, rows: list[Event], count: int, scope: str, *, with_series: bool = False
+        self, rows: list[Event], count: int, scope: str | Callable[[], str], *,
+        with_series: bool = False,
     ) -> EventPage:
         events = rows[:count]
         cursors = Cursors(self._tokens, scope, events,

@@ -30,6 +30,9 @@ def describe() -> dict[str, Any]:
         "node": _node_version(),
         "sqlite": sqlite3.sqlite_version,
         "packages": {name: _version(name) for name in PACKAGES},
+        # What `serve` is told to use (auto: uvloop and httptools when installed).
+        "serve_loop": os.environ.get("SUBGRAPH_LOOP") or "auto",
+        "serve_http": os.environ.get("SUBGRAPH_HTTP") or "auto",
         "commit": _commit(),
     }
 
@@ -41,7 +44,8 @@ def one_line(info: dict[str, Any]) -> str:
         f"load {info['load_average'][0]}; {info['python']}, Node {info['node'] or '-'}; "
         f"strawberry {pkgs['strawberry-graphql']}, graphql-core {pkgs['graphql-core']}, "
         f"uvicorn {pkgs['uvicorn']} (httptools {pkgs['httptools'] or 'no'}, "
-        f"uvloop {pkgs['uvloop'] or 'no'}); commit {info['commit'] or '-'}"
+        f"uvloop {pkgs['uvloop'] or 'no'}; serve --loop {info['serve_loop']} "
+        f"--http {info['serve_http']}); commit {info['commit'] or '-'}"
     )
 
 

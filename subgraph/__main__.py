@@ -27,6 +27,28 @@ def _env(name: str, default: str | None) -> str | None:
     return os.environ.get(name, default)
 
 
+# uvicorn's event loops and HTTP parsers: `auto` takes the C one (uvloop, httptools) when it is
+# installed (pyproject.toml installs both where they have wheels); the others name one.
+LOOPS = ("auto", "asyncio", "uvloop")
+PARSERS = ("auto", "h11", "httptools")
+# httptools through our protocol: it answers a request before refusing the bytes after it.
+HTTP_PROTOCOLS = {"httptools": "subgraph.protocols:HttpToolsProtocol"}
+
+
+def _server_choice(what: str, value: str, choices: tuple[str, ...], fast: str,
+                   plain: str) -> str:
+    """The loop or parser `value` resolves to; ValueError naming what is wrong or missing."""
+    from importlib.util import find_spec
+
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+    if value == "auto":
+        return fast if find_spec(fast) is not None else plain
+    if value == fast and find_spec(fast) is None:
+        raise ValueError(f"{what} {fast} is not installed (pip install {fast})")
+    return value
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     """Every option's help ends with its default, which is the environment variable's value
     when that is set; a help that says its default itself (in words, or a URL without its
@@ -88,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
                        default=float(_env("SUBGRAPH_DRAIN_SECONDS", "10") or 10),
                        help="on SIGTERM, wait at most this long for requests in flight"
                             " (env SUBGRAPH_DRAIN_SECONDS)")
+    serve.add_argument("--loop", choices=LOOPS, default=_env("SUBGRAPH_LOOP", "auto") or "auto",
+                       help="event loop: auto is uvloop when installed, else asyncio"
+                            " (env SUBGRAPH_LOOP)")
+    serve.add_argument("--http", choices=PARSERS, default=_env("SUBGRAPH_HTTP", "auto") or "auto",
+                       help="HTTP/1.1 parser: auto is httptools when installed, else h11"
+                            " (env SUBGRAPH_HTTP)")
     serve.add_argument("--demo", action="store_true",
                        default=_env("SUBGRAPH_DEMO", "0") == "1",
                        help="load demo data on first start (env SUBGRAPH_DEMO=1)")
@@ -251,11 +279,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         tls = tls_settings(args.tls_cert, args.tls_key, args.tls_client_ca)
-    except TlsConfigError as exc:
+        loop = _server_choice("--loop (SUBGRAPH_LOOP)", args.loop, LOOPS, "uvloop", "asyncio")
+        http = _server_choice("--http (SUBGRAPH_HTTP)", args.http, PARSERS, "httptools", "h11")
+    except (TlsConfigError, ValueError) as exc:
         print(f"python -m subgraph serve: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("subgraph").info(
-        "serving %s", tls.describe() if tls else "plain http (no TLS)")
+        "serving %s; event loop %s, HTTP parser %s",
+        tls.describe() if tls else "plain http (no TLS)", loop, http)
 
     # Workers are separate processes: they rebuild the app from the environment.
     os.environ["SUBGRAPH_STORE"] = args.store
@@ -281,6 +312,8 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers if args.workers > 1 else None,
+            loop=loop,
+            http=HTTP_PROTOCOLS.get(http, http),
             factory=False,
             log_level="info",
             log_config=logging_config(args.log_format, args.log_level),

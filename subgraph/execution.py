@@ -13,17 +13,18 @@ time of a request (issue 6).
   name, and the plans are compiled into one Python function: graphql-core's `execute_fields`
   loop unrolled (`_compile`; the code is cached across requests by its text);
 - `__typename` is the parent type's name, without a resolver;
-- a *plain data field* (a Strawberry field with no resolver, no field extensions, no permission
-  classes: Strawberry marks its resolver `_is_default`) is read as `source.attr`, as
-  Strawberry's own resolver does with `getattr`, with no `info` and no argument coercion (it has
-  no arguments); leaves whose coercion is the identity for the value's type are stored as they
-  are, other leaves coerced inline;
+- a *plain data field* (one that Strawberry reads with `getattr` alone: no resolver, no field
+  extensions or permission classes, no exception handler, no `get_result` of a `StrawberryField`
+  subclass, no other default resolver; see `_plain_attribute`) is read as `source.attr`, with no
+  `info` and no argument coercion (it has no arguments); leaves whose coercion is the identity
+  for the value's type are stored as they are, other leaves coerced inline;
 - values are completed by closures built once per plan from the return type (non-null, list,
   object, union), specialised to the selection; a field's path is only built when something
   below needs it (an object, a list item, or an error);
 - a field with a Strawberry resolver (no field extensions, no exception handlers) is called
   directly, with the arguments Strawberry would convert, converted once per field of the
-  document when they use no variables and convert to immutable values;
+  document when they use no variables and convert to immutable values, and an `Info` made only
+  when the resolver takes one;
 - everything else (`is_type_of`, iterables that are not lists or tuples, awaitable values,
   `@defer`/`@stream`, middleware from schema extensions that resolve, ...) goes through
   graphql-core's own code, with the same arguments it would have had.
@@ -478,19 +479,26 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def = plan.field_def
         return_type = field_def.type
         field_details_list = plan.field_details_list
-        info = self.build_resolve_info(field_def, list(plan.nodes), parent_type, path)
+        kwargs = plan.kwargs
+        # The infos are made only for whom reads them (they do nothing when made): the
+        # resolver, argument conversion and graphql-core's completion.
+        info: Any = None
+        if kwargs is None or plan.info_name is not None or plan.completer is None:
+            info = self.build_resolve_info(field_def, list(plan.nodes), parent_type, path)
         try:
-            strawberry_info = plan.info_class(_raw_info=info, _field=plan.field)
-            kwargs = plan.kwargs
-            if kwargs is None:
-                kwargs = self._convert_arguments(plan, strawberry_info)
-            kwargs = dict(kwargs)
+            if info is not None:
+                strawberry_info = plan.info_class(_raw_info=info, _field=plan.field)
+                if kwargs is None:
+                    kwargs = self._convert_arguments(plan, strawberry_info)
+                kwargs = dict(kwargs)
+                if plan.info_name is not None:
+                    kwargs[plan.info_name] = strawberry_info
+            else:
+                kwargs = dict(kwargs)
             if plan.parent_name is not None:
                 kwargs[plan.parent_name] = source
             if plan.root_name is not None:
                 kwargs[plan.root_name] = source
-            if plan.info_name is not None:
-                kwargs[plan.info_name] = strawberry_info
             result = plan.call(source, **kwargs) if plan.with_self else plan.call(**kwargs)
 
             completer = plan.completer
@@ -812,14 +820,32 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 def _plain_attribute(field_def: GraphQLField) -> str | None:
-    """The Python attribute a Strawberry plain data field reads, or None."""
+    """The Python attribute a Strawberry plain data field reads, or None.
+
+    A field is plain when Strawberry itself would do nothing but `getattr(source, name)`:
+    its resolver is the `_get_basic_result` that `GraphQLCoreConverter.from_resolver` makes
+    for a field without resolver, field extensions (permission classes are one) or exception
+    handlers (`_is_default` alone is also set on the wrapper that runs extensions and
+    handlers), and that calls `field.get_result`, here Strawberry's own (not a subclass's),
+    which calls `default_resolver`, here `getattr` (not the schema config's replacement).
+    Schema directives carry no behaviour; executable directives and schema extensions act
+    through middleware, which turns planning off altogether (`FastExecutor.__init__`).
+    """
     resolve = field_def.resolve
-    if resolve is None or not getattr(resolve, "_is_default", False):
+    if (
+        resolve is None
+        or not getattr(resolve, "_is_default", False)
+        or getattr(resolve, "__name__", None) != "_get_basic_result"
+    ):
         return None
     field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if field is None or not getattr(field, "is_basic_field", False):
-        return None
-    if field.default_resolver is not getattr:
+    if (
+        not isinstance(field, StrawberryField)
+        or field.base_resolver is not None
+        or field.extensions
+        or type(field).get_result is not StrawberryField.get_result
+        or field.default_resolver is not getattr
+    ):
         return None
     return field.python_name
 

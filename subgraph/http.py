@@ -44,6 +44,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
 from opentelemetry.trace import StatusCode
@@ -128,6 +129,30 @@ def negotiate(accept: str) -> str:
     return GRAPHQL_RESPONSE if graphql > 0 and graphql >= quality[JSON] else JSON
 
 
+# Types orjson would write where json.dumps refuses or writes otherwise: sent to the fallback.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def encode_json(data: object) -> bytes:
+    """A response body: the JSON value `json.dumps` gives, made by orjson (10x faster).
+
+    orjson writes UTF-8 where json.dumps escapes non-ASCII text (the same JSON value), and
+    refuses (a TypeError) what json.dumps may take or write its own way: ints past 64 bits,
+    keys that are not `str`, lone surrogates, nesting past 254 levels, dataclasses, datetimes,
+    subclasses of str, int, float, dict and list.  Those bodies are json.dumps', as before.
+    Left to orjson, where json.dumps differs: NaN and infinities (null, not json.dumps' invalid
+    `NaN`; graphql-core never serialises them: a Float must be finite), and Enum members and
+    UUIDs (written, where json.dumps raises; no response holds one: leaves are serialised).
+    """
+    try:
+        return orjson.dumps(data, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 def error_response(
     media_type: str, status: int | None, code: str, message: str,
     headers: Mapping[str, str] | None = None,
@@ -135,7 +160,7 @@ def error_response(
     if status is None:
         status = 400 if media_type == GRAPHQL_RESPONSE else 200
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(json.dumps(body), status, headers=headers, media_type=media_type)
+    return Response(encode_json(body), status, headers=headers, media_type=media_type)
 
 
 # The most a request without a token may send: `{ _service { sdl } }` fits many times over.
@@ -515,6 +540,10 @@ class GraphQLView(GraphQL):
         if is_request_error(result):
             response.pop("data", None)
         return response
+
+    def encode_json(self, data: object) -> bytes:
+        """Strawberry's hook for every JSON body of the view (both media types)."""
+        return encode_json(data)
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],

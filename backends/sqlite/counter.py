@@ -58,15 +58,12 @@ class SQLiteCounter(SQLiteDB):
         if not names:
             return {}
 
-        def get(conn: sqlite3.Connection) -> dict[str, Rollup]:
-            rows = conn.execute(
-                "SELECT name, count, as_of FROM counter_rollups"
-                f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
-                (namespace, *names),
-            ).fetchall()
-            return {name: Rollup(count, as_of) for name, count, as_of in rows}
-
-        return await self.read(get)
+        return await self.select(
+            "SELECT name, count, as_of FROM counter_rollups"
+            f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
+            (namespace, *names),
+            lambda rows: {name: Rollup(count, as_of) for name, count, as_of in rows},
+        )
 
     async def counter_put_rollup(
         self, namespace: str, name: str, rollup: Rollup, *, replace: bool = False
@@ -187,15 +184,12 @@ class SQLiteCounter(SQLiteDB):
         if not names:
             return {}
 
-        def get(conn: sqlite3.Connection) -> dict[str, int]:
-            rows = conn.execute(
-                "SELECT name, value FROM counter_fast"
-                f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
-                (namespace, *names),
-            ).fetchall()
-            return {name: value for name, value in rows}
-
-        return await self.read(get)
+        return await self.select(
+            "SELECT name, value FROM counter_fast"
+            f" WHERE ns = ? AND name IN ({','.join('?' * len(names))})",
+            (namespace, *names),
+            dict,
+        )
 
     async def counter_zero(self, namespace: str, name: str) -> None:
         def zero(conn: sqlite3.Connection) -> None:

@@ -8,7 +8,9 @@ read through the `num()` and `epoch()` functions registered in `db.py`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 
 from backends.base import (
     Condition,
@@ -51,33 +53,76 @@ def _having(
 
 def _window(query: EventQuery, with_series: bool) -> tuple[str, list[object]]:
     sql = " AND event_time >= ? AND event_time < ?"
-    params: list[object] = [query.start, query.end]
-    if query.before is not None:
+    before = query.before
+    # After a cursor the window ends at its time: one upper bound, which the index seeks to
+    # (the row value below only filters).
+    end = query.end if before is None else min(query.end, before.event_time + 1)
+    params: list[object] = [query.start, end]
+    if before is not None:
         if with_series:
             sql += " AND (event_time, event_id, series) < (?, ?, ?)"
-            params += [query.before.event_time, query.before.event_id, query.before.series_id]
+            params += [before.event_time, before.event_id, before.series_id]
         else:
             sql += " AND (event_time, event_id) < (?, ?)"
-            params += [query.before.event_time, query.before.event_id]
+            params += [before.event_time, before.event_id]
     return sql, params
 
 
-def _load(conn: sqlite3.Connection, ns: str, keys: Sequence[EventKey]) -> list[StoredEvent]:
-    """The items of the given events, as events in the given order."""
-    if not keys:
-        return []
-    items: dict[EventKey, dict[str, bytes]] = {k: {} for k in keys}
-    for offset in range(0, len(keys), 300):
-        part = keys[offset:offset + 300]
-        marks = ",".join("(?, ?, ?)" for _ in part)
-        rows = conn.execute(
-            "SELECT series, event_time, event_id, item_key, value FROM ts_items"
-            f" WHERE ns = ? AND (series, event_time, event_id) IN (VALUES {marks})",
-            (ns, *[v for k in part for v in k]),
-        ).fetchall()
-        for series, t, eid, key, value in rows:
-            items[(series, t, eid)][key] = bytes(value)
-    return [StoredEvent(s, t, e, items[(s, t, e)]) for s, t, e in keys]
+def _with_items(keys_sql: str, order: str) -> str:
+    """One statement: the events `keys_sql` selects (series, event_time, event_id), joined to
+    their items and ordered by `order` (a whole event key, so that an event's rows are
+    adjacent); its parameters are those of `keys_sql`, then the namespace."""
+    return (
+        f"WITH k AS ({keys_sql})"
+        " SELECT k.series, k.event_time, k.event_id, i.item_key, i.value"
+        " FROM k JOIN ts_items AS i ON i.ns = ? AND i.series = k.series"
+        " AND i.event_time = k.event_time AND i.event_id = k.event_id"
+        f" ORDER BY {order}"
+    )
+
+
+def _newest(
+    conn: sqlite3.Connection, namespace: str, series_id: str, query: EventQuery
+) -> list[StoredEvent]:
+    """The newest `query.limit` events of a series in its window, when no item filter applies:
+    the primary key read backwards, rows made into events as they come, until the limit (a
+    long history is not read whole, as a GROUP BY over the window would)."""
+    window, wparams = _window(query, with_series=False)
+    cursor = conn.execute(
+        "SELECT event_time, event_id, item_key, value FROM ts_items"
+        f" WHERE ns = ? AND series = ?{window}"
+        " ORDER BY event_time DESC, event_id DESC, item_key DESC",
+        (namespace, series_id, *wparams),
+    )
+    events: list[StoredEvent] = []
+    limit = query.limit
+    last: tuple[int, str] | None = None
+    items: dict[str, bytes] = {}
+    try:
+        for event_time, event_id, key, value in cursor:
+            if (event_time, event_id) != last:
+                if len(events) == limit:
+                    break
+                last = event_time, event_id
+                items = {}
+                events.append(StoredEvent(series_id, event_time, event_id, items))
+            items[key] = value
+    finally:
+        cursor.close()  # a statement left unfinished would hold its snapshot
+    return events
+
+
+_event_key = itemgetter(0, 1, 2)
+_series_of = itemgetter(0)
+_item = itemgetter(3, 4)
+
+
+def _events(rows: Iterable[tuple[str, int, str, str, bytes]]) -> list[StoredEvent]:
+    """The events of `_with_items` rows, in their order: each row is read once."""
+    return [
+        StoredEvent(series, t, event_id, dict(map(_item, items)))
+        for (series, t, event_id), items in groupby(rows, _event_key)
+    ]
 
 
 class SQLiteTimeSeries(SQLiteDB):
@@ -110,20 +155,23 @@ class SQLiteTimeSeries(SQLiteDB):
     async def ts_read(
         self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
     ) -> list[StoredEvent]:
+        if query.limit <= 0:
+            return []
+        if not query.equals:
+            return await self.read(
+                lambda conn: _newest(conn, namespace, series_id, query), snapshot=False
+            )
         window, wparams = _window(query, with_series=False)
         having, hparams = _having(query.equals)
-
-        def read(conn: sqlite3.Connection) -> list[StoredEvent]:
-            keys = conn.execute(
-                "SELECT series, event_time, event_id FROM ts_items"
-                f" WHERE ns = ? AND series = ?{window}"
-                f" GROUP BY event_time, event_id{having}"
-                " ORDER BY event_time DESC, event_id DESC LIMIT ?",
-                (namespace, series_id, *wparams, *hparams, query.limit),
-            ).fetchall()
-            return _load(conn, namespace, [tuple(k) for k in keys])
-
-        return await self.read(read)
+        sql = _with_items(
+            "SELECT series, event_time, event_id FROM ts_items"
+            f" WHERE ns = ? AND series = ?{window}"
+            f" GROUP BY event_time, event_id{having}"
+            " ORDER BY event_time DESC, event_id DESC LIMIT ?",
+            "k.event_time DESC, k.event_id DESC",
+        )
+        params = (namespace, series_id, *wparams, *hparams, query.limit, namespace)
+        return await self.select(sql, params, _events)
 
     async def ts_read_many(
         self,
@@ -134,26 +182,34 @@ class SQLiteTimeSeries(SQLiteDB):
     ) -> dict[str, list[StoredEvent]]:
         if not series_ids:
             return {}
+        if query.limit <= 0:
+            return {s: [] for s in series_ids}
+        if not query.equals:  # one statement a series, all in one snapshot, one hop
+            return await self.read(
+                lambda conn: {s: _newest(conn, namespace, s, query) for s in series_ids}
+            )
         window, wparams = _window(query, with_series=False)
         having, hparams = _having(query.equals)
         marks = ",".join("?" * len(series_ids))
 
-        def read(conn: sqlite3.Connection) -> dict[str, list[StoredEvent]]:
-            keys = conn.execute(
-                "SELECT series, event_time, event_id FROM ("
-                " SELECT series, event_time, event_id, ROW_NUMBER() OVER ("
-                "  PARTITION BY series ORDER BY event_time DESC, event_id DESC) AS rn"
-                f" FROM ts_items WHERE ns = ? AND series IN ({marks}){window}"
-                f" GROUP BY series, event_time, event_id{having})"
-                " WHERE rn <= ? ORDER BY series, event_time DESC, event_id DESC",
-                (namespace, *series_ids, *wparams, *hparams, query.limit),
-            ).fetchall()
+        sql = _with_items(
+            "SELECT series, event_time, event_id FROM ("
+            " SELECT series, event_time, event_id, ROW_NUMBER() OVER ("
+            "  PARTITION BY series ORDER BY event_time DESC, event_id DESC) AS rn"
+            f" FROM ts_items WHERE ns = ? AND series IN ({marks}){window}"
+            f" GROUP BY series, event_time, event_id{having})"
+            " WHERE rn <= ?",
+            "k.series, k.event_time DESC, k.event_id DESC",
+        )
+        params = (namespace, *series_ids, *wparams, *hparams, query.limit, namespace)
+
+        def by_series(rows: list[tuple[str, int, str, str, bytes]]) -> dict[str, list[StoredEvent]]:
             found: dict[str, list[StoredEvent]] = {s: [] for s in series_ids}
-            for event in _load(conn, namespace, [tuple(k) for k in keys]):
-                found[event.series_id].append(event)
+            for series, group in groupby(rows, _series_of):
+                found[series] = _events(group)
             return found
 
-        return await self.read(read)
+        return await self.select(sql, params, by_series)
 
     async def ts_drop_slices_before(
         self, namespace: str, layout: TimeSeriesLayout, cutoff_seconds: int
@@ -185,20 +241,19 @@ class SQLiteTimeSeries(SQLiteDB):
     async def ts_scan(
         self, namespace: str, layout: TimeSeriesLayout, start: int, end: int, batch: int = 500
     ) -> AsyncIterator[list[StoredEvent]]:
-        def scan(conn: sqlite3.Connection, after: EventKey) -> list[StoredEvent]:
-            keys = conn.execute(
-                "SELECT series, event_time, event_id FROM ts_items"
-                " WHERE ns = ? AND event_time >= ? AND event_time < ?"
-                " AND (series, event_time, event_id) > (?, ?, ?)"
-                " GROUP BY series, event_time, event_id"
-                " ORDER BY series, event_time, event_id LIMIT ?",
-                (namespace, start, end, *after, batch),
-            ).fetchall()
-            return _load(conn, namespace, [tuple(k) for k in keys])
-
+        sql = _with_items(
+            "SELECT series, event_time, event_id FROM ts_items"
+            " WHERE ns = ? AND event_time >= ? AND event_time < ?"
+            " AND (series, event_time, event_id) > (?, ?, ?)"
+            " GROUP BY series, event_time, event_id"
+            " ORDER BY series, event_time, event_id LIMIT ?",
+            "k.series, k.event_time, k.event_id",
+        )
         after: EventKey = ("", start - 1, "")
         while True:
-            events = await self.read(lambda conn, after=after: scan(conn, after))
+            events = await self.select(
+                sql, (namespace, start, end, *after, batch, namespace), _events
+            )
             if events:
                 yield events
             if len(events) < batch:
@@ -235,16 +290,14 @@ class SQLiteTimeSeries(SQLiteDB):
         window, wparams = _window(query, with_series=True)
         having, hparams = _having(query.equals, conditions, fields)
 
-        def search(conn: sqlite3.Connection) -> list[StoredEvent]:
-            keys = conn.execute(
-                "SELECT series, event_time, event_id FROM ts_items"
-                f" WHERE ns = ?{window} GROUP BY series, event_time, event_id{having}"
-                " ORDER BY event_time DESC, event_id DESC, series DESC LIMIT ?",
-                (namespace, *wparams, *hparams, query.limit),
-            ).fetchall()
-            return _load(conn, namespace, [tuple(k) for k in keys])
-
-        return await self.read(search)
+        sql = _with_items(
+            "SELECT series, event_time, event_id FROM ts_items"
+            f" WHERE ns = ?{window} GROUP BY series, event_time, event_id{having}"
+            " ORDER BY event_time DESC, event_id DESC, series DESC LIMIT ?",
+            "k.event_time DESC, k.event_id DESC, k.series DESC",
+        )
+        params = (namespace, *wparams, *hparams, query.limit, namespace)
+        return await self.select(sql, params, _events)
 
     async def distinct(
         self,

@@ -53,8 +53,8 @@ async def items(
     page = await context(info).loaders.items.load((id, query))
     return kv_types.KVItemConnection(
         edges=[
-            kv_types.KVItemEdge(cursor=c, node=kv_types.KVItem.from_record(i))
-            for i, c in zip(page.items, page.cursors, strict=True)
+            kv_types.KVItemEdge(node=kv_types.KVItem.from_record(i), cursors=page.cursors, at=at)
+            for at, i in enumerate(page.items)
         ],
         page_info=page_info(page.next_page_token, page.cursors),
     )

@@ -43,7 +43,8 @@ async def viewing_history(
     query = SeriesQuery(HISTORY, check_first(info, first), after, start, end, equals)
     page = await context(info).loaders.series.load((profile_id, query))
     edge = playback_types.PlaybackEventEdge.of
-    edges = [edge(cursor, event) for event, cursor in zip(page.events, page.cursors, strict=True)]
+    cursors = page.cursors
+    edges = [edge(cursors, at, event) for at, event in enumerate(page.events)]
     return playback_types.PlaybackEventConnection(
         edges=edges,
         page_info=page_info(page.next_page_token, page.cursors),

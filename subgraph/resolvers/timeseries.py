@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 def _connection(page: EventPage) -> ts_types.TimeSeriesEventConnection:
     return ts_types.TimeSeriesEventConnection(
         edges=[
-            ts_types.TimeSeriesEventEdge(cursor=c, node=ts_types.TimeSeriesEvent.from_record(e))
-            for e, c in zip(page.events, page.cursors, strict=True)
+            ts_types.TimeSeriesEventEdge(
+                node=ts_types.TimeSeriesEvent.from_record(e), cursors=page.cursors, at=at
+            )
+            for at, e in enumerate(page.events)
         ],
         page_info=page_info(page.next_page_token, page.cursors),
     )

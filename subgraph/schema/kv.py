@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import strawberry
@@ -10,7 +11,7 @@ from abstractions.kv import Item
 from subgraph.resolvers import kv as kv_resolvers
 
 from . import bounds
-from .common import PageInfo
+from .common import CURSOR, PageInfo, edge_cursor
 from .demand import PAGE
 from .scalars import TEXT, VALUE, as_text, b64encode
 
@@ -34,8 +35,10 @@ class KVItem:
 
 @strawberry.type(description="A KV item and its cursor.")
 class KVItemEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    cursor: str = strawberry.field(resolver=edge_cursor, description=CURSOR)
     node: KVItem = strawberry.field(description="The item.")
+    cursors: strawberry.Private[Sequence[str]]
+    at: strawberry.Private[int]
 
 
 @strawberry.type(description="A page of items in key order.")

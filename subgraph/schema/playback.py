@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import strawberry
@@ -11,7 +12,7 @@ import strawberry
 from abstractions.errors import InvalidArgument
 from abstractions.timeseries import Event
 
-from .common import PageInfo
+from .common import CURSOR, PageInfo, edge_cursor
 from .entities import Profile, Title
 
 KEY_TITLE = "title_id"
@@ -99,14 +100,17 @@ class PlaybackEvent:
 
 @strawberry.type(description="A playback event and its cursor.")
 class PlaybackEventEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    cursor: str = strawberry.field(resolver=edge_cursor, description=CURSOR)
     node: PlaybackEvent = strawberry.field(description="The event.")
+    cursors: strawberry.Private[Sequence[str]]
+    at: strawberry.Private[int]
 
     @classmethod
-    def of(cls, cursor: str, event: Event) -> PlaybackEventEdge:
-        """The edge of a stored event, built as `from_record` builds its node."""
+    def of(cls, cursors: Sequence[str], at: int, event: Event) -> PlaybackEventEdge:
+        """The edge of `event`, the `at`-th of its page, built as `from_record` builds its
+        node; its cursor is `cursors[at]`, signed if selected."""
         self = _new(cls)
-        self.__dict__ = {"cursor": cursor, "node": PlaybackEvent.from_record(event)}
+        self.__dict__ = {"node": PlaybackEvent.from_record(event), "cursors": cursors, "at": at}
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 
@@ -10,7 +11,7 @@ import strawberry
 from abstractions.timeseries import Event
 
 from . import bounds
-from .common import PageInfo
+from .common import CURSOR, PageInfo, edge_cursor
 from .demand import assumed
 from .playback import event_global_id, micros_to_datetime
 from .scalars import TEXT, TEXT_IN, VALUE, VALUE_IN, as_text, b64encode
@@ -49,8 +50,10 @@ class TimeSeriesEvent:
 
 @strawberry.type(description="An event and its cursor.")
 class TimeSeriesEventEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    cursor: str = strawberry.field(resolver=edge_cursor, description=CURSOR)
     node: TimeSeriesEvent = strawberry.field(description="The event.")
+    cursors: strawberry.Private[Sequence[str]]
+    at: strawberry.Private[int]
 
 
 @strawberry.type(description="A page of events, newest first.")

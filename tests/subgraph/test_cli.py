@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -117,14 +118,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`python -m subgraph serve --demo` on a free port; killed if a test leaves it running."""
+def server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`python -m subgraph serve --demo` on a free port (with the test's `server_args` mark's
+    arguments); killed if a test leaves it running."""
     port = free_port()
     log = tmp_path / "serve.log"
+    mark = request.node.get_closest_marker("server_args")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
-             "--store", f"sqlite:///{tmp_path}/db", "--demo"],
+             "--store", f"sqlite:///{tmp_path}/db", "--demo", *(mark.args if mark else ())],
             cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
         )
     try:
@@ -148,11 +153,19 @@ def wait_until_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -
     pytest.fail(f"server did not become healthy:\n{log.read_text()}")
 
 
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
     server: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
     process, base, log = server
     wait_until_healthy(process, base, log)
+    # uvicorn's C event loop and HTTP parser when they are installed (pyproject.toml has both).
+    loop = "uvloop" if installed("uvloop") else "asyncio"
+    http = "httptools" if installed("httptools") else "h11"
+    assert f"event loop {loop}, HTTP parser {http}" in log.read_text()
     query = """{ _entities(representations: [{__typename: "Profile", id: "p1"}]) {
       ... on Profile { viewingHistory { edges { node { title { id } device } } }
                        playCount { count } } } }"""
@@ -166,6 +179,71 @@ def test_serve_answers_over_http_and_exits_cleanly_on_sigterm(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0, log.read_text()
+
+
+@pytest.mark.server_args("--loop", "asyncio", "--http", "h11")
+def test_serve_runs_on_asyncio_and_h11_when_asked(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    assert "event loop asyncio, HTTP parser h11" in log.read_text()
+    response = httpx.post(f"{base}/graphql", json={"query": "{ namespaces { name } }"},
+                          timeout=10)
+    assert response.status_code == 200 and "errors" not in response.json()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0, log.read_text()
+
+
+@pytest.mark.parametrize("parser", [
+    pytest.param("h11", marks=pytest.mark.server_args("--http", "h11")),
+    pytest.param("httptools", marks=pytest.mark.server_args("--http", "httptools")),
+])
+def test_a_request_is_answered_before_the_bytes_after_it_are_refused(
+    server: tuple[subprocess.Popen[bytes], str, Path], parser: str
+) -> None:
+    """Bytes that are not HTTP after whole requests (a body longer than its Content-Length):
+    the requests are answered (JSON, as every answer of the view), then what follows them is
+    refused and the connection closed."""
+    if not installed(parser):
+        pytest.skip(f"{parser} is not installed")
+    process, base, log = server
+    wait_until_healthy(process, base, log)
+    body = b'{"query":"{ __typename }"}'
+    head = (b"POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        # Two requests (pipelined) and what follows them, in one write.
+        conn.sendall((head + body) * 2 + b"this is not HTTP\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(65536):  # until the server closes the connection
+            received += chunk
+    answer = b'{"data":{"__typename":"Query"}}'
+    rest = received
+    for _ in range(2):
+        head_of_answer, _, rest = rest.partition(b"\r\n\r\n")
+        assert head_of_answer.startswith(b"HTTP/1.1 200"), received
+        assert b"content-type: application/json" in head_of_answer.lower()
+        assert rest.startswith(answer), received
+        rest = rest[len(answer):]
+    assert rest.startswith(b"HTTP/1.1 400"), received
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SUBGRAPH_LOOP", "tokio", "--loop (SUBGRAPH_LOOP) must be one of auto, asyncio, uvloop"),
+    ("SUBGRAPH_HTTP", "h2", "--http (SUBGRAPH_HTTP) must be one of auto, h11, httptools"),
+])
+def test_serve_refuses_a_loop_or_parser_it_does_not_know(
+    name: str, value: str, message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "subgraph", "serve", "--port", "1"], cwd=ROOT,
+        env={**clean_env(), name: value}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
 
 
 def test_sigterm_stops_the_server_within_its_drain_period_with_hostile_requests_in_flight(

@@ -15,13 +15,20 @@ import asyncio
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from enum import Enum
+from operator import getitem
 from typing import Annotated, Any, NewType
 
 import graphql
 import pytest
 import strawberry
+from graphql import DirectiveLocation
+from strawberry.directive import DirectiveValue
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema_directive import Location
+from strawberry.types.field import StrawberryField
 
 from abstractions.gateway import DataGateway
 from abstractions.timeseries import Event
@@ -451,3 +458,175 @@ async def test_the_validation_cache_hits_across_requests(
     assert not result.errors
     after = cache.cache_info()
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+# --- fields without a resolver that Strawberry still gives behaviour -----------------------------
+# Each way Strawberry adds behaviour to a field that has no resolver (read from its
+# `GraphQLCoreConverter.from_resolver` and `Schema`): field extensions, permission classes (an
+# extension), a `StrawberryField` subclass overriding `get_result`, exception handlers, the
+# config's `default_resolver`, executable directives (a schema extension: middleware).  Schema
+# directives carry no behaviour.  Each must answer as the standard executor does.
+
+
+class Doubled(StrawberryField):
+    def get_result(self, source: Any, info: Any, args: list[Any], kwargs: Any) -> Any:
+        return getattr(source, self.python_name) * 2
+
+
+class Upper(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return next_(source, info, **kwargs).upper()
+
+
+class Denied(BasePermission):
+    message = "denied"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+class Broken(Exception):
+    pass
+
+
+@strawberry.type
+class Fine:
+    value: str
+
+
+@strawberry.type
+class Problem:
+    message: str
+
+
+class ProblemHandler(strawberry.ExceptionHandler[Broken, Problem]):
+    def handle(self, exception: Broken, *, field: Any, info: Any) -> Problem:
+        return Problem(message=f"handled: {exception}")
+
+
+@strawberry.schema_directive(locations=[Location.FIELD_DEFINITION])
+class Note:
+    text: str
+
+
+@strawberry.type
+class Example:
+    plain: str
+    doubled: str = Doubled(default="Example")
+    upper: str = strawberry.field(default="quiet", extensions=[Upper()])
+    secret: str | None = strawberry.field(default="s", permission_classes=[Denied])
+    noted: str = strawberry.field(default="n", directives=[Note(text="x")])
+    outcome: Fine | Problem = strawberry.field(default_factory=lambda: Fine(value="ok"))
+
+
+class BrokenExample(Example):
+    """An Example whose `outcome` raises when read."""
+
+    @property  # type: ignore[override]
+    def outcome(self) -> Any:
+        raise Broken("no outcome")
+
+
+@strawberry.type
+class Holder:
+    example: Example
+    broken: Example
+
+
+@strawberry.directive(locations=[DirectiveLocation.FIELD])
+def shout(value: DirectiveValue[str]) -> str:
+    return value.upper() + "!"
+
+
+@strawberry.type
+class ExampleQuery:
+    @strawberry.field
+    def holder(self) -> Holder:
+        broken = object.__new__(BrokenExample)
+        broken.__dict__.update(plain="b", doubled="Broken", upper="b", secret="s", noted="b")
+        return Holder(example=Example(plain="p"), broken=broken)
+
+
+def example_schema(executor: type = FastExecutor, **kwargs: Any) -> strawberry.Schema:
+    """Executable directives are left out unless asked for: they turn planning off."""
+    return strawberry.Schema(
+        ExampleQuery, types=[Note], exception_handlers=[ProblemHandler()],
+        execution_context_class=executor, **kwargs,
+    )
+
+
+OUTCOME = "outcome { __typename ... on Fine { value } ... on Problem { message } }"
+EXAMPLE_DOCUMENTS = [
+    ("a get_result override", "{ holder { example { plain doubled } } }",
+     {"holder": {"example": {"plain": "p", "doubled": "ExampleExample"}}}),
+    ("a field extension", "{ holder { example { upper } } }",
+     {"holder": {"example": {"upper": "QUIET"}}}),
+    ("a permission class", "{ holder { example { plain secret } } }",
+     {"holder": {"example": {"plain": "p", "secret": None}}}),
+    ("a schema directive (no behaviour)", "{ holder { example { noted } } }",
+     {"holder": {"example": {"noted": "n"}}}),
+    ("an exception handler, nothing raised", f"{{ holder {{ example {{ {OUTCOME} }} }} }}",
+     {"holder": {"example": {"outcome": {"__typename": "Fine", "value": "ok"}}}}),
+    ("an exception handler, the read raises", f"{{ holder {{ broken {{ plain {OUTCOME} }} }} }}",
+     {"holder": {"broken": {"plain": "b", "outcome": {
+         "__typename": "Problem", "message": "handled: no outcome"}}}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [pytest.param(q, e, id=name) for name, q, e in EXAMPLE_DOCUMENTS]
+)
+async def test_fields_strawberry_gives_behaviour_answer_as_graphql_core_does(
+    query: str, expected: dict[str, Any]
+) -> None:
+    """Through `Schema.execute`, so that Strawberry's own extensions (directives) run."""
+    answers = []
+    for executor in (FastExecutor, StrawberryGraphQLCoreExecutionContext):
+        result = await example_schema(executor).execute(query)
+        answers.append((result.data, [e.formatted for e in result.errors or ()]))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == expected
+
+
+async def test_executable_directives_answer_as_graphql_core_does() -> None:
+    """Strawberry runs them as a schema extension that resolves: planning is off."""
+    query = "{ holder { example { plain @shout doubled } } }"
+    answers = []
+    for executor in (FastExecutor, StrawberryGraphQLCoreExecutionContext):
+        result = await example_schema(executor, directives=[shout]).execute(query)
+        answers.append((result.data, [e.formatted for e in result.errors or ()]))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == {"holder": {"example": {"plain": "P!", "doubled": "ExampleExample"}}}
+
+
+def test_only_fields_strawberry_reads_with_getattr_alone_are_plain_attributes() -> None:
+    fields = example_schema()._schema.type_map["Example"].fields  # type: ignore[union-attr]
+    plain = {name for name, field in fields.items() if execution._plain_attribute(field)}
+    assert plain == {"plain", "noted"}
+
+
+def test_a_default_resolver_of_the_config_is_not_read_as_an_attribute() -> None:
+    schema = example_schema(config=StrawberryConfig(default_resolver=getitem))
+    fields = schema._schema.type_map["Example"].fields  # type: ignore[union-attr]
+    assert not any(execution._plain_attribute(field) for field in fields.values())
+
+
+@strawberry.type
+class Row:
+    name: str
+
+
+@strawberry.type
+class RowQuery:
+    @strawberry.field
+    def rows(self) -> list[Row]:
+        return [{"name": "a"}, {"name": "b"}]  # type: ignore[list-item]
+
+
+async def test_a_default_resolver_of_the_config_answers_as_graphql_core_does() -> None:
+    schema = strawberry.Schema(
+        RowQuery, config=StrawberryConfig(default_resolver=getitem),
+        execution_context_class=FastExecutor,
+    )
+    ours, core = await run_both(schema, "{ rows { name } }", None, None)
+    assert ours == core == ({"rows": [{"name": "a"}, {"name": "b"}]}, [])
