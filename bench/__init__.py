@@ -1,7 +1,8 @@
 """Benchmarks of the subgraph against its peers: `python -m bench` (see bench/README.md).
 
 Each benchmark is one module with `NAME`, `run(options) -> dict` (the figures, JSON-ready, or
-`{"skipped": reason}`) and `tables(figures) -> list[Table]` (how the figures print).  Timings are
+`{"skipped": reason}`), `tables(figures) -> list[Table]` (how the figures print) and, when the
+issues set it targets, `targets(figures) -> list[Target]` (each judged).  Timings are
 medians over repeated runs after a warm-up; comparisons are ratios measured in the same run, since
 the machine is shared and absolute times drift while ratios hold.
 """
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """How hard to measure: `quick` cuts repetitions and durations (same figures, wider noise)."""
+    """How hard to measure: `quick` cuts repetitions and durations (same figures, wider noise);
+    `soak_seconds` is how long the soak runs."""
 
     quick: bool = False
+    soak_seconds: float = 600.0
 
     def pick(self, full: int, quick: int) -> int:
         return quick if self.quick else full
