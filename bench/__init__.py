@@ -9,6 +9,7 @@ the machine is shared and absolute times drift while ratios hold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -25,3 +26,13 @@ class Options:
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
+
+
+def choose(names: Sequence[str], on_request: set[str], only: Sequence[str] | None,
+           add: set[str]) -> list[str]:
+    """The benchmarks to run, in the order of `names`: those in `only` and in `add` (`--soak`);
+    when neither names any, all but those run only on request."""
+    wanted = set(only or ()) | add
+    if not wanted:
+        wanted = set(names) - on_request
+    return [name for name in names if name in wanted]

@@ -17,6 +17,7 @@ from typing import Any
 from . import (
     Options,
     batching,
+    choose,
     graphql_exec,
     http_apollo,
     http_load,
@@ -53,16 +54,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def chosen_benchmarks(only: list[str] | None, with_soak: bool) -> list[str]:
-    """`--only` names, plus the soak with `--soak`; neither: all but those run on request."""
-    wanted = set(only or ())
-    if with_soak:
-        wanted.add(soak.NAME)
-    if not wanted:
-        wanted = set(BENCHMARKS) - ON_REQUEST
-    return [name for name in BENCHMARKS if name in wanted]
-
-
 def _targets(module: ModuleType, name: str, figures: dict[str, Any]) -> list[Target]:
     judge = getattr(module, "targets", None)
     if judge is None:
@@ -81,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak_seconds <= 0:
         _parser().error("--soak-seconds must be above 0")
     options = Options(quick=args.quick, soak_seconds=args.soak_seconds)
-    chosen = chosen_benchmarks(args.only, args.soak)
+    chosen = choose(list(BENCHMARKS), ON_REQUEST, args.only, {soak.NAME} if args.soak else set())
     info = machine.describe()
     print(f"machine: {machine.one_line(info)}")
     print(f"mode: {'quick' if options.quick else 'full'}; benchmarks: {', '.join(chosen)}\n",

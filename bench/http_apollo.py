@@ -14,7 +14,11 @@ of the server process per answered request; the figure of the target is the rati
 per request, ours / Apollo.  To say what the rest is, each side's in-process execution of the
 same request (benchmark 1's `Schema.execute` and `executeOperation`, timed here too) is taken
 from its CPU per request at concurrency 1: what remains is the HTTP server, the request's
-parsing, the view around execution and the response's encoding.
+parsing, the view around execution and the response's encoding.  Ours is split once more by
+the same request through our ASGI app in-process (`create_app` over the double, called
+directly: no socket, no uvicorn): app - execution is the Starlette app and the view (body
+parsing, context, JSON encoding, logging, metrics), CPU over HTTP - app is uvicorn and the
+socket.
 """
 
 from __future__ import annotations
@@ -90,8 +94,9 @@ def run(options: Options) -> dict[str, Any]:
         for c in CONCURRENCY:
             for name, row in measure(servers, body, c, options).items():
                 figures["results"].setdefault(name, []).append(row)
-    figures["in_process"] = asyncio.run(_in_process(ours, data, variables, options,
-                                                    apollo=apollo_skipped is None))
+        figures["in_process"] = asyncio.run(_in_process(
+            ours, data, variables, body.read_bytes(), options, apollo=apollo_skipped is None
+        ))
     _judge(figures)
     return figures
 
@@ -133,23 +138,94 @@ def _same_responses(servers: list[Server], body: bytes) -> dict[str, bool]:
     return {name: a["data"] == ours for name, a in answers.items() if name != servers[0].name}
 
 
+class InProcessApp:
+    """Our ASGI app (`create_app` over the prepared double) called directly, its lifespan run:
+    a request as uvicorn would hand it over, without socket or HTTP parser."""
+
+    def __init__(self, data: PlaybackData, body: bytes) -> None:
+        from subgraph.app import Settings, create_app
+
+        self.app = create_app(Settings(store_url="prepared:bench.doubles.PreparedGateway"),
+                              gateway=PreparedGateway(data))  # type: ignore[arg-type]
+        self.body = body
+        self.scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
+            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 4001),
+            "headers": [(b"host", b"127.0.0.1:4001"), (b"content-type", b"application/json"),
+                        (b"accept", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        }
+        self._lifespan: asyncio.Task[None] | None = None
+        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def start(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self._lifespan = asyncio.create_task(
+            self.app(scope, self._to_app.get, self._from_app.put)  # type: ignore[arg-type]
+        )
+        await self._to_app.put({"type": "lifespan.startup"})
+        said = await self._from_app.get()
+        if said["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"the app did not start: {said}")
+
+    async def stop(self) -> None:
+        await self._to_app.put({"type": "lifespan.shutdown"})
+        await self._from_app.get()
+        if self._lifespan is not None:
+            await self._lifespan
+
+    async def request(self, i: int = 0) -> bytes:
+        sent = False
+        parts: list[bytes] = []
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()  # no disconnect while the answer is made
+            sent = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await self.app({**self.scope, "state": {}}, receive, send)  # type: ignore[arg-type]
+        body = b"".join(parts)
+        if status != 200 or b'"errors"' in body:
+            raise RuntimeError(f"the app answered {status}: {body[:300]!r}")
+        return body
+
+
 async def _in_process(
-    ours: Ours, data: PlaybackData, variables: dict[str, Any], options: Options, *, apollo: bool
+    ours: Ours, data: PlaybackData, variables: dict[str, Any], body: bytes, options: Options, *,
+    apollo: bool,
 ) -> dict[str, Any]:
-    """Median ms of our `Schema.execute` and of Apollo's `executeOperation`, alternating by
-    round, on an idle machine (no server is loaded now)."""
+    """Median ms of our `Schema.execute`, of the same request through our ASGI app, and of
+    Apollo's `executeOperation`, alternating by round, with no server loaded."""
     rounds, per_round = options.pick(10, 4), options.pick(10, 5)
-    samples: dict[str, list[float]] = {"ours": [], "apollo": []}
+    samples: dict[str, list[float]] = {"ours": [], "ours_app": [], "apollo": []}
     peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json()) if apollo else None
+    app = InProcessApp(data, body)
+    await app.start()
     try:
         await timed(ours.execute, warmup=options.pick(30, 10), runs=0)
+        await timed(app.request, warmup=options.pick(30, 10), runs=0)
         if peer is not None:
             peer.time("apollo", warmup=100, runs=1)
         for _ in range(rounds):
             samples["ours"] += await timed(ours.execute, warmup=1, runs=per_round)
+            samples["ours_app"] += await timed(app.request, warmup=1, runs=per_round)
             if peer is not None:
                 samples["apollo"] += peer.time("apollo", warmup=3, runs=per_round)
     finally:
+        await app.stop()
         if peer is not None:
             peer.close()
     return {name: round(median(s), 3) for name, s in samples.items() if s}
@@ -157,6 +233,7 @@ async def _in_process(
 
 def _judge(figures: dict[str, Any]) -> None:
     results = figures["results"]
+    figures["rest_ms"] = _rest(figures)
     if "apollo" not in results:
         return
     apollo = {r["concurrency"]: r for r in results["apollo"]}
@@ -172,13 +249,20 @@ def _judge(figures: dict[str, Any]) -> None:
     ratios = list(figures["cpu_ratio"].values())
     figures["target_ratio"] = TARGET_RATIO
     figures["target_met"] = all(x is not None and x <= TARGET_RATIO for x in ratios)
-    inproc = figures.get("in_process", {})
-    rest = {}
+
+
+def _rest(figures: dict[str, Any]) -> dict[str, float]:
+    """CPU ms per request at c=1 beyond in-process execution, and ours split at the app."""
+    inproc, rest = figures.get("in_process", {}), {}
+    cpu = {name: next((r["server_cpu_ms_per_request"] for r in rows if r["concurrency"] == 1),
+                      None) for name, rows in figures["results"].items()}
     for name in ("ours", "apollo"):
-        c1 = next((r for r in results[name] if r["concurrency"] == 1), None)
-        if c1 and c1["server_cpu_ms_per_request"] and name in inproc:
-            rest[name] = round(c1["server_cpu_ms_per_request"] - inproc[name], 3)
-    figures["rest_ms"] = rest
+        if cpu.get(name) and name in inproc:
+            rest[name] = round(cpu[name] - inproc[name], 3)
+    if cpu.get("ours") and "ours_app" in inproc and "ours" in inproc:
+        rest["ours_view"] = round(inproc["ours_app"] - inproc["ours"], 3)
+        rest["ours_server"] = round(cpu["ours"] - inproc["ours_app"], 3)
+    return rest
 
 
 def targets(figures: dict[str, Any]) -> list[Target]:
@@ -237,15 +321,19 @@ def tables(figures: dict[str, Any]) -> list[Table]:
         table.notes.append(f"Apollo Server skipped: {figures.get('apollo_skipped')}")
     inproc, rest = figures.get("in_process", {}), figures.get("rest_ms", {})
     if inproc:
-        parts = [f"{'ours Schema.execute' if n == 'ours' else 'Apollo executeOperation'} "
-                 f"{fmt(ms, 2)} ms" for n, ms in inproc.items()]
-        table.notes.append("in-process execution of the same request: " + ", ".join(parts))
-    if rest:
+        names = {"ours": "ours Schema.execute", "ours_app": "ours through the ASGI app",
+                 "apollo": "Apollo executeOperation"}
+        table.notes.append("in-process, the same request: " + ", ".join(
+            f"{names[n]} {fmt(ms, 2)} ms" for n, ms in inproc.items()))
+    if "ours" in rest:
+        split = ""
+        if "ours_view" in rest:
+            split = (f" (the app and view {fmt(rest['ours_view'], 2)}, uvicorn and the socket "
+                     f"{fmt(rest['ours_server'], 2)})")
         table.notes.append(
-            "the rest of the CPU per request at c=1 (HTTP server, request parsing, the view "
-            "around execution, response encoding): " + ", ".join(
-                f"{'ours' if n == 'ours' else 'Apollo'} {fmt(ms, 2)} ms" for n, ms in rest.items()
-            )
+            "CPU per request at c=1 beyond in-process execution (HTTP server, parsing, the view, "
+            f"encoding): ours {fmt(rest['ours'], 2)} ms{split}"
+            + (f", Apollo {fmt(rest['apollo'], 2)} ms" if "apollo" in rest else "")
         )
     failure_notes(table, labelled)
     return [table]

@@ -32,6 +32,7 @@ from typing import Any
 from unittest import mock
 
 READ_PREFIXES = ("SELECT", "WITH", "VALUES", "BEGIN", "COMMIT", "END", "ROLLBACK")
+_connect = sqlite3.connect  # the replay's own connection is never traced
 
 
 class SQLiteRecorder:
@@ -93,8 +94,8 @@ class SQLiteReplay:
         self.statements = sum(
             1 for seq in sequences for s in seq if not _is_transaction_control(s)
         )
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                     cached_statements=max(128, 2 * self.statements))
+        self._conn = _connect(path, isolation_level=None, check_same_thread=False,
+                              cached_statements=max(128, 2 * self.statements))
 
     def run(self) -> int:
         """Every statement, every row fetched; returns the number of rows."""

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from . import Options
-from .http_load import seed
 from .procstat import tree_cpu_seconds, tree_rss_bytes
 from .report import Table, Target, fmt
 from .serving import ROOT, free_port, running, subgraph_serve
@@ -77,6 +76,8 @@ def verdict(
 
 
 def run(options: Options) -> dict[str, Any]:
+    from .http_load import seed
+
     seconds = options.soak_seconds
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         tmpdir = Path(tmp)

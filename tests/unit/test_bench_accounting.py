@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import chosen_benchmarks
+from bench import choose
 from bench.loadgen import Endpoint, read_response
 from bench.procstat import CLOCK_TICKS, PAGE_BYTES, tree_cpu_seconds, tree_rss_bytes
 from bench.serving import summarise
@@ -111,8 +111,8 @@ def test_soak_too_short_to_judge_says_so() -> None:
 
 
 def test_the_soak_runs_only_when_asked_for() -> None:
-    everything = chosen_benchmarks(None, with_soak=False)
-    assert "soak" not in everything and "graphql_exec" in everything
-    assert chosen_benchmarks(None, with_soak=True) == ["soak"]
-    assert chosen_benchmarks(["http"], with_soak=True) == ["http", "soak"]
-    assert chosen_benchmarks(["soak"], with_soak=False) == ["soak"]
+    names, on_request = ["graphql_exec", "http", "soak"], {"soak"}
+    assert choose(names, on_request, None, set()) == ["graphql_exec", "http"]
+    assert choose(names, on_request, None, {"soak"}) == ["soak"]
+    assert choose(names, on_request, ["http"], {"soak"}) == ["http", "soak"]
+    assert choose(names, on_request, ["soak"], set()) == ["soak"]
