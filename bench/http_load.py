@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import tempfile
 import traceback
 from collections.abc import Awaitable, Callable
@@ -60,7 +59,6 @@ from .serving import (
 from .timing import median, timed
 
 NAME = "http"
-ENV = "SUBGRAPH_BENCH_CASSANDRA"
 KEYSPACE = "bench_e2e"
 PROFILES = 100
 EVENTS = 10
@@ -148,15 +146,12 @@ def _sqlite(options: Options) -> dict[str, Any]:
 
 
 def _cassandra(options: Options) -> dict[str, Any]:
-    contact = os.environ.get(ENV)
-    if not contact:
-        return {"skipped": f"{ENV} is not set (host[:port] of a running node, e.g. the output "
-                           "of scripts/services start cassandra)"}
-    try:
-        from backends.cassandra import CassandraStore
-    except ImportError as exc:
-        return {"skipped": f"backends.cassandra cannot be imported: {exc}"}
-    from .store_cassandra import _drop_keyspace
+    from .store_cassandra import _drop_keyspace, node_contact
+
+    contact, skip = node_contact()
+    if contact is None:
+        return {"skipped": skip}
+    from backends.cassandra import CassandraStore
 
     url = f"cassandra://{contact}/{KEYSPACE}"
     asyncio.run(_drop_keyspace(CassandraStore.from_url(url).config))

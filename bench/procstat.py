@@ -9,7 +9,7 @@ process's threads (the SQLite threads, Node's libuv and V8 helpers).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -51,13 +51,8 @@ def descendants(pid: int, proc: Path = PROC) -> list[int]:
 def tree_cpu_seconds(pid: int, proc: Path = PROC) -> float:
     """CPU seconds of `pid`, of its live descendants, and of the children it has reaped."""
     fields = _stat_fields(pid, proc)
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
-    for child in descendants(pid, proc):
-        try:
-            total += cpu_seconds(child, proc)
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+    reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return reaped + _tree_sum(pid, cpu_seconds, proc)
 
 
 def rss_bytes(pid: int, proc: Path = PROC) -> int:
@@ -67,10 +62,15 @@ def rss_bytes(pid: int, proc: Path = PROC) -> int:
 
 def tree_rss_bytes(pid: int, proc: Path = PROC) -> int:
     """Resident set size of `pid` and its live descendants, added up."""
-    total = rss_bytes(pid, proc)
+    return int(_tree_sum(pid, rss_bytes, proc))
+
+
+def _tree_sum(pid: int, of: Callable[[int, Path], float], proc: Path) -> float:
+    """`of(pid)` plus `of` each live descendant (one that ends meanwhile counts nothing)."""
+    total = of(pid, proc)
     for child in descendants(pid, proc):
         try:
-            total += rss_bytes(child, proc)
+            total += of(child, proc)
         except (OSError, ValueError, IndexError):
             continue
     return total

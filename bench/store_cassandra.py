@@ -80,15 +80,24 @@ RUNS_SCALE = {
 }
 
 
-def run(options: Options) -> dict[str, Any]:
+def node_contact() -> tuple[str, None] | tuple[None, str]:
+    """`(host[:port], None)` of the node the Cassandra benchmarks use, or `(None, why they are
+    skipped)`: SUBGRAPH_BENCH_CASSANDRA unset, or the backend not importable."""
     contact = os.environ.get(ENV)
     if not contact:
-        return {"skipped": f"{ENV} is not set (host[:port] of a running node, e.g. the output "
-                           "of scripts/services start cassandra)"}
+        return None, (f"{ENV} is not set (host[:port] of a running node, e.g. the output of "
+                      "scripts/services start cassandra)")
     try:
         import backends.cassandra  # noqa: F401
     except ImportError as exc:
-        return {"skipped": f"backends.cassandra cannot be imported: {exc}"}
+        return None, f"backends.cassandra cannot be imported: {exc}"
+    return contact, None
+
+
+def run(options: Options) -> dict[str, Any]:
+    contact, skip = node_contact()
+    if contact is None:
+        return {"skipped": skip}
     return asyncio.run(_run(options, f"cassandra://{contact}/{KEYSPACE}"))
 
 
