@@ -11,14 +11,14 @@ process.  Their responses must be equal.
 One `bench.loadgen` process drives all of them at concurrency 1, 8 and 32, window by window
 in turn, so they share the machine's noise.  Per server: throughput, p50, p99, and the CPU time
 of the server process per answered request; the figure of the target is the ratio of CPU ms
-per request, ours / Apollo.  To say what the rest is, each side's in-process execution of the
-same request (benchmark 1's `Schema.execute` and `executeOperation`, timed here too) is taken
-from its CPU per request at concurrency 1: what remains is the HTTP server, the request's
-parsing, the view around execution and the response's encoding.  Ours is split once more by
-the same request through our ASGI app in-process (`create_app` over the double, called
-directly: no socket, no uvicorn): app - execution is the Starlette app and the view (body
-parsing, context, JSON encoding, logging, metrics), CPU over HTTP - app is uvicorn and the
-socket.
+per request, ours / Apollo.  To say what the rest is, the same request is also measured
+in-process, in CPU time per request (`process_time`, Node's `process.cpuUsage`) as the
+servers' figures are, layer by layer: execution alone (graphql-core's / graphql-js's
+`execute`), the request pipeline (`Schema.execute` / `executeOperation`), and, ours only,
+the ASGI app called directly (`create_app` over the double, its lifespan run, logging as
+`serve` does: no socket, no uvicorn).  Each layer is the difference to the one inside it; what
+the server's CPU per request at concurrency 1 holds beyond the outermost is the HTTP server
+and the socket.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import logging.config
+import os
 import shutil
 import sys
 import tempfile
@@ -48,7 +51,7 @@ from .serving import (
     post,
     running,
 )
-from .timing import median, ratio, timed
+from .timing import cpu_ms_per_run, median, ratio, timed
 
 NAME = "http_apollo"
 PROFILES = 100
@@ -158,10 +161,20 @@ class InProcessApp:
                         (b"content-length", str(len(body)).encode())],
         }
         self._lifespan: asyncio.Task[None] | None = None
+        self._saved: tuple[int, list[logging.Handler]] = (logging.WARNING, [])
         self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def start(self) -> None:
+        """Log as `serve` does (each request's line, formatted, written: here to /dev/null),
+        then run the app's startup."""
+        from subgraph.logs import logging_config
+
+        config = logging_config("text", "INFO")
+        config["handlers"]["default"] = {"class": "logging.FileHandler",
+                                         "formatter": "default", "filename": os.devnull}
+        self._saved = logging.getLogger().level, logging.getLogger().handlers[:]
+        logging.config.dictConfig(config)
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
         self._lifespan = asyncio.create_task(
             self.app(scope, self._to_app.get, self._from_app.put)  # type: ignore[arg-type]
@@ -176,6 +189,11 @@ class InProcessApp:
         await self._from_app.get()
         if self._lifespan is not None:
             await self._lifespan
+        root = logging.getLogger()
+        for handler in root.handlers:
+            handler.close()
+        root.setLevel(self._saved[0])
+        root.handlers = self._saved[1]
 
     async def request(self, i: int = 0) -> bytes:
         sent = False
@@ -207,23 +225,31 @@ async def _in_process(
     ours: Ours, data: PlaybackData, variables: dict[str, Any], body: bytes, options: Options, *,
     apollo: bool,
 ) -> dict[str, Any]:
-    """Median ms of our `Schema.execute`, of the same request through our ASGI app, and of
-    Apollo's `executeOperation`, alternating by round, with no server loaded."""
+    """CPU ms per request, in-process, of each layer of the same request: execution alone
+    (graphql-core's / graphql-js's `execute`), the request pipeline (`Schema.execute` /
+    `executeOperation`), and ours through the ASGI app; medians over alternating rounds.  CPU,
+    as the servers' figures are, so that one can be taken from the other."""
     rounds, per_round = options.pick(10, 4), options.pick(10, 5)
-    samples: dict[str, list[float]] = {"ours": [], "ours_app": [], "apollo": []}
-    peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json()) if apollo else None
     app = InProcessApp(data, body)
+    ours_runs = {"ours_execute": ours.core_execute, "ours": ours.execute,
+                 "ours_app": app.request}
+    samples: dict[str, list[float]] = {
+        name: [] for name in (*ours_runs, "apollo_execute", "apollo")
+    }
+    peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json()) if apollo else None
     await app.start()
     try:
-        await timed(ours.execute, warmup=options.pick(30, 10), runs=0)
-        await timed(app.request, warmup=options.pick(30, 10), runs=0)
+        for run in ours_runs.values():
+            await timed(run, warmup=options.pick(30, 10), runs=0)
         if peer is not None:
+            peer.time("execute", warmup=100, runs=1)
             peer.time("apollo", warmup=100, runs=1)
         for _ in range(rounds):
-            samples["ours"] += await timed(ours.execute, warmup=1, runs=per_round)
-            samples["ours_app"] += await timed(app.request, warmup=1, runs=per_round)
+            for name, run in ours_runs.items():
+                samples[name].append(await cpu_ms_per_run(run, runs=per_round))
             if peer is not None:
-                samples["apollo"] += peer.time("apollo", warmup=3, runs=per_round)
+                samples["apollo_execute"].append(peer.cpu_ms("execute", warmup=2, runs=per_round))
+                samples["apollo"].append(peer.cpu_ms("apollo", warmup=2, runs=per_round))
     finally:
         await app.stop()
         if peer is not None:
@@ -233,7 +259,7 @@ async def _in_process(
 
 def _judge(figures: dict[str, Any]) -> None:
     results = figures["results"]
-    figures["rest_ms"] = _rest(figures)
+    figures["breakdown"] = _breakdown(figures)
     if "apollo" not in results:
         return
     apollo = {r["concurrency"]: r for r in results["apollo"]}
@@ -251,18 +277,28 @@ def _judge(figures: dict[str, Any]) -> None:
     figures["target_met"] = all(x is not None and x <= TARGET_RATIO for x in ratios)
 
 
-def _rest(figures: dict[str, Any]) -> dict[str, float]:
-    """CPU ms per request at c=1 beyond in-process execution, and ours split at the app."""
-    inproc, rest = figures.get("in_process", {}), {}
+def _breakdown(figures: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Each side's CPU per request at c=1 over HTTP, split into layers: differences of
+    in-process CPU medians, the last one (HTTP server and socket) what the server's CPU per
+    request holds beyond the outermost layer measured in-process."""
+    inproc = figures.get("in_process", {})
     cpu = {name: next((r["server_cpu_ms_per_request"] for r in rows if r["concurrency"] == 1),
                       None) for name, rows in figures["results"].items()}
-    for name in ("ours", "apollo"):
-        if cpu.get(name) and name in inproc:
-            rest[name] = round(cpu[name] - inproc[name], 3)
-    if cpu.get("ours") and "ours_app" in inproc and "ours" in inproc:
-        rest["ours_view"] = round(inproc["ours_app"] - inproc["ours"], 3)
-        rest["ours_server"] = round(cpu["ours"] - inproc["ours_app"], 3)
-    return rest
+    layers = {"ours": ("ours_execute", "ours", "ours_app"),
+              "apollo": ("apollo_execute", "apollo", None)}
+    out: dict[str, dict[str, float | None]] = {}
+    for side, (execute, pipeline, app) in layers.items():
+        if side not in cpu or execute not in inproc:
+            continue
+        outer = inproc[app] if app else inproc[pipeline]
+        out[side] = {
+            "execution": inproc[execute],
+            "pipeline": round(inproc[pipeline] - inproc[execute], 3),
+            "app": round(inproc[app] - inproc[pipeline], 3) if app else None,
+            "server": round(cpu[side] - outer, 3) if cpu[side] is not None else None,
+            "total": cpu[side],
+        }
+    return out
 
 
 def targets(figures: dict[str, Any]) -> list[Target]:
@@ -319,21 +355,32 @@ def tables(figures: dict[str, Any]) -> list[Table]:
             f"{LABELS.get(n, n)} {'yes' if ok else 'NO'}" for n, ok in same.items()))
     else:
         table.notes.append(f"Apollo Server skipped: {figures.get('apollo_skipped')}")
-    inproc, rest = figures.get("in_process", {}), figures.get("rest_ms", {})
-    if inproc:
-        names = {"ours": "ours Schema.execute", "ours_app": "ours through the ASGI app",
-                 "apollo": "Apollo executeOperation"}
-        table.notes.append("in-process, the same request: " + ", ".join(
-            f"{names[n]} {fmt(ms, 2)} ms" for n, ms in inproc.items()))
-    if "ours" in rest:
-        split = ""
-        if "ours_view" in rest:
-            split = (f" (the app and view {fmt(rest['ours_view'], 2)}, uvicorn and the socket "
-                     f"{fmt(rest['ours_server'], 2)})")
-        table.notes.append(
-            "CPU per request at c=1 beyond in-process execution (HTTP server, parsing, the view, "
-            f"encoding): ours {fmt(rest['ours'], 2)} ms{split}"
-            + (f", Apollo {fmt(rest['apollo'], 2)} ms" if "apollo" in rest else "")
-        )
     failure_notes(table, labelled)
+    return [table, *_breakdown_table(figures.get("breakdown", {}))]
+
+
+BREAKDOWN = (
+    ("execution", "execution alone: graphql-core execute / graphql-js execute"),
+    ("pipeline", "+ request pipeline: Schema.execute / executeOperation"),
+    ("app", "+ Starlette app and our view (the ASGI app in-process)"),
+    ("server", "+ HTTP server and socket: the rest, over HTTP"),
+    ("total", "= server CPU per request over HTTP at c=1"),
+)
+
+
+def _breakdown_table(breakdown: dict[str, dict[str, float | None]]) -> list[Table]:
+    if "ours" not in breakdown:
+        return []
+    sides = [s for s in ("ours", "apollo") if s in breakdown]
+    table = Table("6. What the CPU per request is made of at c=1 (ms)",
+                  ["layer", *("ours" if s == "ours" else "Apollo" for s in sides)])
+    for key, label in BREAKDOWN:
+        table.rows.append([label, *(fmt(breakdown[s][key], 2) for s in sides)])
+    table.notes.append(
+        "in-process CPU medians over alternating rounds (process_time, process.cpuUsage), each "
+        "layer the difference to the one inside it; the HTTP line is the server's CPU per "
+        "request minus the outermost layer measured in-process. Apollo's executeOperation runs "
+        "most of its HTTP pipeline already, so its last line is the socket and Node's http "
+        "server alone (near zero, or below it by noise)"
+    )
     return [table]

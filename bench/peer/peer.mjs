@@ -6,7 +6,8 @@
 // Then { op: "time", mode, warmup, samples } answers { samples_ms } (one request per sample;
 // mode "execute" is graphql-js execute on a document parsed and validated once, as a server's
 // document cache would hold it; mode "apollo" is ApolloServer.executeOperation, the whole
-// request pipeline), and { op: "quit" } ends the process.
+// request pipeline); { op: "cpu", mode, warmup, samples } answers { cpu_ms_per_run } (the
+// process's CPU time, user + system, over the samples); { op: "quit" } ends the process.
 import { createInterface } from 'node:readline';
 
 import { ApolloServer } from '@apollo/server';
@@ -58,6 +59,13 @@ async function main() {
     if (cmd.op === 'quit') break;
     const run = runs[cmd.mode];
     for (let i = 0; i < cmd.warmup; i++) await run();
+    if (cmd.op === 'cpu') {
+      const before = process.cpuUsage();
+      for (let i = 0; i < cmd.samples; i++) await run();
+      const used = process.cpuUsage(before);
+      send({ cpu_ms_per_run: (used.user + used.system) / 1000 / cmd.samples });
+      continue;
+    }
     const samples = [];
     for (let i = 0; i < cmd.samples; i++) {
       const t0 = process.hrtime.bigint();
