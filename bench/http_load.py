@@ -13,9 +13,10 @@ concurrency 1 and 8.  The server's CPU (its process tree, from /proc) is reporte
 throughput and latency, as percent of one core and as CPU ms per request, since the load
 generator shares the machine's cores.
 
-Then, servers stopped, the parts of one `entities_100` request, timed in this process in
-alternating rounds:
+Then, the one-worker server idle, one `entities_100` request and its parts, timed from this
+process in alternating rounds:
 
+- over HTTP: one request at a time to that server, on a keep-alive connection;
 - in-process: `Schema.execute` over a real `DataGateway` on the same store (no HTTP);
 - execution alone: the same over the prepared data of benchmark 1 (no store);
 - raw reads: the reads that request makes, recorded from the store and replayed with the driver
@@ -29,10 +30,12 @@ batches); what the request over HTTP takes beyond the in-process one is the HTTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import json
 import tempfile
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +135,12 @@ def _sqlite(options: Options) -> dict[str, Any]:
         asyncio.run(seed(url))
         bodies = _bodies(tmpdir)
         figures: dict[str, Any] = {"store": "sqlite (temporary file)", "results": {}}
-        _load(figures, url, tmpdir, bodies, options)
+        with _load(figures, url, tmpdir, bodies, options) as server:
+            client = OverHTTP(server.port, bodies["entities_100"].read_bytes())
+            try:
+                figures["parts"] = asyncio.run(_sqlite_parts(url, path, client, options))
+            finally:
+                client.close()
         port = free_port()
         command = subgraph_serve(url, port, "--workers", str(WORKERS))
         with running("serve_workers", command, port, tmpdir / "workers.log") as server:
@@ -141,7 +149,6 @@ def _sqlite(options: Options) -> dict[str, Any]:
                 measure([server], bodies["entities_100"], c, options)[server.name]
                 for c in WORKERS_CONCURRENCY
             ]
-        figures["parts"] = asyncio.run(_sqlite_parts(url, path, options))
         return figures
 
 
@@ -160,14 +167,19 @@ def _cassandra(options: Options) -> dict[str, Any]:
         tmpdir = Path(tmp)
         bodies = _bodies(tmpdir)
         figures: dict[str, Any] = {"store": url, "results": {}}
-        _load(figures, url, tmpdir, bodies, options)
-    figures["parts"] = asyncio.run(_cassandra_parts(url, options))
+        with _load(figures, url, tmpdir, bodies, options) as server:
+            client = OverHTTP(server.port, bodies["entities_100"].read_bytes())
+            try:
+                figures["parts"] = asyncio.run(_cassandra_parts(url, client, options))
+            finally:
+                client.close()
     return figures
 
 
+@contextlib.contextmanager
 def _load(figures: dict[str, Any], url: str, tmpdir: Path, bodies: dict[str, Path],
-          options: Options) -> None:
-    """Both queries at every concurrency through one `serve`."""
+          options: Options) -> Iterator[Server]:
+    """Both queries at every concurrency through one `serve`, which then stays up."""
     port = free_port()
     with running("serve", subgraph_serve(url, port), port, tmpdir / "serve.log") as server:
         _check(server, bodies)
@@ -175,6 +187,27 @@ def _load(figures: dict[str, Any], url: str, tmpdir: Path, bodies: dict[str, Pat
             figures["results"][name] = [
                 measure([server], body, c, options)[server.name] for c in CONCURRENCY
             ]
+        yield server
+
+
+class OverHTTP:
+    """One request at a time to the idle server, on a keep-alive connection: the over-HTTP
+    side of the parts, timed in the same rounds as the others."""
+
+    def __init__(self, port: int, body: bytes) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self._body = body
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+    async def request(self, i: int = 0) -> None:
+        self._conn.request("POST", "/graphql", self._body, self._headers)
+        response = self._conn.getresponse()
+        answer = response.read()
+        if response.status != 200 or b'"errors"' in answer:
+            raise RuntimeError(f"over HTTP: {response.status} {answer[:300]!r}")
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def _check(server: Server, bodies: dict[str, Path]) -> None:
@@ -196,7 +229,9 @@ def _check_entities(entities: list[dict[str, Any]]) -> None:
 # --- the parts of one request -------------------------------------------------------------------
 
 
-async def _sqlite_parts(url: str, path: Path, options: Options) -> dict[str, Any]:
+async def _sqlite_parts(
+    url: str, path: Path, client: OverHTTP, options: Options
+) -> dict[str, Any]:
     recorder = SQLiteRecorder()
     with recorder.patched():  # before the gateway opens a connection
         gateway = DataGateway.from_url(url)
@@ -212,7 +247,7 @@ async def _sqlite_parts(url: str, path: Path, options: Options) -> dict[str, Any
                 async def raw(i: int) -> None:
                     replay.run()
 
-                figures = await _time_parts(store, raw, options)
+                figures = await _time_parts(client, store, raw, options)
                 figures["raw_statements"] = replay.statements
                 figures["raw_rows"] = replay.run()
                 return figures
@@ -222,7 +257,7 @@ async def _sqlite_parts(url: str, path: Path, options: Options) -> dict[str, Any
             await gateway.stop()
 
 
-async def _cassandra_parts(url: str, options: Options) -> dict[str, Any]:
+async def _cassandra_parts(url: str, client: OverHTTP, options: Options) -> dict[str, Any]:
     from .store_cassandra import RawDriver
 
     gateway = DataGateway.from_url(url)
@@ -245,7 +280,7 @@ async def _cassandra_parts(url: str, options: Options) -> dict[str, Any]:
         async def raw(i: int) -> None:
             await replay.run()
 
-        figures = await _time_parts(store, raw, options)
+        figures = await _time_parts(client, store, raw, options)
         figures["raw_statements"] = replay.statements
         figures["raw_rows"] = await replay.run()
         return figures
@@ -266,13 +301,15 @@ async def _warm(gateway: DataGateway) -> Ours:
 
 
 async def _time_parts(
-    store: Ours, raw: Callable[[int], Awaitable[None]], options: Options
+    client: OverHTTP, store: Ours, raw: Callable[[int], Awaitable[None]], options: Options
 ) -> dict[str, Any]:
-    """Medians of the three parts, alternating by round so they share the machine's noise."""
+    """Medians of the request over HTTP and of its parts, alternating by round so that they
+    share the machine's noise."""
     prepared = Ours(PreparedGateway(PlaybackData.build(profile_ids(PROFILES), EVENTS)),
                     representations(profile_ids(PROFILES)))
     sides: dict[str, Callable[[int], Awaitable[Any]]] = {
-        "in_process": store.execute, "execution": prepared.execute, "raw_reads": raw,
+        "over_http": client.request, "in_process": store.execute, "execution": prepared.execute,
+        "raw_reads": raw,
     }
     for run in sides.values():
         await timed(run, warmup=options.pick(10, 3), runs=0)
@@ -283,6 +320,7 @@ async def _time_parts(
     ms = {name: round(median(s), 3) for name, s in samples.items()}
     ms["sum_of_parts"] = round(ms["execution"] + ms["raw_reads"], 3)
     ms["between"] = round(ms["in_process"] - ms["sum_of_parts"], 3)
+    ms["http_layer"] = round(ms["over_http"] - ms["in_process"], 3)
     return {"ms": ms, "runs": len(samples["in_process"])}
 
 
@@ -346,25 +384,21 @@ def _http_table(heading: str, found: dict[str, Any], judged: bool) -> Table:
 def _parts_table(title: str, found: dict[str, Any]) -> Table:
     parts = found["parts"]
     ms = parts["ms"]
-    rows = found["results"].get("entities_100", [])
-    c1 = next((r for r in rows if r["concurrency"] == 1), None)
-    over_http = c1["p50_ms"] if c1 else None
     table = Table(f"2. Where one entities_100 request's time goes on {title} (ms)",
                   ["part", "ms"])
     table.rows += [
-        ["over HTTP, one at a time (p50 at c=1)", fmt(over_http, 2)],
+        ["over HTTP, one request at a time", fmt(ms["over_http"], 2)],
         ["in-process: Schema.execute over the store's gateway", fmt(ms["in_process"], 2)],
         ["  execution alone (prepared data, benchmark 1's double)", fmt(ms["execution"], 2)],
         [f"  raw driver: the same reads ({parts['raw_statements']} statements, "
          f"{parts['raw_rows']} rows)", fmt(ms["raw_reads"], 2)],
         ["  sum of parts: execution + raw reads", fmt(ms["sum_of_parts"], 2)],
         ["  layers in between: in-process - sum of parts", fmt(ms["between"], 2)],
-        ["HTTP layer: over HTTP - in-process",
-         fmt(over_http - ms["in_process"], 2) if over_http is not None else "-"],
+        ["HTTP layer: over HTTP - in-process", fmt(ms["http_layer"], 2)],
     ]
     table.notes.append(
-        f"medians of {parts['runs']} runs each, in alternating rounds, in the benchmark's process "
-        "with the servers stopped; the raw reads are the recorded statements of one request, "
-        "replayed with the driver alone (bench/rawreads.py)"
+        f"medians of {parts['runs']} runs each, in alternating rounds, after the load (the "
+        "server idle but for these requests); the raw reads are the recorded statements of "
+        "one request, replayed with the driver alone (bench/rawreads.py)"
     )
     return table
