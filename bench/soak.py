@@ -165,8 +165,8 @@ def tables(figures: dict[str, Any]) -> list[Table]:
             if baseline and s["t"] >= v["warmup_seconds"] else "",
         ])
     table.notes.append(
-        f"warm-up: the first {v['warmup_seconds']:g} s; baseline: the RSS at its end; "
-        f"tolerance +-{v['tolerance']:.0%}"
+        f"warm-up: the first {v['warmup_seconds']:g} s; baseline: the first RSS sample at or "
+        f"after its end; tolerance +-{v['tolerance']:.0%}"
     )
     verdict_text = {True: "PASS", False: "FAIL", None: "not judged"}[v["passed"]]
     table.notes.append(f"verdict: {verdict_text} ({v['reason']}); failed requests "
