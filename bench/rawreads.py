@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ class SQLiteRecorder:
             for statements in self._by_connection.values():
                 statements.clear()
 
+    def sent(self) -> str:
+        """How many statements were recorded (for a request that failed)."""
+        with self._lock:
+            n = sum(len(statements) for statements in self._by_connection.values())
+        return f"{n} SQLite statements"
+
     def recorded(self) -> list[list[str]]:
         """The reads of each connection that made any, PRAGMAs left out."""
         with self._lock:
@@ -97,8 +104,8 @@ class SQLiteReplay:
         self._conn = _connect(path, isolation_level=None, check_same_thread=False,
                               cached_statements=max(128, 2 * self.statements))
 
-    def run(self) -> int:
-        """Every statement, every row fetched; returns the number of rows."""
+    async def run(self) -> int:
+        """Every statement, every row fetched, in this thread; returns the number of rows."""
         rows = 0
         for sequence in self.sequences:
             for statement in sequence:
@@ -125,6 +132,17 @@ class CassandraRecorder:
     def _seen(self, response_future: Any) -> None:
         if self.recording:
             self.statements.append(response_future.query)
+
+    def clear(self) -> None:
+        self.statements.clear()
+
+    def sent(self) -> str:
+        """How many statements were recorded, by table (for a request that failed)."""
+        tables = Counter(
+            _cql(s).partition(" FROM ")[2].split(" ", 1)[0] or "?" for s in self.statements
+        )
+        by_table = ", ".join(f"{t} {n}" for t, n in tables.most_common(5))
+        return f"{len(self.statements)} CQL statements ({by_table})"
 
     def close(self) -> None:
         self._session.remove_request_init_listener(self._seen)
