@@ -35,6 +35,7 @@ import http.client
 import json
 import tempfile
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,6 +73,7 @@ TARGET_RPS = 40.0
 SMALL_QUERY = '{ counter(namespace: "page_views", name: "x") { count } }'
 MANY_WORKERS = f"entities_100, {WORKERS} workers"
 PARTS_SECONDS = 90.0
+Run = Callable[[int], Awaitable[Any]]
 MIN_PART_RUNS = 3
 PROBES = 2
 LEFT_BEHIND_SECONDS = 15.0
@@ -238,12 +240,12 @@ class OverHTTP:
         self._body = body
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
 
-    async def request(self, i: int = 0) -> None:
+    async def request(self, i: int = 0) -> bool:
+        """One request; whether it was answered without errors."""
         self._conn.request("POST", "/graphql", self._body, self._headers)
         response = self._conn.getresponse()
         answer = response.read()
-        if response.status != 200 or b'"errors"' in answer:
-            raise RuntimeError(f"over HTTP: {response.status} {answer[:300]!r}")
+        return response.status == 200 and b'"errors"' not in answer
 
     def close(self) -> None:
         self._conn.close()
@@ -370,11 +372,22 @@ async def _time_parts(
     PARTS_SECONDS (at least 3)."""
     prepared = Ours(PreparedGateway(PlaybackData.build(profile_ids(PROFILES), EVENTS)),
                     representations(profile_ids(PROFILES)))
-    sides: dict[str, Callable[[int], Awaitable[Any]]] = {
-        "in_process": store.execute, "execution": prepared.execute, "raw_reads": raw,
+    failures: Counter[str] = Counter()
+
+    def counted(name: str, run: Run) -> Run:
+        async def counting(i: int) -> None:
+            result = await run(i)
+            if result is False or getattr(result, "errors", None):
+                failures[name] += 1
+
+        return counting
+
+    sides = {
+        name: counted(name, run) for name, run in (
+            ("over_http", client.request if client is not None else None),
+            ("in_process", store.execute), ("execution", prepared.execute), ("raw_reads", raw),
+        ) if run is not None
     }
-    if client is not None:
-        sides = {"over_http": client.request, **sides}
     one = 0.0  # seconds of one run of every side
     for run in sides.values():
         one += sum(await timed(run, warmup=0, runs=1)) / 1000
@@ -388,6 +401,7 @@ async def _time_parts(
     for run in sides.values():
         await timed(run, warmup=warmup, runs=0)
     samples: dict[str, list[float]] = {name: [] for name in sides}
+    failures.clear()  # of the timed runs (and their one warm-up each) only
     for _ in range(rounds):
         for name, run in sides.items():
             samples[name] += await timed(run, warmup=1 if warmup else 0, runs=per_round)
@@ -396,7 +410,7 @@ async def _time_parts(
     ms["between"] = round(ms["in_process"] - ms["sum_of_parts"], 3)
     if "over_http" in ms:
         ms["http_layer"] = round(ms["over_http"] - ms["in_process"], 3)
-    return {"ms": ms, "runs": rounds * per_round}
+    return {"ms": ms, "runs": rounds * per_round, "failures": dict(failures)}
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -488,6 +502,9 @@ def _parts_table(title: str, parts: dict[str, Any]) -> Table:
     ]
     if "http_layer" in ms:
         table.rows.append(["HTTP layer: over HTTP - in-process", fmt(ms["http_layer"], 2)])
+    for side, n in parts.get("failures", {}).items():
+        table.notes.append(f"{side.replace('_', ' ')}: {n} of the timed runs answered with "
+                           "errors (their times are in the median)")
     table.notes.append(
         f"medians of {parts['runs']} runs each, in alternating rounds, after the load (the "
         "server idle but for these requests); the raw reads are the recorded statements of "
