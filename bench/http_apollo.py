@@ -11,14 +11,13 @@ process.  Their responses must be equal.
 One `bench.loadgen` process drives all of them at concurrency 1, 8 and 32, window by window
 in turn, so they share the machine's noise.  Per server: throughput, p50, p99, and the CPU time
 of the server process per answered request; the figure of the target is the ratio of CPU ms
-per request, ours / Apollo.  To say what the rest is, the same request is also measured
-in-process, in CPU time per request (`process_time`, Node's `process.cpuUsage`) as the
-servers' figures are, layer by layer: execution alone (graphql-core's / graphql-js's
-`execute`), the request pipeline (`Schema.execute` / `executeOperation`), and, ours only,
-the ASGI app called directly (`create_app` over the double, its lifespan run, logging as
-`serve` does: no socket, no uvicorn).  Each layer is the difference to the one inside it; what
-the server's CPU per request at concurrency 1 holds beyond the outermost is the HTTP server
-and the socket.
+per request, ours / Apollo.  To say what the rest is, the same request is measured layer by
+layer, in CPU time per request on both sides, in alternating rounds: execution alone
+(graphql-core's / graphql-js's `execute`), the request pipeline (`Schema.execute` /
+`executeOperation`), ours through the ASGI app called directly (`create_app` over the double,
+its lifespan run, logging as `serve` does: no socket, no uvicorn), and each server over HTTP,
+one request at a time (its threads' on-CPU time from /proc).  Each layer is the difference to
+the one inside it; the last, the HTTP server and the socket.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from .report import Table, Target, fmt
 from .serve import serving_with
 from .serving import (
     HTTP_COLUMNS,
+    OverHTTP,
     Server,
     failure_notes,
     free_port,
@@ -98,7 +98,8 @@ def run(options: Options) -> dict[str, Any]:
             for name, row in measure(servers, body, c, options).items():
                 figures["results"].setdefault(name, []).append(row)
         figures["in_process"] = asyncio.run(_in_process(
-            ours, data, variables, body.read_bytes(), options, apollo=apollo_skipped is None
+            ours, data, variables, servers, body.read_bytes(), options,
+            apollo=apollo_skipped is None,
         ))
     _judge(figures)
     return figures
@@ -222,19 +223,23 @@ class InProcessApp:
 
 
 async def _in_process(
-    ours: Ours, data: PlaybackData, variables: dict[str, Any], body: bytes, options: Options, *,
-    apollo: bool,
+    ours: Ours, data: PlaybackData, variables: dict[str, Any], servers: list[Server],
+    body: bytes, options: Options, *, apollo: bool,
 ) -> dict[str, Any]:
-    """CPU ms per request, in-process, of each layer of the same request: execution alone
-    (graphql-core's / graphql-js's `execute`), the request pipeline (`Schema.execute` /
-    `executeOperation`), and ours through the ASGI app; medians over alternating rounds.  CPU,
-    as the servers' figures are, so that one can be taken from the other."""
+    """CPU ms per request of each layer of the same request, medians over alternating rounds:
+    execution alone (graphql-core's / graphql-js's `execute`), the request pipeline
+    (`Schema.execute` / `executeOperation`), ours through the ASGI app, and each server over
+    HTTP one request at a time (its threads' on-CPU time, `bench.procstat`).  CPU time, on
+    both sides and in the same rounds, so that one layer can be taken from the next."""
     rounds, per_round = options.pick(10, 4), options.pick(10, 5)
     app = InProcessApp(data, body)
+    by_name = {s.name: s for s in servers}
+    clients = {name: OverHTTP(by_name[name].port, body, by_name[name].path)
+               for name in ("ours", "apollo") if name in by_name}
     ours_runs = {"ours_execute": ours.core_execute, "ours": ours.execute,
                  "ours_app": app.request}
     samples: dict[str, list[float]] = {
-        name: [] for name in (*ours_runs, "apollo_execute", "apollo")
+        name: [] for name in (*ours_runs, "apollo_execute", "apollo", "ours_http", "apollo_http")
     }
     peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json()) if apollo else None
     await app.start()
@@ -250,8 +255,15 @@ async def _in_process(
             if peer is not None:
                 samples["apollo_execute"].append(peer.cpu_ms("execute", warmup=2, runs=per_round))
                 samples["apollo"].append(peer.cpu_ms("apollo", warmup=2, runs=per_round))
+            for name, client in clients.items():
+                await client.request()
+                samples[f"{name}_http"].append(
+                    await client.server_cpu_ms(by_name[name].pid, per_round)
+                )
     finally:
         await app.stop()
+        for client in clients.values():
+            client.close()
         if peer is not None:
             peer.close()
     return {name: round(median(s), 3) for name, s in samples.items() if s}
@@ -278,25 +290,24 @@ def _judge(figures: dict[str, Any]) -> None:
 
 
 def _breakdown(figures: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Each side's CPU per request at c=1 over HTTP, split into layers: differences of
-    in-process CPU medians, the last one (HTTP server and socket) what the server's CPU per
-    request holds beyond the outermost layer measured in-process."""
+    """Each side's CPU per request over HTTP (one request at a time) split into layers: each the
+    difference of two medians measured in the same rounds, the last (HTTP server and socket)
+    what the server spends beyond the outermost layer measured in-process."""
     inproc = figures.get("in_process", {})
-    cpu = {name: next((r["server_cpu_ms_per_request"] for r in rows if r["concurrency"] == 1),
-                      None) for name, rows in figures["results"].items()}
     layers = {"ours": ("ours_execute", "ours", "ours_app"),
               "apollo": ("apollo_execute", "apollo", None)}
     out: dict[str, dict[str, float | None]] = {}
     for side, (execute, pipeline, app) in layers.items():
-        if side not in cpu or execute not in inproc:
+        total = inproc.get(f"{side}_http")
+        if execute not in inproc or total is None:
             continue
         outer = inproc[app] if app else inproc[pipeline]
         out[side] = {
             "execution": inproc[execute],
             "pipeline": round(inproc[pipeline] - inproc[execute], 3),
             "app": round(inproc[app] - inproc[pipeline], 3) if app else None,
-            "server": round(cpu[side] - outer, 3) if cpu[side] is not None else None,
-            "total": cpu[side],
+            "server": round(total - outer, 3),
+            "total": total,
         }
     return out
 
@@ -335,8 +346,9 @@ def tables(figures: dict[str, Any]) -> list[Table]:
     table.notes.append(f"ours serves with {_said(figures.get('ours_serves_with'))} "
                        "(what python -m subgraph serve uses)")
     if "ours_plain_serves_with" in figures:
-        table.notes.append(
-            f"'ours: asyncio + h11' is forced to {_said(figures['ours_plain_serves_with'])}")
+        said = figures["ours_plain_serves_with"]
+        forced = "" if _is_plain(said) else " (NOT what was asked: the override did not take)"
+        table.notes.append(f"'ours: asyncio + h11' is forced to {_said(said)}{forced}")
     else:
         table.notes.append("no asyncio + h11 row: serve already runs on them")
     if "cpu_ratio" in figures:
@@ -364,7 +376,7 @@ BREAKDOWN = (
     ("pipeline", "+ request pipeline: Schema.execute / executeOperation"),
     ("app", "+ Starlette app and our view (the ASGI app in-process)"),
     ("server", "+ HTTP server and socket: the rest, over HTTP"),
-    ("total", "= server CPU per request over HTTP at c=1"),
+    ("total", "= server CPU per request over HTTP, one at a time"),
 )
 
 
@@ -372,15 +384,14 @@ def _breakdown_table(breakdown: dict[str, dict[str, float | None]]) -> list[Tabl
     if "ours" not in breakdown:
         return []
     sides = [s for s in ("ours", "apollo") if s in breakdown]
-    table = Table("6. What the CPU per request is made of at c=1 (ms)",
+    table = Table("6. What the CPU per request is made of, one request at a time (ms)",
                   ["layer", *("ours" if s == "ours" else "Apollo" for s in sides)])
     for key, label in BREAKDOWN:
         table.rows.append([label, *(fmt(breakdown[s][key], 2) for s in sides)])
     table.notes.append(
-        "in-process CPU medians over alternating rounds (process_time, process.cpuUsage), each "
-        "layer the difference to the one inside it; the HTTP line is the server's CPU per "
-        "request minus the outermost layer measured in-process. Apollo's executeOperation runs "
-        "most of its HTTP pipeline already, so its last line is the socket and Node's http "
-        "server alone (near zero, or below it by noise)"
+        "CPU time per request, medians over alternating rounds: in-process (process_time, Node's "
+        "process.cpuUsage) and of each server's threads over HTTP (/proc/<pid>/task/*/schedstat); "
+        "each layer is the difference to the one inside it. Apollo's executeOperation already "
+        "runs most of its HTTP pipeline, so its last line is the socket and Node's http server"
     )
     return [table]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import tempfile
 import traceback
@@ -51,6 +50,7 @@ from .rawreads import CassandraRecorder, CassandraReplay, SQLiteRecorder, SQLite
 from .report import Table, Target, fmt, skipped
 from .serving import (
     HTTP_COLUMNS,
+    OverHTTP,
     Server,
     failure_notes,
     free_port,
@@ -229,26 +229,6 @@ def _client(
         yield client
     finally:
         client.close()
-
-
-class OverHTTP:
-    """One request at a time to the idle server, on a keep-alive connection: the over-HTTP
-    side of the parts, timed in the same rounds as the others."""
-
-    def __init__(self, port: int, body: bytes) -> None:
-        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self._body = body
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-
-    async def request(self, i: int = 0) -> bool:
-        """One request; whether it was answered without errors."""
-        self._conn.request("POST", "/graphql", self._body, self._headers)
-        response = self._conn.getresponse()
-        answer = response.read()
-        return response.status == 200 and b'"errors"' not in answer
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 def _check_entities(entities: list[dict[str, Any]]) -> None:
@@ -482,12 +462,12 @@ def _parts_table(title: str, parts: dict[str, Any]) -> Table:
     heading = f"2. Where one entities_100 request's time goes on {title} (ms)"
     if "error" in parts:
         left = parts.get("left_behind", {})
-        return Table(heading, [], notes=[
-            f"not measured: {parts['error']}; its first attempt sent "
-            f"{parts['sent_before_failing']} before failing, and left {left.get('tasks', 0)} "
-            f"tasks running ({left.get('failed', 0)} of them then failed, their errors "
-            "retrieved by nobody but this benchmark)"
-        ])
+        note = (f"not measured: {parts['error']}; its first attempt sent "
+                f"{parts['sent_before_failing']} before failing")
+        if left.get("tasks"):
+            note += (f", and left {left['tasks']} tasks running ({left['failed']} of them then "
+                     "failed, their errors retrieved by nobody but this benchmark)")
+        return Table(heading, [], notes=[note])
     ms = parts["ms"]
     table = Table(heading, ["part", "ms"])
     if "over_http" in ms:

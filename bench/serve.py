@@ -50,18 +50,20 @@ def _prepared_app() -> None:
 
 
 def _override(loop: str | None, http: str | None) -> None:
-    import uvicorn
+    """Whatever `serve` passes, uvicorn's `Config` (which `uvicorn.run` and `Server` both take
+    their settings from) gets these."""
+    from uvicorn.config import Config
 
-    run = uvicorn.run
+    init = Config.__init__
 
-    def run_with(*args: Any, **options: Any) -> None:
+    def forced(self: Config, *args: Any, **options: Any) -> None:
         if loop:
             options["loop"] = loop
         if http:
             options["http"] = http
-        run(*args, **options)
+        init(self, *args, **options)
 
-    uvicorn.run = run_with
+    Config.__init__ = forced  # type: ignore[method-assign]
 
 
 def _report_startup() -> None:

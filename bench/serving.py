@@ -4,6 +4,7 @@ one or more with `bench.loadgen` and sum up its windows."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import Options
+from .procstat import threads_cpu_seconds
 from .report import Table, fmt
 from .timing import median
 
@@ -155,6 +157,36 @@ def summarise(
         "first_failure": first_failure,
         "windows": windows,
     }
+
+
+class OverHTTP:
+    """One request at a time to an idle server, on a keep-alive connection, from this process:
+    to time a request over HTTP in the same rounds as its parts measured in-process."""
+
+    def __init__(self, port: int, body: bytes, path: str = "/graphql") -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self._path = path
+        self._body = body
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+    async def request(self, i: int = 0) -> bool:
+        """One request; whether it was answered without errors."""
+        self._conn.request("POST", self._path, self._body, self._headers)
+        response = self._conn.getresponse()
+        answer = response.read()
+        return response.status == 200 and b'"errors"' not in answer
+
+    async def server_cpu_ms(self, pid: int, runs: int) -> float:
+        """CPU ms per request of the server's process (its threads' on-CPU time) over `runs`
+        requests, one at a time."""
+        start = threads_cpu_seconds(pid)
+        for i in range(runs):
+            if not await self.request(i):
+                raise RuntimeError("the server answered with errors")
+        return (threads_cpu_seconds(pid) - start) * 1000 / runs
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 HTTP_COLUMNS = ["server", "conc", "req/s", "p50 ms", "p99 ms", "server CPU %", "CPU ms/req",

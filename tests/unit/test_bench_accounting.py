@@ -11,7 +11,13 @@ import pytest
 
 from bench import choose
 from bench.loadgen import Endpoint, read_response
-from bench.procstat import CLOCK_TICKS, PAGE_BYTES, tree_cpu_seconds, tree_rss_bytes
+from bench.procstat import (
+    CLOCK_TICKS,
+    PAGE_BYTES,
+    threads_cpu_seconds,
+    tree_cpu_seconds,
+    tree_rss_bytes,
+)
 from bench.serving import summarise
 from bench.soak import verdict, warmup_seconds
 
@@ -44,6 +50,14 @@ def test_tree_rss_adds_the_tree(tmp_path: Path) -> None:
     _process(tmp_path, 11, 10, 0, 0, rss_pages=50)
     _process(tmp_path, 20, 1, 0, 0, rss_pages=7)
     assert tree_rss_bytes(10, tmp_path) == 150 * PAGE_BYTES
+
+
+def test_threads_cpu_adds_every_thread_in_nanoseconds(tmp_path: Path) -> None:
+    for tid, ns in ((10, 1_500_000), (11, 2_000_001), (12, 0)):
+        (tmp_path / "10" / "task" / str(tid)).mkdir(parents=True)
+        (tmp_path / "10" / "task" / str(tid) / "schedstat").write_text(f"{ns} 77 3\n")
+    (tmp_path / "10" / "task" / "13").mkdir()  # a thread that ended while we looked
+    assert threads_cpu_seconds(10, tmp_path) == pytest.approx(0.003500001)
 
 
 def _read(raw: bytes) -> tuple[int, bytes, bool]:
