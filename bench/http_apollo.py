@@ -97,10 +97,14 @@ def run(options: Options) -> dict[str, Any]:
         for c in CONCURRENCY:
             for name, row in measure(servers, body, c, options).items():
                 figures["results"].setdefault(name, []).append(row)
-        figures["in_process"] = asyncio.run(_in_process(
-            ours, data, variables, servers, body.read_bytes(), options,
-            apollo=apollo_skipped is None,
-        ))
+        try:  # the breakdown explains the figures above: its failure does not lose them
+            figures["in_process"] = asyncio.run(_in_process(
+                ours, data, variables, servers, body.read_bytes(), options,
+                apollo=apollo_skipped is None,
+            ))
+        except Exception as exc:
+            figures["in_process_error"] = f"{type(exc).__name__}: {exc}"
+            figures["partial_failure"] = True
     _judge(figures)
     return figures
 
@@ -368,6 +372,8 @@ def tables(figures: dict[str, Any]) -> list[Table]:
     else:
         table.notes.append(f"Apollo Server skipped: {figures.get('apollo_skipped')}")
     failure_notes(table, labelled)
+    if "in_process_error" in figures:
+        table.notes.append(f"the layer-by-layer breakdown failed: {figures['in_process_error']}")
     return [table, *_breakdown_table(figures.get("breakdown", {}))]
 
 

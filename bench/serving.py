@@ -170,11 +170,19 @@ class OverHTTP:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
 
     async def request(self, i: int = 0) -> bool:
-        """One request; whether it was answered without errors."""
-        self._conn.request("POST", self._path, self._body, self._headers)
-        response = self._conn.getresponse()
-        answer = response.read()
-        return response.status == 200 and b'"errors"' not in answer
+        """One request; whether it was answered without errors.  A connection the server
+        closed while idle (its keep-alive timeout) is opened again, once."""
+        for attempt in (1, 2):
+            try:
+                self._conn.request("POST", self._path, self._body, self._headers)
+                response = self._conn.getresponse()
+                answer = response.read()
+                return response.status == 200 and b'"errors"' not in answer
+            except ConnectionError:  # http.client.RemoteDisconnected is one
+                self._conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def server_cpu_ms(self, pid: int, runs: int) -> float:
         """CPU ms per request of the server's process (its threads' on-CPU time) over `runs`
