@@ -72,11 +72,12 @@ WORKERS_CONCURRENCY = (1, 8)
 TARGET_RPS = 40.0
 SMALL_QUERY = '{ counter(namespace: "page_views", name: "x") { count } }'
 MANY_WORKERS = f"entities_100, {WORKERS} workers"
-PARTS_SECONDS = 90.0
-Run = Callable[[int], Awaitable[Any]]
+PARTS_SECONDS = 90.0  # the parts' runs are cut to fit this when a store is slow
 MIN_PART_RUNS = 3
-PROBES = 2
+PROBES = 2  # attempts at a query before it is reported unanswered
 LEFT_BEHIND_SECONDS = 15.0
+
+Run = Callable[[int], Awaitable[Any]]
 
 
 def _bodies(tmpdir: Path) -> dict[str, Path]:
