@@ -25,7 +25,7 @@ from subgraph.schema import build_schema
 from . import Options
 from .doubles import playback_event, profile_ids
 from .graphql_exec import QUERY, representations
-from .report import Table, fmt
+from .report import Table, Target, fmt
 from .timing import summary, timed
 
 NAME = "batching"
@@ -93,6 +93,12 @@ async def _measure(
         "calls": per_request,
         "request": summary(samples),
     }
+
+
+def targets(figures: dict[str, Any]) -> list[Target]:
+    calls = ", ".join(f"N={r['entities']}: {r['calls_per_request']:g}" for r in figures["sizes"])
+    return [Target("abstraction calls per request do not grow with N entities", "flat", calls,
+                   figures["flat"])]
 
 
 def tables(figures: dict[str, Any]) -> list[Table]:

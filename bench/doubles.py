@@ -5,6 +5,10 @@ reads the `_entities` query ends in, `timeseries.read_events_many` and `counters
 return pages and counts built once, up front.  Everything between the HTTP body and those calls
 (schema, resolvers, dataloaders, entity building) is the real code.  The same data, as JSON, is
 what the Node peer serves.
+
+It also has what the app (`subgraph.app.create_app(..., gateway=...)`) needs to serve it over
+HTTP (`bench.serve --prepared`): a lifecycle, a store that answers `/readyz`, and the counters
+the metrics watch.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from abstractions.access import Access, Caller, CallerGateway
-from abstractions.metrics import CallCounter
+from abstractions.metrics import CallCounter, EventCounter, StoreCalls
 from abstractions.namespaces import Namespaces, load_namespaces
 from abstractions.timeseries import Event, EventPage
 from abstractions.tokens import PageTokens
@@ -91,6 +95,9 @@ class PreparedTimeSeries:
         self._calls = calls
         self._empty = EventPage([], None, [])
 
+    def buffered(self) -> dict[str, int]:
+        return {}
+
     async def read_events_many(
         self, namespace: str, series_ids: Sequence[str], **query: Any
     ) -> dict[str, EventPage]:
@@ -103,9 +110,21 @@ class PreparedCounters:
         self._counts = counts
         self._calls = calls
 
+    def rollup_lag(self) -> dict[str, float]:
+        return {}
+
     async def get_many(self, namespace: str, names: Sequence[str]) -> dict[str, int]:
         self._calls.record("counter", "get_many")
         return {n: self._counts.get(n, 0) for n in names}
+
+
+class PreparedStore:
+    """Nothing to open: always ready."""
+
+    backend = "prepared"
+
+    async def ping(self) -> None:
+        return None
 
 
 class PreparedGateway:
@@ -114,10 +133,19 @@ class PreparedGateway:
     def __init__(self, data: PlaybackData, namespaces: Namespaces | None = None) -> None:
         self.namespaces = namespaces or load_namespaces()
         self.calls = CallCounter()
+        self.events = EventCounter()
+        self.store_calls = StoreCalls()
+        self.store = PreparedStore()
         self.timeseries = PreparedTimeSeries(data.pages, self.calls)
         self.counters = PreparedCounters(data.counts, self.calls)
         self.system_kv = None  # idempotency attempts: the read path writes none
         self.access = Access(self.namespaces, CallCounter())
+
+    async def start(self, *, background: bool = True) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
     def for_caller(self, caller: Caller) -> CallerGateway:
         """The per-request view with its access checks, as the real gateway gives it."""

@@ -71,6 +71,11 @@ class NodePeer:
         answer = self._ask({"op": "time", "mode": mode, "warmup": warmup, "samples": runs})
         return [float(x) for x in answer["samples_ms"]]
 
+    def cpu_ms(self, mode: str, *, warmup: int, runs: int) -> float:
+        """CPU milliseconds of the Node process per request, over `runs` requests in `mode`."""
+        answer = self._ask({"op": "cpu", "mode": mode, "warmup": warmup, "samples": runs})
+        return float(answer["cpu_ms_per_run"])
+
     def close(self) -> None:
         if self._proc.poll() is None:
             try:

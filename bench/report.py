@@ -20,6 +20,29 @@ class Table:
     left: frozenset[int] = frozenset({0})  # columns of text, aligned left; numbers align right
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A target of the issue and how this run measured against it; `met` None: not judged
+    (the benchmark was skipped or failed, `note` says why)."""
+
+    what: str
+    target: str
+    measured: str | None
+    met: bool | None
+    note: str = ""
+
+
+def targets_table(targets: list[tuple[str, Target]]) -> Table:
+    """Every target of the run, by benchmark, with its verdict."""
+    table = Table("Targets: measured in this run", ["benchmark", "what", "target", "measured",
+                                                     "verdict"], left=frozenset({0, 1, 4}))
+    for name, t in targets:
+        verdict = {True: "met", False: "NOT MET", None: "not judged"}[t.met]
+        table.rows.append([name, t.what, t.target, t.measured or "-",
+                           verdict + (f" ({t.note})" if t.note else "")])
+    return table
+
+
 def render(table: Table) -> str:
     widths = [len(h) for h in table.header]
     for row in table.rows:

@@ -49,7 +49,7 @@ from abstractions.timeseries import Event
 from abstractions.tokens import IdempotencyToken, now_micros
 
 from . import Options
-from .report import Table, fmt, skipped
+from .report import Table, Target, fmt, skipped
 from .storeops import (
     COUNTER_ADDS,
     COUNTER_NS,
@@ -80,15 +80,24 @@ RUNS_SCALE = {
 }
 
 
-def run(options: Options) -> dict[str, Any]:
+def node_contact() -> tuple[str, None] | tuple[None, str]:
+    """`(host[:port], None)` of the node the Cassandra benchmarks use, or `(None, why they are
+    skipped)`: SUBGRAPH_BENCH_CASSANDRA unset, or the backend not importable."""
     contact = os.environ.get(ENV)
     if not contact:
-        return {"skipped": f"{ENV} is not set (host[:port] of a running node, e.g. the output "
-                           "of scripts/services start cassandra)"}
+        return None, (f"{ENV} is not set (host[:port] of a running node, e.g. the output of "
+                      "scripts/services start cassandra)")
     try:
         import backends.cassandra  # noqa: F401
     except ImportError as exc:
-        return {"skipped": f"backends.cassandra cannot be imported: {exc}"}
+        return None, f"backends.cassandra cannot be imported: {exc}"
+    return contact, None
+
+
+def run(options: Options) -> dict[str, Any]:
+    contact, skip = node_contact()
+    if contact is None:
+        return {"skipped": skip}
     return asyncio.run(_run(options, f"cassandra://{contact}/{KEYSPACE}"))
 
 
@@ -196,21 +205,13 @@ async def _drop_keyspace(config: Any) -> None:
         await asyncio.to_thread(cluster.shutdown)
 
 
-class RawCQL:
-    """The same operations with cassandra-driver alone, on the backend's tables."""
+class RawDriver:
+    """cassandra-driver alone, connected as the store is, bridged to asyncio: at most the
+    store's `concurrency` requests in flight, each read whole in one page."""
 
-    def __init__(self, config: Any, fixture: Fixture) -> None:
+    def __init__(self, config: Any) -> None:
         self.config = config
-        self.fx = fixture
         self.ks = config.keyspace
-        self.layout = bench_namespaces().get(TS_NS, TimeSeriesNamespace).layout
-        # The backend's own layout: table names and partition keys.
-        from backends.cassandra.counter import log_bucket
-        from backends.cassandra.schema import counter_table, kv_table, slice_table
-        from backends.cassandra.timeseries import event_bucket, time_bucket
-
-        self.kv_table, self.slice_table, self.counter_table = kv_table, slice_table, counter_table
-        self.time_bucket, self.event_bucket, self.log_bucket = time_bucket, event_bucket, log_bucket
         self._cluster: Any = None
         self._session: Any = None
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -313,6 +314,23 @@ class RawCQL:
         for row in rows:
             statement.add(prepared, row)
         return statement
+
+
+
+class RawCQL(RawDriver):
+    """The same operations with cassandra-driver alone, on the backend's tables."""
+
+    def __init__(self, config: Any, fixture: Fixture) -> None:
+        super().__init__(config)
+        self.fx = fixture
+        self.layout = bench_namespaces().get(TS_NS, TimeSeriesNamespace).layout
+        # The backend's own layout: table names and partition keys.
+        from backends.cassandra.counter import log_bucket
+        from backends.cassandra.schema import counter_table, kv_table, slice_table
+        from backends.cassandra.timeseries import event_bucket, time_bucket
+
+        self.kv_table, self.slice_table, self.counter_table = kv_table, slice_table, counter_table
+        self.time_bucket, self.event_bucket, self.log_bucket = time_bucket, event_bucket, log_bucket
 
     # --- the operations -----------------------------------------------------------------------
 
@@ -440,6 +458,16 @@ class RawCQL:
                                   t.nonce, 1, False])
             for t in tokens
         ))
+
+
+def targets(figures: dict[str, Any]) -> list[Target]:
+    what = "Cassandra: abstraction / raw cassandra-driver, each of five operations (medians)"
+    if "skipped" in figures:
+        return [Target(what, f"<= {TARGET_RATIO}x", None, None, figures["skipped"])]
+    ratios = {name: r["ratio"] for name, r in figures["operations"].items()}
+    worst = max(ratios, key=lambda n: ratios[n] or float("inf"))
+    return [Target(what, f"<= {TARGET_RATIO}x", f"worst {fmt(ratios[worst], 2, 'x')} ({worst})",
+                   figures["target_met"])]
 
 
 def tables(figures: dict[str, Any]) -> list[Table]:

@@ -53,3 +53,14 @@ async def timed(
         await run(offset + warmup + i)
         samples.append((time.perf_counter_ns() - start) / 1e6)
     return samples
+
+
+async def cpu_ms_per_run(
+    run: Callable[[int], Awaitable[object]], *, runs: int, offset: int = 0
+) -> float:
+    """CPU milliseconds of this process (all its threads) per call of `run`, over `runs` calls:
+    what a server would spend on them, whatever else holds the machine's cores meanwhile."""
+    start = time.process_time()
+    for i in range(runs):
+        await run(offset + i)
+    return (time.process_time() - start) * 1000 / runs
