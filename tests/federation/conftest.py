@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    args: list[str], env: dict[str, str], url: str, log_path: Path, *,
+    deadline_seconds: float, probe: ssl.SSLContext | None = None,
+) -> Iterator[None]:
+    """`python -m subgraph serve ARGS` while the block runs, once its /readyz answers 200; its
+    output in `log_path`, shown when it does not start; SIGTERM (then kill) at the end."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "subgraph", "serve", *args], cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, env={**env, "SUBGRAPH_LOG_LEVEL": "WARNING"},
+        )
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1, context=probe) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                log.flush()
+                raise RuntimeError("subgraph did not start:\n" + log_path.read_text())
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="session")
@@ -139,38 +176,13 @@ def subgraph(
     if request.param == "elasticsearch":
         search_options = ["--search", search_url(search_prefix, "elasticsearch")]
     port = free_port()
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "subgraph", "serve", "--port", str(port),
-         "--store", store_url(request.param, tmp), "--namespaces", str(namespaces),
-         *tls_options, *auth_options, *search_options],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith(SERVER_SETTINGS)},
-             "SUBGRAPH_LOG_LEVEL": "WARNING"},
-    )
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1, context=probe) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            log.close()
-            raise RuntimeError("subgraph did not start:\n" + (tmp / "serve.log").read_text())
-        time.sleep(0.2)
+    args = ["--port", str(port), "--store", store_url(request.param, tmp),
+            "--namespaces", str(namespaces), *tls_options, *auth_options, *search_options]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_SETTINGS)}
     try:
-        yield Subgraph(f"{url}/graphql", tls, signer)
+        with serving(args, env, url, tmp / "serve.log", deadline_seconds=90, probe=probe):
+            yield Subgraph(f"{url}/graphql", tls, signer)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         if search_options:
             asyncio.run(delete_prefix(search_url(search_prefix, "elasticsearch"), search_prefix))

@@ -5,12 +5,8 @@ the caller's `traceparent`, and the subgraph exports its spans over OTLP/HTTP to
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.federation.conftest import BASE_NAMESPACES, ROOT, free_port
+from tests.federation.conftest import BASE_NAMESPACES, free_port, serving
 from tests.federation.harness import post_graphql, run_gateway
 
 pytestmark = pytest.mark.federation
@@ -88,39 +84,13 @@ def collector() -> Iterator[Collector]:
 def traced_subgraph(collector: Collector, tmp_path: Path) -> Iterator[str]:
     """`serve --demo` over SQLite, exporting its spans to `collector`."""
     port = free_port()
-    log = (tmp_path / "serve.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SUBGRAPH_", "OTEL_"))}
-    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "SUBGRAPH_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "subgraph", "serve", "--port", str(port), "--demo",
-         "--store", f"sqlite:///{tmp_path}/gateway.db", "--namespaces", str(BASE_NAMESPACES)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
+    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            log.close()
-            raise RuntimeError("subgraph did not start:\n" + (tmp_path / "serve.log").read_text())
-        time.sleep(0.2)
-    try:
+    args = ["--port", str(port), "--demo", "--store", f"sqlite:///{tmp_path}/gateway.db",
+            "--namespaces", str(BASE_NAMESPACES)]
+    with serving(args, env, url, tmp_path / "serve.log", deadline_seconds=60):
         yield f"{url}/graphql"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_a_request_through_the_gateway_is_one_trace_in_the_subgraph(
