@@ -19,6 +19,7 @@ Table names are unquoted CQL identifiers of at most 48 characters: `<prefix>_<na
 too long the namespace part is shortened and an 8-hex-digit digest of it keeps names distinct.
 
 Prefixes: kv_ (items), kvc_ (chunks), kvk_ (which keys have chunks), ts_ (one table per slice),
+tsi_ (which partitions of the slices a series has),
 cl_ (counter event log), cb_ (which log buckets a counter has), cr_ (rollups), ck_ (counter
 checkpoints), cf_ (best-effort counters).  Bump SCHEMA_VERSION when a table's shape changes and
 add the migration.
@@ -44,6 +45,10 @@ _KEYSPACE_TABLES = {
     # The time slices of each TimeSeries namespace: a slice is listed only once its table exists.
     "ts_slices": "CREATE TABLE IF NOT EXISTS {ks}.ts_slices "
     "(namespace text, slice bigint, table_name text, PRIMARY KEY ((namespace), slice))",
+    # Slices whose partitions the bucket index lists, marked before the table is made, and
+    # until when that index is kept (bucket_index.py).
+    "ts_indexed": "CREATE TABLE IF NOT EXISTS {ks}.ts_indexed (namespace text, slice bigint,"
+    " keep_until bigint, PRIMARY KEY ((namespace), slice))",
 }
 
 _KV_TABLES = {

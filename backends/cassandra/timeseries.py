@@ -11,12 +11,13 @@ table exists; retention drops whole tables (no tombstones) and unlists them.
 Tables are made ahead of time: a write makes sure the slice of now and the next one exist (in
 the background), and creates on demand an older slice it writes into (within the accept window).
 
-A read walks the interval's time buckets newest first.  It reads a group of buckets at once,
-every event bucket of each in parallel, merges the group newest first, and stops as soon as the
-limit is met; the group doubles each round so a sparse series needs few rounds, or grows to as
-many buckets as the events per bucket seen so far say the rest of the page needs.  The first
-group (the newest bucket) is read while the slice list is, when this process knows the slice.
-Each partition is read page by page only until it has given enough complete, matching events.
+A read asks the series' bucket index (bucket_index.py: which partitions were written) while the
+slice list is read, then walks those partitions newest first (every partition of a slice made
+before the index existed).  It reads a group of buckets at once, their partitions in parallel,
+merges the group newest first, and stops as soon as the limit is met; the group doubles each
+round so a sparse series needs few rounds, or grows to as many buckets as the events per bucket
+seen so far say the rest of the page needs.  Each partition is read page by page only until it
+has given enough complete, matching events.
 
 What reads as empty is what the slice list says: a slice `ts_slices` does not list has no
 events.  A listed slice whose table every host denies ("does not exist": the session asked them
@@ -28,7 +29,7 @@ clock.  Any other listed slice that no host can read is a schema that lags, and 
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from itertools import chain
 from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
 from backends.clock import now_micros
 
+from .bucket_index import BucketIndex, group_partitions
 from .errors import MissingTable
 from .schema import slice_table
 from .store import CassandraBase
@@ -70,6 +72,10 @@ class _Building:
 class CassandraTimeSeries(CassandraBase):
     """The `TimeSeriesStore` part of the Cassandra store (search is the search cluster's job)."""
 
+    @functools.cached_property
+    def bucket_index(self) -> BucketIndex:
+        return BucketIndex(self)
+
     # --- writes -----------------------------------------------------------------------------
 
     async def ts_write(
@@ -88,8 +94,9 @@ class CassandraTimeSeries(CassandraBase):
     async def _write(
         self, namespace: str, layout: TimeSeriesLayout, events: Sequence[StoredEvent]
     ) -> None:
+        index = self.bucket_index
         tables = {
-            s: await self.schema.ensure_slice(namespace, s)
+            s: await index.ensure_slice(namespace, layout, s)
             for s in sorted({layout.slice_of(e.event_time) for e in events})
         }
         self.make_slices_ahead(namespace, layout)
@@ -103,6 +110,8 @@ class CassandraTimeSeries(CassandraBase):
             )
         db = self.db
         async with db.call("ts_write"):
+            # the index first: an index row without its events costs a read, never an answer
+            await index.write(namespace, layout, ((k[1], (k[0], k[2], k[3])) for k in partitions))
             inserts = {
                 s: await db.prepare(
                     f"INSERT INTO {self.ks}.{t} (time_series_id, time_bucket, event_bucket,"
@@ -125,11 +134,13 @@ class CassandraTimeSeries(CassandraBase):
             if self.schema.is_listed(name) or name in pending:
                 continue
             pending.add(name)
-            self.in_background(self._make_slice(namespace, start, name))
+            self.in_background(self._make_slice(namespace, layout, start, name))
 
-    async def _make_slice(self, namespace: str, start: int, name: str) -> None:
+    async def _make_slice(
+        self, namespace: str, layout: TimeSeriesLayout, start: int, name: str
+    ) -> None:
         try:
-            await self.schema.ensure_slice(namespace, start)
+            await self.bucket_index.ensure_slice(namespace, layout, start)
         finally:
             self._ahead_pending.discard(name)
 
@@ -138,14 +149,7 @@ class CassandraTimeSeries(CassandraBase):
     async def ts_read(
         self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
     ) -> list[StoredEvent]:
-        async with self.db.call("ts_read"):
-            early = self._read_newest_early(namespace, layout, series_id, query)
-            try:
-                slices = {s for s, _ in await self._listed(namespace)}
-                return await self._read(namespace, layout, series_id, query, slices, early)
-            finally:
-                if early is not None:  # unused, or failed with the read: nobody waits for it
-                    _discard(early[1])
+        return (await self.ts_read_many(namespace, layout, [series_id], query))[series_id]
 
     async def ts_read_many(
         self,
@@ -156,10 +160,23 @@ class CassandraTimeSeries(CassandraBase):
     ) -> dict[str, list[StoredEvent]]:
         if not series_ids:
             return {}
+        low, high = _bounds(query)
+        if query.limit <= 0 or high < low:
+            return {s: [] for s in series_ids}
+        index = self.bucket_index
+        first, last = layout.slice_of(low), layout.slice_of(high)
         async with self.db.call("ts_read_many"):
-            slices = {s for s, _ in await self._listed(namespace)}
+            # the slice list and each series' index at once: one round trip before the data
+            listed, *indexed = await self.each(chain(
+                [self._listed(namespace)],
+                (index.read(namespace, s, first, last) for s in series_ids),
+            ))
+            slices = {s for s, _ in listed}
+            believed = await index.believed(namespace, (s for s in slices if first <= s <= last))
             found = await self.each(
-                self._read(namespace, layout, s, query, slices) for s in series_ids
+                self._read(namespace, layout, s, query,
+                           _buckets(layout, slices, believed, parts, low, high))
+                for s, parts in zip(series_ids, indexed, strict=True)
             )
         return dict(zip(series_ids, found, strict=True))
 
@@ -169,25 +186,14 @@ class CassandraTimeSeries(CassandraBase):
         layout: TimeSeriesLayout,
         series_id: str,
         query: EventQuery,
-        slices: set[int],
-        early: tuple[tuple[int, int], asyncio.Task[list[list[StoredEvent]]]] | None = None,
+        buckets: list[tuple[int, int, tuple[int, ...]]],
     ) -> list[StoredEvent]:
-        low, high = _bounds(query)
-        if query.limit <= 0 or high < low:
-            return []
-        buckets = _buckets(layout, slices, low, high)
         found: list[StoredEvent] = []
         width, i = 1, 0
         while i < len(buckets) and len(found) < query.limit:
             group, i = buckets[i:i + width], i + width
             need = query.limit - len(found)
-            if early is not None and group == [early[0]]:  # read already, while slices were
-                parts = await early[1]
-            else:
-                if early is not None:  # the slice list has no such slice (retention dropped it)
-                    _discard(early[1])
-                parts = await self._read_group(namespace, layout, series_id, group, query, need)
-            early = None
+            parts = await self._read_group(namespace, layout, series_id, group, query, need)
             merged = sorted(chain.from_iterable(parts),
                             key=lambda e: (e.event_time, e.event_id), reverse=True)
             found.extend(merged[:need])
@@ -199,33 +205,18 @@ class CassandraTimeSeries(CassandraBase):
         namespace: str,
         layout: TimeSeriesLayout,
         series_id: str,
-        group: list[tuple[int, int]],
+        group: list[tuple[int, int, tuple[int, ...]]],
         query: EventQuery,
         need: int,
     ) -> list[list[StoredEvent]]:
-        """Every event bucket of the group's time buckets, in parallel."""
+        """The partitions of the group's time buckets, in parallel."""
         low, high = _bounds(query)
         return await self.each(
             self._partition(namespace, layout, slice_start, series_id, tb, eb, low, high, query,
                             need)
-            for slice_start, tb in group
-            for eb in range(layout.event_buckets)
+            for slice_start, tb, ebs in group
+            for eb in ebs
         )
-
-    def _read_newest_early(
-        self, namespace: str, layout: TimeSeriesLayout, series_id: str, query: EventQuery
-    ) -> tuple[tuple[int, int], asyncio.Task[list[list[StoredEvent]]]] | None:
-        """Start reading the first group (the newest bucket) while the slice list is read,
-        when this process knows that bucket's slice table exists and is listed: a read then
-        takes one round trip less.  `_read` uses it only if the slice list has that slice."""
-        low, high = _bounds(query)
-        if query.limit <= 0 or high < low:
-            return None
-        first = (layout.slice_of(high), time_bucket(layout, high))
-        if not self.schema.is_listed(slice_table(namespace, first[0])):
-            return None
-        work = self._read_group(namespace, layout, series_id, [first], query, query.limit)
-        return first, asyncio.ensure_future(work)
 
     async def _partition(
         self,
@@ -319,6 +310,7 @@ class CassandraTimeSeries(CassandraBase):
                     write=True,
                 )
                 await db.run(db.bind(unlist, [namespace, start]), "unlist slice")
+            await self.bucket_index.unmark(namespace, start)
         return [s for s, _ in doomed]
 
 
@@ -334,12 +326,6 @@ def _past_retention(layout: TimeSeriesLayout, slice_start: int) -> bool:
     """Whether retention (in this process or one whose clock runs ahead) may drop the slice."""
     cutoff = now_micros() // 1_000_000 - layout.retention_seconds + RETENTION_SKEW_SECONDS
     return slice_start + layout.seconds_per_slice <= cutoff
-
-
-def _discard(task: asyncio.Task[object]) -> None:
-    """Cancel a read nobody will wait for, and retrieve its outcome (no warning in the logs)."""
-    task.cancel()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _keep(
@@ -363,19 +349,34 @@ def _next_width(width: int, read: int, found: int, limit: int) -> int:
 
 
 def _buckets(
-    layout: TimeSeriesLayout, slices: set[int], low: int, high: int
-) -> list[tuple[int, int]]:
-    """`(slice, bucket)` starts of the buckets in `[low, high]` of listed slices, newest first."""
+    layout: TimeSeriesLayout,
+    slices: set[int],
+    believed: set[int],
+    indexed: list[tuple[int, int, int]],
+    low: int,
+    high: int,
+) -> list[tuple[int, int, tuple[int, ...]]]:
+    """`(slice, bucket, event buckets)` to read for `[low, high]`, newest bucket first: from the
+    index in slices where it is believed, every partition in the other listed slices."""
     low_s, high_s = low // 1_000_000, high // 1_000_000
     step = layout.seconds_per_bucket
-    found: list[tuple[int, int]] = []
+    first_tb = low_s - low_s % step
+    from_index: dict[int, list[tuple[int, int, int]]] = {}
+    for part in indexed:
+        if part[0] in believed and first_tb <= part[1] <= high_s:
+            from_index.setdefault(part[0], []).append(part)
+    every = tuple(range(layout.event_buckets))
+    found: list[tuple[int, int, tuple[int, ...]]] = []
     for start in sorted(slices, reverse=True):
         end = start + layout.seconds_per_slice - 1
         if start > high_s or end < low_s:
+            continue
+        if start in believed:
+            found.extend(group_partitions(from_index.get(start, [])))
             continue
         first = min(end, high_s)
         first -= first % step
         last = max(start, low_s)
         last -= last % step
-        found.extend((start, tb) for tb in range(first, last - 1, -step))
+        found.extend((start, tb, every) for tb in range(first, last - 1, -step))
     return found
