@@ -45,6 +45,7 @@ from .schema import slice_table
 from .store import CassandraBase
 
 MAX_GROUP_BUCKETS = 32
+MAX_IN_PARTITIONS = 64  # partitions one read statement names (IN on the partition key)
 ROWS_PER_EVENT_GUESS = 4
 RETENTION_SKEW_SECONDS = 300  # how far another process's retention clock may run ahead
 
@@ -189,7 +190,8 @@ class CassandraTimeSeries(CassandraBase):
         buckets: list[tuple[int, int, tuple[int, ...]]],
     ) -> list[StoredEvent]:
         found: list[StoredEvent] = []
-        width, i = 1, 0
+        # a quarter of the page's buckets first: the index names buckets that hold events
+        width, i = min(max(1, query.limit // 4), MAX_GROUP_BUCKETS), 0
         while i < len(buckets) and len(found) < query.limit:
             group, i = buckets[i:i + width], i + width
             need = query.limit - len(found)
@@ -209,14 +211,73 @@ class CassandraTimeSeries(CassandraBase):
         query: EventQuery,
         need: int,
     ) -> list[list[StoredEvent]]:
-        """The partitions of the group's time buckets, in parallel."""
+        """The partitions of the group's time buckets: per slice, one statement for many."""
         low, high = _bounds(query)
-        return await self.each(
-            self._partition(namespace, layout, slice_start, series_id, tb, eb, low, high, query,
-                            need)
-            for slice_start, tb, ebs in group
-            for eb in ebs
-        )
+        by_slice: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+        for slice_start, tb, ebs in group:
+            by_slice.setdefault(slice_start, []).append((tb, ebs))
+        works = []
+        for slice_start, buckets in by_slice.items():
+            for chunk in _in_chunks(buckets):
+                if len(chunk) == 1 and len(chunk[0][1]) == 1:
+                    (tb, (eb,)), = chunk
+                    works.append(self._partition(namespace, layout, slice_start, series_id, tb,
+                                                 eb, low, high, query, need))
+                else:
+                    works.append(self._partitions(namespace, layout, slice_start, series_id,
+                                                  chunk, low, high, query, need))
+        return await self.each(works)
+
+    async def _partitions(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        slice_start: int,
+        series_id: str,
+        buckets: list[tuple[int, tuple[int, ...]]],
+        low: int,
+        high: int,
+        query: EventQuery,
+        need: int,
+    ) -> list[StoredEvent]:
+        """Up to `need` events of each partition of `buckets` in one statement (`IN` on the
+        partition key), `PER PARTITION LIMIT` rows each; a partition that gives the whole limit
+        may hold more (or an event cut short) and is read again on its own, page by page."""
+        db = self.db
+        rows_each = (need + 1) * ROWS_PER_EVENT_GUESS
+        tbs = [tb for tb, _ in buckets]
+        ebs = sorted({eb for _, ebs in buckets for eb in ebs})
+        try:
+            select = await db.prepare(
+                f"SELECT time_bucket, event_bucket, event_time, event_id, item_key, value"
+                f" FROM {self.ks}.{slice_table(namespace, slice_start)}"
+                " WHERE time_series_id = ? AND time_bucket IN ? AND event_bucket IN ?"
+                " AND event_time >= ? AND event_time <= ? PER PARTITION LIMIT ?",
+                write=False,
+            )
+            rows = await db.rows(
+                db.bind(select, [series_id, tbs, ebs, low, high, rows_each],
+                        self.config.fetch_size),
+                "ts_read",
+            )
+        except MissingTable:  # on every host: retention dropped it since it was listed?
+            if _past_retention(layout, slice_start):
+                return []
+            raise
+        by_partition: dict[tuple[int, int], list[tuple[int, str, str, bytes]]] = {}
+        for tb, eb, event_time, event_id, key, value in rows:
+            by_partition.setdefault((tb, eb), []).append((event_time, event_id, key, value))
+        found: list[StoredEvent] = []
+        again = []
+        for (tb, eb), part in by_partition.items():
+            if len(part) >= rows_each:
+                again.append(self._partition(namespace, layout, slice_start, series_id, tb, eb,
+                                             low, high, query, need))
+            else:
+                found.extend(_events(part, query, series_id, need))
+        for events in await self.each(again):
+            found.extend(events)
+        return found
 
     async def _partition(
         self,
@@ -326,6 +387,47 @@ def _past_retention(layout: TimeSeriesLayout, slice_start: int) -> bool:
     """Whether retention (in this process or one whose clock runs ahead) may drop the slice."""
     cutoff = now_micros() // 1_000_000 - layout.retention_seconds + RETENTION_SKEW_SECONDS
     return slice_start + layout.seconds_per_slice <= cutoff
+
+
+def _events(
+    rows: list[tuple[int, str, str, bytes]], query: EventQuery, series_id: str, need: int
+) -> list[StoredEvent]:
+    """The first `need` complete events matching `query` of one partition's rows (all of it
+    in the interval: the caller saw fewer rows than its limit)."""
+    events: list[StoredEvent] = []
+    current: _Building | None = None
+    before = query.before
+    for event_time, event_id, key, value in rows:
+        if before is not None and (event_time, event_id) >= (before.event_time, before.event_id):
+            continue
+        if current is None or (current.event_time, current.event_id) != (event_time, event_id):
+            if current is not None:
+                _keep(current, query, series_id, events)
+            current = _Building(event_time, event_id)
+        current.items[key] = value or b""
+    if current is not None:
+        _keep(current, query, series_id, events)
+    return events[:need]
+
+
+def _in_chunks(
+    buckets: list[tuple[int, tuple[int, ...]]],
+) -> list[list[tuple[int, tuple[int, ...]]]]:
+    """Buckets cut so that one statement names at most MAX_IN_PARTITIONS partitions (its
+    `IN` lists' product: the event buckets of the chunk, for each time bucket)."""
+    chunks: list[list[tuple[int, tuple[int, ...]]]] = []
+    chunk: list[tuple[int, tuple[int, ...]]] = []
+    ebs: set[int] = set()
+    for tb, these in buckets:
+        wider = ebs | set(these)
+        if chunk and (len(chunk) + 1) * len(wider) > MAX_IN_PARTITIONS:
+            chunks.append(chunk)
+            chunk, wider = [], set(these)
+        chunk.append((tb, these))
+        ebs = wider
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 def _keep(

@@ -3,13 +3,15 @@ and a slice whose index cannot be believed is read whole, never wrongly."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
+from backends.base import EventCursor, EventQuery, StoredEvent, TimeSeriesLayout
 from backends.cassandra import CassandraStore
 from backends.cassandra.bucket_index import index_table
 from backends.cassandra.timeseries import event_bucket, time_bucket
@@ -42,16 +44,24 @@ def sparse_events(now: int) -> list[StoredEvent]:
 
 
 def count_partition_reads(store: CassandraStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every partition the store reads from now on, as (slice, bucket, event bucket)."""
+    """Every partition the store reads from now on, as (slice, bucket, event bucket): those
+    read alone, and those a statement names with `IN` (every pair of its two lists)."""
     seen: list[Any] = []
-    real = store._partition
+    one, many = store._partition, store._partitions
 
-    async def counting(namespace: str, layout: TimeSeriesLayout, slice_start: int,
-                       series_id: str, tb: int, eb: int, *rest: Any) -> list[StoredEvent]:
+    async def counting_one(namespace: str, layout: TimeSeriesLayout, slice_start: int,
+                           series_id: str, tb: int, eb: int, *rest: Any) -> list[StoredEvent]:
         seen.append((slice_start, tb, eb))
-        return await real(namespace, layout, slice_start, series_id, tb, eb, *rest)
+        return await one(namespace, layout, slice_start, series_id, tb, eb, *rest)
 
-    monkeypatch.setattr(store, "_partition", counting)
+    async def counting_many(namespace: str, layout: TimeSeriesLayout, slice_start: int,
+                            series_id: str, buckets: list[Any], *rest: Any) -> list[StoredEvent]:
+        ebs = {eb for _, these in buckets for eb in these}
+        seen.extend((slice_start, tb, eb) for tb, _ in buckets for eb in ebs)
+        return await many(namespace, layout, slice_start, series_id, buckets, *rest)
+
+    monkeypatch.setattr(store, "_partition", counting_one)
+    monkeypatch.setattr(store, "_partitions", counting_many)
     return seen
 
 
@@ -133,3 +143,38 @@ async def test_a_write_that_fails_half_way_shows_nothing(
     retried = sparse_events(now)
     await store.ts_write(ns_name, LAYOUT, retried)
     assert await store.ts_read(ns_name, LAYOUT, "s", a_day(now)) == retried
+
+
+async def test_reads_of_many_partitions_at_once_match_a_brute_force_answer(
+    store: CassandraStore, ns_name: str
+) -> None:
+    """Events of 1 to 9 items (the per-partition row limit assumes 4 an event), all of event
+    bucket 0, in three buckets of one slice: one statement reads the three partitions, those
+    cut at the row limit are read again on their own; every page right, its items whole."""
+    rng = random.Random(7)
+    now = now_micros()
+    first_bucket = (LAYOUT.slice_of(now) - 2 * 3600 + 600) * SEC
+    ids = (f"e{n:04d}" for n in itertools.count())
+    events = []
+    for i in range(90):
+        event_id = next(x for x in ids if event_bucket(LAYOUT, x) == 0)
+        at = first_bucket + rng.randrange(0, 180_000_000)
+        items = {f"k{j}": f"{i}-{j}".encode() for j in range(rng.randint(1, 9))}
+        events.append(StoredEvent("s", at, event_id, items))
+    await store.ts_write(ns_name, LAYOUT, events)
+    expected = sorted(events, key=lambda e: (e.event_time, e.event_id), reverse=True)
+    interval = (now - 4 * 3600 * SEC, now + SEC)
+    for limit in (1, 3, 7, 16, 40, 91):
+        assert await store.ts_read(ns_name, LAYOUT, "s", EventQuery(*interval, limit)) == (
+            expected[:limit]
+        ), limit
+    # page by page, resuming after the last event of each
+    got: list[StoredEvent] = []
+    before = None
+    while True:
+        page = await store.ts_read(ns_name, LAYOUT, "s", EventQuery(*interval, 9, before))
+        got.extend(page)
+        if len(page) < 9:
+            break
+        before = EventCursor(page[-1].event_time, page[-1].event_id)
+    assert got == expected
