@@ -87,6 +87,10 @@ class KVNamespace(AccessPolicy):
     # default gc_grace_seconds, and longer than idempotency keys are kept (a retry reuses the
     # first attempt's token).
     tombstone_gc_seconds: int = 864000
+    # Look-aside cache of first pages (abstractions/cache.py): 0 is off.  Rows larger than
+    # `cache_max_value_bytes` are not cached (memcached keeps at most 1 MiB per entry).
+    cache_ttl_seconds: int = 0
+    cache_max_value_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +203,9 @@ _CHECKS: dict[str, Check] = {
     "search_fields": _field_types,
     "default_ttl_seconds": _non_negative,
     "compress_over_bytes": _non_negative,
+    "cache_ttl_seconds": _non_negative,
+    "cache_max_value_bytes": lambda v: None if 0 < v <= 1000 * 1024 else
+    "must be between 1 and 1024000 (memcached's largest entry, less room for its key)",
 }
 
 
