@@ -161,14 +161,8 @@ class MemcachedCache:
         name = key.name.encode()
 
         async def step(c: object) -> int | None:
-            try:
-                if delta >= 0:
-                    return await c.incr(name, delta)  # type: ignore[attr-defined]
-                return await c.decr(name, -delta)  # type: ignore[attr-defined]
-            except self._aiomcache.ClientException as exc:
-                if len(exc.args) > 1 and exc.args[1] == b"NOT_FOUND":
-                    return None
-                raise
+            command = b"incr" if delta >= 0 else b"decr"
+            return await _incr_decr(c, command, name, abs(delta))
 
         for _ in range(3):
             value = await self._run(key.route, step)
@@ -264,6 +258,28 @@ class MemcachedCache:
         client, node.client = node.client, None
         if client is not None:
             await _close(client)
+
+
+async def _incr_decr(client: object, command: bytes, name: bytes, delta: int) -> int | None:
+    """`incr`/`decr`, None when the key is missing.  Not aiomcache's `incr`: it answers a
+    missing key with an exception that also breaks the pooled connection it used (aiomcache
+    0.8, hence the pin below 0.9), and a missing counter is ordinary (evicted, expired)."""
+    pool = client._pool  # type: ignore[attr-defined]
+    conn = await pool.acquire()
+    try:
+        resp = await client._execute_simple_command(  # type: ignore[attr-defined]
+            conn, b"%s %s %d\r\n" % (command, name, delta)
+        )
+    except BaseException as exc:
+        conn[0].set_exception(exc if isinstance(exc, Exception) else CacheError("cancelled"))
+        raise
+    finally:
+        pool.release(conn)
+    if resp == b"NOT_FOUND":
+        return None
+    if not resp.isdigit():
+        raise CacheError(f"{command.decode()} answered {bytes(resp[:40])!r}")
+    return int(resp)
 
 
 async def _close(client: object) -> None:
