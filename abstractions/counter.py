@@ -1,6 +1,10 @@
 """The Distributed Counter abstraction in three modes.
 
-- `best_effort`: an in-store counter; fast, not idempotent (a retried add counts twice).
+- `best_effort`: an in-store counter; fast, not idempotent (a retried add counts twice).  With
+  `cache_ttl_seconds` and a cache engine (memcached), it lives in the cache instead, as
+  Netflix's EVCache counters do: memcached `incr`/`decr` with that TTL, no store call.  Such a
+  counter may lose counts: evicted, expired, or its node lost (a restarted node is empty), it
+  starts again from 0; while its node is down, adds and reads fail (`Unavailable`).
 - `eventual`: every add is an event in a log, keyed by its idempotency token.  A rollup folds the
   events older than the accept window (immutable, since later writes that old are rejected) into
   a rollup row `(count, as_of)`.  `get` returns the rollup and queues the counter for a rollup.
@@ -84,13 +88,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from backends.base import (
+    CacheEngine,
+    CacheError,
+    CacheKey,
     Checkpoint,
     CounterEvent,
     CounterStore,
@@ -106,6 +114,7 @@ from .errors import (
     InvalidArgument,
     InvalidIdempotencyToken,
     TooLarge,
+    Unavailable,
 )
 from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import CounterNamespace, Namespaces
@@ -113,6 +122,7 @@ from .tokens import IdempotencyToken, now_micros
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
+T = TypeVar("T")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_NAME = 256
@@ -175,8 +185,10 @@ class Counters:
         calls: CallCounter | None = None,
         events: EventCounter | None = None,
         store_calls: StoreCalls | None = None,
+        cache: CacheEngine | None = None,
     ) -> None:
         self._store = store
+        self._cache = cache
         self._namespaces = namespaces
         self._calls = calls or CallCounter()
         self._call = (store_calls or StoreCalls()).bind("counter", store)
@@ -287,6 +299,9 @@ class Counters:
         ns = self._namespace(namespace)
         _check_name(name)
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                await self._in_cache(lambda c: c.delete(_cache_key(ns, name)))
+                return
             with self._call("clear"):
                 await self._store.counter_zero(ns.name, name)
             return
@@ -375,6 +390,18 @@ class Counters:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _cached(self, ns: CounterNamespace) -> bool:
+        return self._cache is not None and ns.cache_ttl_seconds > 0
+
+    async def _in_cache(self, op: Callable[[CacheEngine], Awaitable[T]]) -> T:
+        """A call to the cache that holds best-effort counters; its failure is `Unavailable`
+        (the count lives nowhere else)."""
+        assert self._cache is not None
+        try:
+            return await op(self._cache)
+        except CacheError as exc:
+            raise Unavailable("the cache holding this counter is not reachable") from exc
+
     def _namespace(self, name: str) -> CounterNamespace:
         return self._namespaces.get(name, CounterNamespace)
 
@@ -413,6 +440,11 @@ class Counters:
         _check_name(name)
         _check_delta(delta)
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                key = _cache_key(ns, name)
+                value = await self._in_cache(
+                    lambda c: c.incr(key, delta, _BIAS, ns.cache_ttl_seconds))
+                return value - _BIAS
             try:
                 with self._call("add"):
                     return await self._store.counter_incr(ns.name, name, delta)
@@ -470,6 +502,12 @@ class Counters:
 
     async def _counts(self, ns: CounterNamespace, names: list[str]) -> dict[str, Count]:
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                keys = {n: _cache_key(ns, n) for n in names}
+                found, failed = await self._in_cache(lambda c: c.get_many(list(keys.values())))
+                if failed:
+                    raise Unavailable("the cache holding these counters is not reachable")
+                return {n: int(found[k]) - _BIAS if k in found else 0 for n, k in keys.items()}
             with self._call("get"):
                 values = await self._store.counter_values(ns.name, names)
             return {n: values.get(n, 0) for n in names}
@@ -778,6 +816,16 @@ class Counters:
                 await self.apply_retention(limit=RETENTION_COUNTERS_PER_PASS)
             except Exception:
                 log.exception("counter retention pass failed; will retry")
+
+
+# memcached counters are unsigned 64-bit and `decr` stops at 0: a count is kept biased by
+# 2**63, so the signed range maps onto theirs.
+_BIAS = 1 << 63
+
+
+def _cache_key(ns: CounterNamespace, name: str) -> CacheKey:
+    digest = hashlib.blake2b(name.encode(), digest_size=16, person=b"counter").hexdigest()
+    return CacheKey(f"{ns.name}/{name}", f"ctr:{ns.name}:{digest}")
 
 
 def _start(rollup: Rollup | None, checkpoint: Checkpoint | None) -> Rollup | None:

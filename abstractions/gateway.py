@@ -11,7 +11,7 @@ from .counter import Counters
 from .garbage import GarbageCollector
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter, StoreCalls
-from .namespaces import KVNamespace, Namespaces, load_namespaces
+from .namespaces import CounterNamespace, KVNamespace, Namespaces, load_namespaces
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
@@ -53,7 +53,8 @@ class DataGateway:
         self.store = store
         namespaces = with_signing_keys_namespace(namespaces)
         self._owns_cache = cache is None and any(
-            isinstance(ns, KVNamespace) and ns.cache_ttl_seconds for ns in namespaces.all()
+            isinstance(ns, KVNamespace | CounterNamespace) and ns.cache_ttl_seconds
+            for ns in namespaces.all()
         )
         if self._owns_cache:
             from backends.cache import open_cache
@@ -75,7 +76,7 @@ class DataGateway:
         self.timeseries = TimeSeries(
             store, namespaces, tokens, self.calls, index, self.events, calls
         )
-        self.counters = Counters(store, namespaces, self.calls, self.events, calls)
+        self.counters = Counters(store, namespaces, self.calls, self.events, calls, cache)
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
