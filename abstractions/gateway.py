@@ -76,7 +76,9 @@ class DataGateway:
         self.timeseries = TimeSeries(
             store, namespaces, tokens, self.calls, index, self.events, calls
         )
-        self.counters = Counters(store, namespaces, self.calls, self.events, calls, cache)
+        self.counters = Counters(
+            store, namespaces, self.calls, self.events, calls, cache, self.cache_stats
+        )
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())

@@ -141,8 +141,9 @@ class CounterNamespace(AccessPolicy):
     # How long the event log keeps an event (then only its checkpoint does), and how late a
     # retry may still be applied: 7 days, the idempotency keys' retention.
     log_retention_seconds: float = 7 * 86400.0
-    # best_effort only: keep the counters in the cache engine (memcached incr/decr) with this
-    # TTL instead of the store; 0 is off.  See abstractions/counter.py for what may be lost.
+    # best_effort: keep the counters in the cache engine (memcached incr/decr) with this TTL
+    # instead of the store (see abstractions/counter.py for what may be lost); eventual: cache
+    # each rollup this long.  0 is off; accurate counters refuse it.
     cache_ttl_seconds: int = 0
 
 
@@ -414,8 +415,11 @@ def _check_relations(ns: Namespace, where: str) -> None:
             )
         if ns.page_items > ns.max_page_items:
             raise NamespaceConfigError(f"{where}: key 'page_items' must not exceed max_page_items")
-    if isinstance(ns, CounterNamespace) and ns.cache_ttl_seconds and ns.mode != "best_effort":
-        raise NamespaceConfigError(f"{where}: key 'cache_ttl_seconds' needs mode = \"best_effort\"")
+    if isinstance(ns, CounterNamespace) and ns.cache_ttl_seconds and ns.mode == "accurate":
+        raise NamespaceConfigError(
+            f"{where}: key 'cache_ttl_seconds' is for best_effort and eventual counters (an "
+            "accurate count reads the log since its rollup at every read)"
+        )
     if isinstance(ns, CounterNamespace) and ns.log_retention_seconds < ns.accept_window_seconds:
         raise NamespaceConfigError(
             f"{where}: key 'log_retention_seconds' must be at least accept_window_seconds"

@@ -589,6 +589,14 @@ class CacheEngine(Protocol):
 
     async def get_counter(self, key: CacheKey) -> int | None: ...
 
+    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
+        """The value and its CAS token (changed by every write of the key), or None."""
+        ...
+
+    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
+        """Store only if the key was not written since `gets` gave `token`; True when stored."""
+        ...
+
     async def delete(self, key: CacheKey) -> None: ...
 
     def evictions(self) -> dict[str, int]:

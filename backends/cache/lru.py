@@ -30,7 +30,8 @@ class LRUCache:
             raise ValueError("max_bytes must be greater than 0")
         self.max_bytes = max_bytes
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[bytes, float, int]] = OrderedDict()
+        self._writes = 0  # the CAS token of the newest write
         self._bytes = 0
         self._evictions: Counter[str] = Counter()
 
@@ -71,6 +72,16 @@ class LRUCache:
         value = self._get(key.name)
         return None if value is None else int(value)
 
+    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
+        value = self._get(key.name)
+        return None if value is None else (value, self._entries[key.name][2])
+
+    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
+        if self._get(key.name) is None or self._entries[key.name][2] != token:
+            return False
+        self._put(key.name, value, ttl)
+        return True
+
     async def delete(self, key: CacheKey) -> None:
         entry = self._entries.pop(key.name, None)
         if entry is not None:
@@ -92,7 +103,7 @@ class LRUCache:
         entry = self._entries.get(name)
         if entry is None:
             return None
-        value, expires = entry
+        value, expires, _ = entry
         if expires <= self._clock():
             del self._entries[name]
             self._bytes -= _weight(name, value)
@@ -110,10 +121,11 @@ class LRUCache:
             self._bytes -= _weight(name, old[0])
         if weight > self.max_bytes:
             return  # larger than the whole cache: not kept (as memcached refuses it)
-        self._entries[name] = (value, expires)
+        self._writes += 1
+        self._entries[name] = (value, expires, self._writes)
         self._bytes += weight
         while self._bytes > self.max_bytes:
-            victim, (dropped, _) = self._entries.popitem(last=False)
+            victim, (dropped, _, _) = self._entries.popitem(last=False)
             self._bytes -= _weight(victim, dropped)
             self._evictions[_namespace_of(victim)] += 1
 

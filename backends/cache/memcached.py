@@ -150,7 +150,20 @@ class MemcachedCache:
         return found, failed
 
     async def set(self, key: CacheKey, value: bytes, ttl: int) -> None:
-        await self._run(key.route, lambda c: c.set(key.name.encode(), value, exptime=ttl))
+        async def op(c: object) -> None:
+            if not await c.set(key.name.encode(), value, exptime=ttl):  # type: ignore[attr-defined]
+                raise CacheError("set was not stored")  # the node is marked down: see _on
+
+        await self._run(key.route, op)
+
+    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
+        value, token = await self._run(key.route, lambda c: c.gets(key.name.encode()))
+        return None if value is None or token is None else (value, token)
+
+    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
+        return bool(await self._run(
+            key.route, lambda c: c.cas(key.name.encode(), value, token, exptime=ttl)
+        ))
 
     async def add(self, key: CacheKey, value: bytes, ttl: int) -> bool:
         return bool(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from abstractions.errors import Unavailable
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import CounterNamespace, NamespaceConfigError, Namespaces
-from abstractions.tokens import PageTokens
+from abstractions.tokens import IdempotencyToken, PageTokens
+from backends.base import Rollup
 from backends.cache.memcached import MemcachedCache
 from tests.conftest import MEMCACHED, make_cache, make_store
 
@@ -75,9 +77,72 @@ async def test_a_counter_on_an_unreachable_cache_is_unavailable_not_zero(
         await engine.close()
 
 
-def test_cache_ttl_is_refused_on_a_counter_that_is_not_best_effort() -> None:
+def test_cache_ttl_is_refused_on_an_accurate_counter() -> None:
     from abstractions.namespaces import parse_namespaces
 
     with pytest.raises(NamespaceConfigError, match="cache_ttl_seconds"):
-        parse_namespaces({"namespaces": {"c": {"abstraction": "counter", "mode": "eventual",
+        parse_namespaces({"namespaces": {"c": {"abstraction": "counter", "mode": "accurate",
                                                "cache_ttl_seconds": 5}}}, "test")
+
+
+EVENTUAL = "counter_eventual_fast"  # accept window 0.2 s
+
+
+@pytest.fixture(params=CACHES)
+async def eventual(
+    request: pytest.FixtureRequest, tmp_path: Path, namespaces: Namespaces
+) -> AsyncIterator[DataGateway]:
+    engine = make_cache(request.param)
+    ns = namespaces.get(EVENTUAL, CounterNamespace)
+    gateway = DataGateway(
+        make_store("sqlite", tmp_path),
+        namespaces.with_overrides(dataclasses.replace(ns, cache_ttl_seconds=60)),
+        page_tokens=PageTokens(b"test"), cache=engine,
+    )
+    await gateway.start(background=False)
+    yield gateway
+    await gateway.stop()
+    await engine.close()
+
+
+async def test_eventual_counts_are_served_from_the_cache_and_refreshed_by_rollups(
+    eventual: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = eventual
+    reads = 0
+    original = gw.store.counter_rollups
+
+    async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(gw.store, "counter_rollups", counted)
+    await gw.counters.add(EVENTUAL, uid, 3, IdempotencyToken.new())
+    await asyncio.sleep(1.3)  # past the accept window and the clock skew
+    await gw.counters.rollup(EVENTUAL, [uid])
+    before = reads
+    assert await gw.counters.get(EVENTUAL, uid) == 3  # the rollup put it in the cache
+    assert await gw.counters.get(EVENTUAL, uid) == 3
+    await gw.counters.add(EVENTUAL, uid, 4, IdempotencyToken.new())
+    await asyncio.sleep(1.3)  # past the accept window and the clock skew
+    await gw.counters.rollup(EVENTUAL, [uid])
+    reads_by_rollup = reads - before
+    assert await gw.counters.get(EVENTUAL, uid) == 7
+    assert reads - before == reads_by_rollup  # no get read the store
+    stats = {labels[1]: n for labels, n in gw.cache_stats.snapshot().items()
+             if labels[0] == EVENTUAL}
+    assert stats["hit"] == 3
+
+
+async def test_an_older_rollup_never_replaces_a_newer_one_in_the_cache(
+    eventual: DataGateway, uid: str
+) -> None:
+    gw = eventual
+    ns = gw.namespaces.get(EVENTUAL, CounterNamespace)
+    counters = gw.counters
+    await counters._cache_rollup(ns, uid, Rollup(10, 2_000))
+    await counters._cache_rollup(ns, uid, Rollup(5, 1_000))  # a slow rollup arriving late
+    assert await gw.counters.get(EVENTUAL, uid) == 10
+    await counters._cache_rollup(ns, uid, Rollup(12, 3_000))
+    assert await gw.counters.get(EVENTUAL, uid) == 12
