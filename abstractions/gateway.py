@@ -109,6 +109,12 @@ class DataGateway:
             await self.timeseries.start()
             await self.garbage.start()
 
+    async def refresh_cache_stats(self) -> None:
+        """Ask the cache engine for what only its servers know (memcached's evictions)."""
+        refresh = getattr(self.cache, "refresh_stats", None)
+        if refresh is not None:
+            await refresh()
+
     async def stop(self) -> None:
         """Flush buffered writes, stop background work, then close the index and the store."""
         await self.timeseries.stop()
