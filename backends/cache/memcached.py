@@ -1,4 +1,11 @@
-"""memcached as the cache engine, through aiomcache (aio-libs' asyncio client).
+"""memcached as the cache engine, through emcache (an asyncio client with a C parser).
+
+Why emcache: maintained (releases through 2026), every command we need (get_many, gets/cas,
+add, incr/decr, touch, flush_all), a timeout per operation and a protocol parser that cannot
+spin.  aiomcache was tried first: its reply loop (`readline` until CRLF) spins forever on a
+connection the server closed mid-reply, which a killed node does, and no timeout can stop a
+loop that never yields.  emcache's own cluster is not used: one client per node, our ring and
+our mark-down (below), since a down node's keys must not move to another node.
 
 `memcached://h1:11211,h2:11211` names the nodes; a key goes to the node its route hashes to
 on a ring of virtual points (consistent hashing, ketama-style: adding a node moves about 1/N
@@ -12,7 +19,8 @@ operations on it then raise `CacheError` at once.  After `retry_seconds` the nex
 probes it (one probe at a time): a fresh connection, `flush_all`, and the node is up again,
 empty.  The flush is what makes a failed invalidation safe: whatever this process could not
 invalidate is gone before this process reads the node again.  A connection that timed out is
-never reused (its reply could come later and be read as another command's).
+never reused (its reply could come later and be read as another command's): the node's
+client is closed with it.
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from backends.base import CacheError, CacheKey
 
 DEFAULT_PORT = 11211
 POINTS_PER_NODE = 160
+CLOSE_SECONDS = 0.5  # closing a dead node's connections must not hold the request that saw it
 T = TypeVar("T")
 
 
@@ -76,7 +85,7 @@ class Ring:
 class _Node:
     host: str
     port: int
-    client: object | None = None  # aiomcache.Client while up
+    client: Any = None  # an emcache client while up
     down: bool = False
     retry_at: float = 0.0
     probing: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -98,22 +107,16 @@ class MemcachedCache:
         *,
         timeout: float = 0.1,
         retry_seconds: float = 1.0,
-        pool_size: int = 4,
+        max_connections: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        try:
-            import aiomcache
-        except ImportError as exc:  # pragma: no cover - a dependency of the project
-            raise ValueError("the memcached cache needs aiomcache: pip install aiomcache") from exc
-        self._aiomcache = aiomcache
         self._nodes = [_Node(host, port) for host, port in nodes]
         self._ring = Ring([n.name for n in self._nodes])
         self.timeout = timeout
         self.retry_seconds = retry_seconds
-        self._pool_size = pool_size
+        self._max_connections = max_connections
         self._clock = clock
-        for node in self._nodes:
-            node.client = self._client(node)
+        self._started = False
 
     @classmethod
     def from_url(cls, url: str, **options: float) -> MemcachedCache:
@@ -144,71 +147,82 @@ class MemcachedCache:
             if values is None:
                 failed.update(key.route for key in batch)
                 continue
-            for key, value in zip(batch, values, strict=True):
-                if value is not None:
-                    found[key] = value
+            for key in batch:
+                item = values.get(key.name.encode())
+                if item is not None:
+                    found[key] = item.value
         return found, failed
 
     async def set(self, key: CacheKey, value: bytes, ttl: int) -> None:
-        async def op(c: object) -> None:
-            if not await c.set(key.name.encode(), value, exptime=ttl):  # type: ignore[attr-defined]
-                raise CacheError("set was not stored")  # the node is marked down: see _on
-
-        await self._run(key.route, op)
-
-    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
-        value, token = await self._run(key.route, lambda c: c.gets(key.name.encode()))
-        return None if value is None or token is None else (value, token)
-
-    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
-        return bool(await self._run(
-            key.route, lambda c: c.cas(key.name.encode(), value, token, exptime=ttl)
-        ))
+        await self._run(key.route, lambda c: c.set(key.name.encode(), value, exptime=ttl))
 
     async def add(self, key: CacheKey, value: bytes, ttl: int) -> bool:
-        return bool(
-            await self._run(key.route, lambda c: c.add(key.name.encode(), value, exptime=ttl))
-        )
+        async def op(c: Any) -> bool:
+            try:
+                await c.add(key.name.encode(), value, exptime=ttl)
+            except self._errors.NotStoredStorageCommandError:
+                return False
+            return True
+
+        return await self._run(key.route, op)
+
+    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
+        item = await self._run(key.route, lambda c: c.gets(key.name.encode()))
+        return None if item is None or item.cas is None else (item.value, item.cas)
+
+    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
+        async def op(c: Any) -> bool:
+            try:
+                await c.cas(key.name.encode(), value, token, exptime=ttl)
+            except self._errors.StorageCommandError:  # EXISTS (changed) or NOT_FOUND (gone)
+                return False
+            return True
+
+        return await self._run(key.route, op)
 
     async def incr(self, key: CacheKey, delta: int, initial: int, ttl: int) -> int:
         name = key.name.encode()
 
-        async def step(c: object) -> int | None:
-            command = b"incr" if delta >= 0 else b"decr"
-            return await _incr_decr(c, command, name, abs(delta))
+        async def step(c: Any) -> int | None:
+            try:
+                if delta >= 0:
+                    return await c.increment(name, delta)
+                return await c.decrement(name, -delta)
+            except self._errors.NotFoundCommandError:
+                return None
 
         for _ in range(3):
             value = await self._run(key.route, step)
             if value is not None:
                 return value
             start = max(0, initial + delta)
-            created = await self._run(
-                key.route, lambda c, s=start: c.add(name, str(s).encode(), exptime=ttl)
-            )
-            if created:
+            if await self.add(key, str(start).encode(), ttl):
                 return start
         raise CacheError("counter kept disappearing")  # evicted between add and incr, thrice
 
     async def get_counter(self, key: CacheKey) -> int | None:
-        value = await self._run(key.route, lambda c: c.get(key.name.encode()))
-        return None if value is None else int(value)
+        item = await self._run(key.route, lambda c: c.get(key.name.encode()))
+        return None if item is None else int(item.value)
 
     async def delete(self, key: CacheKey) -> None:
-        await self._run(key.route, lambda c: c.delete(key.name.encode()))
+        async def op(c: Any) -> None:
+            with contextlib.suppress(self._errors.NotFoundCommandError):
+                await c.delete(key.name.encode())
+
+        await self._run(key.route, op)
 
     def evictions(self) -> dict[str, int]:
         return {"": sum(n.evictions for n in self._nodes)}
 
     async def refresh_stats(self) -> None:
-        """Read each live node's eviction count (for /metrics)."""
-        for index, node in enumerate(self._nodes):
+        """Read each live node's eviction count (for /metrics): `stats` on a connection of its
+        own (emcache has no stats command)."""
+        for node in self._nodes:
             if node.down:
                 continue
-            try:
-                stats = await self._on(index, lambda c: c.stats())
-            except CacheError:
-                continue
-            node.evictions = int(stats.get(b"evictions", 0))
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(max(self.timeout, 0.5)):
+                    node.evictions = await _stat(node.host, node.port, b"evictions")
 
     async def close(self) -> None:
         for node in self._nodes:
@@ -216,22 +230,39 @@ class MemcachedCache:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _client(self, node: _Node) -> object:
-        return self._aiomcache.Client(node.host, node.port, pool_size=self._pool_size)
+    @property
+    def _errors(self) -> Any:
+        import emcache
 
-    async def _get_node(self, index: int, keys: list[CacheKey]) -> tuple[bytes | None, ...] | None:
+        return emcache
+
+    async def _client(self, node: _Node) -> Any:
+        try:
+            import emcache
+        except ImportError as exc:  # pragma: no cover - a dependency of the project
+            raise CacheError("the memcached cache needs emcache: pip install emcache") from exc
+        return await emcache.create_client(
+            [emcache.MemcachedHostAddress(node.host, node.port)],
+            timeout=None,  # ours, around each operation (below)
+            connection_timeout=self.timeout,
+            max_connections=self._max_connections,
+            min_connections=1,
+            purge_unhealthy_nodes=False,
+        )
+
+    async def _get_node(self, index: int, keys: list[CacheKey]) -> dict[bytes, Any] | None:
         names = [key.name.encode() for key in keys]
         try:
-            return await self._on(index, lambda c: c.multi_get(*names))
+            return await self._on(index, lambda c: c.get_many(names))
         except CacheError:
             return None
 
-    async def _run(self, route: str, op: Callable[[object], Awaitable[T]]) -> T:
+    async def _run(self, route: str, op: Callable[[Any], Awaitable[T]]) -> T:
         return await self._on(self._ring.node(route), op)
 
-    async def _on(self, index: int, op: Callable[[object], Awaitable[T]]) -> T:
+    async def _on(self, index: int, op: Callable[[Any], Awaitable[T]]) -> T:
         node = self._nodes[index]
-        if node.down:
+        if node.down or node.client is None:
             await self._probe(node)
         client = node.client
         if client is None:
@@ -243,27 +274,40 @@ class MemcachedCache:
             await self._mark_down(node, client)
             raise CacheError(f"cache node {node.name} failed: {type(exc).__name__}") from exc
 
-    async def _mark_down(self, node: _Node, client: object) -> None:
+    async def _mark_down(self, node: _Node, client: Any) -> None:
         if node.client is client:  # not already replaced by a probe that succeeded meanwhile
             node.down = True
             node.retry_at = self._clock() + self.retry_seconds
             await self._drop(node)
 
     async def _probe(self, node: _Node) -> None:
-        """Bring a down node back (a fresh client, flushed) or raise `CacheError` at once."""
+        """Connect to a node (first use), or bring a down node back flushed; else raise
+        `CacheError` at once."""
+        if node.probing.locked() and not node.down:  # the first connection: wait for it
+            async with node.probing:
+                pass
+            if node.client is None:
+                raise CacheError(f"cache node {node.name} is down")
+            return
         if self._clock() < node.retry_at or node.probing.locked():
             raise CacheError(f"cache node {node.name} is down")
         async with node.probing:
-            if not node.down:
+            if node.client is not None and not node.down:
                 return
-            client = self._client(node)
+            client = None
             try:
                 async with asyncio.timeout(max(self.timeout, 0.5)):
-                    await client.flush_all()  # type: ignore[attr-defined]
+                    client = await self._client(node)
+                    if node.down:  # what this process may have failed to invalidate: gone
+                        import emcache
+
+                        await client.flush_all(emcache.MemcachedHostAddress(node.host, node.port))
             except Exception as exc:
+                node.down = True
                 node.retry_at = self._clock() + self.retry_seconds
-                await _close(client)
-                raise CacheError(f"cache node {node.name} is still down") from exc
+                if client is not None:
+                    await _close(client)
+                raise CacheError(f"cache node {node.name} is down") from exc
             node.client = client
             node.down = False
 
@@ -273,28 +317,23 @@ class MemcachedCache:
             await _close(client)
 
 
-async def _incr_decr(client: object, command: bytes, name: bytes, delta: int) -> int | None:
-    """`incr`/`decr`, None when the key is missing.  Not aiomcache's `incr`: it answers a
-    missing key with an exception that also breaks the pooled connection it used (aiomcache
-    0.8, hence the pin below 0.9), and a missing counter is ordinary (evicted, expired)."""
-    pool = client._pool  # type: ignore[attr-defined]
-    conn = await pool.acquire()
+async def _stat(host: str, port: int, name: bytes) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
     try:
-        resp = await client._execute_simple_command(  # type: ignore[attr-defined]
-            conn, b"%s %s %d\r\n" % (command, name, delta)
-        )
-    except BaseException as exc:
-        conn[0].set_exception(exc if isinstance(exc, Exception) else CacheError("cancelled"))
-        raise
+        writer.write(b"stats\r\n")
+        await writer.drain()
+        while True:
+            line = await reader.readline()
+            if not line or line.startswith(b"END"):
+                return 0
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == name:
+                return int(parts[2])
     finally:
-        pool.release(conn)
-    if resp == b"NOT_FOUND":
-        return None
-    if not resp.isdigit():
-        raise CacheError(f"{command.decode()} answered {bytes(resp[:40])!r}")
-    return int(resp)
+        writer.close()
 
 
 async def _close(client: object) -> None:
     with contextlib.suppress(Exception):  # a broken connection may fail to close: dropped
-        await client.close()  # type: ignore[attr-defined]
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await client.close()  # type: ignore[attr-defined]
