@@ -76,6 +76,8 @@ class Ring:
         self._nodes = [n for _, n in points]
 
     def node(self, route: str) -> int:
+        if len(self._nodes) == POINTS_PER_NODE:  # one node: nothing to choose
+            return self._nodes[0]
         h = int.from_bytes(hashlib.md5(route.encode()).digest()[:4], "little")
         at = bisect.bisect(self._hashes, h) % len(self._hashes)
         return self._nodes[at]
@@ -138,9 +140,13 @@ class MemcachedCache:
         by_node: dict[int, list[CacheKey]] = {}
         for key in dict.fromkeys(keys):
             by_node.setdefault(self._ring.node(key.route), []).append(key)
-        results = await asyncio.gather(
-            *(self._get_node(index, batch) for index, batch in by_node.items())
-        )
+        if len(by_node) == 1:  # a record's keys (one route): no task for one call
+            (index, batch), = by_node.items()
+            results = [await self._get_node(index, batch)]
+        else:
+            results = await asyncio.gather(
+                *(self._get_node(index, batch) for index, batch in by_node.items())
+            )
         found: dict[CacheKey, bytes] = {}
         failed: set[str] = set()
         for batch, values in zip(by_node.values(), results, strict=True):

@@ -258,3 +258,15 @@ async def test_lru_entries_expire_after_their_ttl() -> None:
     now[0] = 5.0
     assert (await lru.get_many([key]))[0] == {}
     assert await lru.add(key, b"w", 5)
+
+
+def test_cached_rows_round_trip_and_damaged_ones_are_refused() -> None:
+    from abstractions.cache import decode_rows, encode_rows
+    from backends.base import StoredItem
+
+    rows = [StoredItem(b"a", b"1", b""), StoredItem(b"\x00b", b"", b"\x01\x01meta"),
+            StoredItem(b"c" * 300, b"v" * 5000, b"")]
+    assert list(decode_rows(encode_rows(rows))) == rows
+    assert list(decode_rows(encode_rows([]))) == []
+    with pytest.raises(ValueError):
+        decode_rows(encode_rows(rows) + b"x")
