@@ -321,8 +321,11 @@ class KeyValue:
         return await self._store.kv_get_many(ns.name, ids, query)
 
     async def _invalidate(self, ns: KVNamespace, id: str) -> None:
+        """Shielded: a request cancelled (its deadline) after its store write still replaces
+        the generation (bounded by the cache's own timeout), or a cached page would outlive
+        a write that was applied."""
         if self._cache is not None and ns.cache_ttl_seconds:
-            await self._cache.invalidate(ns, id)
+            await asyncio.shield(self._cache.invalidate(ns, id))
 
     def _namespace(self, name: str) -> KVNamespace:
         return self._namespaces.get(name, KVNamespace)

@@ -270,3 +270,31 @@ def test_cached_rows_round_trip_and_damaged_ones_are_refused() -> None:
     assert list(decode_rows(encode_rows([]))) == []
     with pytest.raises(ValueError):
         decode_rows(encode_rows(rows) + b"x")
+
+
+async def test_a_write_cancelled_while_it_invalidates_still_invalidates(
+    gw: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request deadline that fires while the write replaces the record's generation (its
+    store write applied): the replacement finishes anyway, and the cached page goes."""
+    await put(gw, uid, b"old")
+    assert await value(gw, uid) == b"old"  # cached
+    engine = gw.cache
+    assert engine is not None
+    original = engine.set
+    invalidating = asyncio.Event()
+
+    async def slow_set(key: CacheKey, data: bytes, ttl: int) -> None:
+        if key.name.startswith("kvg:"):
+            invalidating.set()
+            await asyncio.sleep(0.05)
+        await original(key, data, ttl)
+
+    monkeypatch.setattr(engine, "set", slow_set)
+    writer = asyncio.create_task(put(gw, uid, b"new"))
+    await invalidating.wait()
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    await asyncio.sleep(0.1)  # the shielded invalidation finishes
+    assert await value(gw, uid) == b"new"
