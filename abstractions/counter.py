@@ -307,7 +307,7 @@ class Counters:
         _check_name(name)
         if ns.mode == "best_effort":
             if self._cached(ns):
-                await self._in_cache(lambda c: c.delete(_cache_key(ns, name)))
+                await self._in_cache(ns, lambda c: c.delete(_cache_key(ns, name)))
                 return
             with self._call("clear"):
                 await self._store.counter_zero(ns.name, name)
@@ -400,13 +400,16 @@ class Counters:
     def _cached(self, ns: CounterNamespace) -> bool:
         return self._cache is not None and ns.cache_ttl_seconds > 0
 
-    async def _in_cache(self, op: Callable[[CacheEngine], Awaitable[T]]) -> T:
+    async def _in_cache(
+        self, ns: CounterNamespace, op: Callable[[CacheEngine], Awaitable[T]]
+    ) -> T:
         """A call to the cache that holds best-effort counters; its failure is `Unavailable`
-        (the count lives nowhere else)."""
+        (the count lives nowhere else), and counted."""
         assert self._cache is not None
         try:
             return await op(self._cache)
         except CacheError as exc:
+            self._cache_stats.record(ns.name, "error")
             raise Unavailable("the cache holding this counter is not reachable") from exc
 
     async def _cached_rollups(self, ns: CounterNamespace, names: list[str]) -> dict[str, Rollup]:
@@ -505,7 +508,7 @@ class Counters:
             if self._cached(ns):
                 key = _cache_key(ns, name)
                 value = await self._in_cache(
-                    lambda c: c.incr(key, delta, _BIAS, ns.cache_ttl_seconds))
+                    ns, lambda c: c.incr(key, delta, _BIAS, ns.cache_ttl_seconds))
                 return value - _BIAS
             try:
                 with self._call("add"):
@@ -566,8 +569,9 @@ class Counters:
         if ns.mode == "best_effort":
             if self._cached(ns):
                 keys = {n: _cache_key(ns, n) for n in names}
-                found, failed = await self._in_cache(lambda c: c.get_many(list(keys.values())))
+                found, failed = await self._in_cache(ns, lambda c: c.get_many(list(keys.values())))
                 if failed:
+                    self._cache_stats.record(ns.name, "error")
                     raise Unavailable("the cache holding these counters is not reachable")
                 return {n: int(found[k]) - _BIAS if k in found else 0 for n, k in keys.items()}
             with self._call("get"):
