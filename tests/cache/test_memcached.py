@@ -97,10 +97,11 @@ async def test_two_nodes_share_the_keys_and_count_with_incr_and_decr() -> None:
 async def test_memcached_killed_under_load_every_read_answers_and_hits_resume(
     tmp_path: Path, namespaces: Namespaces
 ) -> None:
-    """Readers and writers run for ~6 s; the cache node is SIGKILLed at 1.5 s and started
-    again at 3 s.  No read fails or sees older than a write acknowledged before it began."""
+    """Readers and writers run while the cache node is SIGKILLed (after 1.5 s) and started
+    again 1.5 s later, and until hits resume (at most 10 s more).  No read fails or sees older
+    than a write acknowledged before it began."""
     address = services("start", "memcached", "--node", "2")
-    cache = MemcachedCache.from_url(f"memcached://{address}", timeout=0.2, retry_seconds=0.3)
+    cache = MemcachedCache.from_url(f"memcached://{address}", timeout=0.5, retry_seconds=0.3)
     gw = DataGateway(make_store("sqlite", tmp_path), cached_namespaces(namespaces),
                      page_tokens=PageTokens(b"test"), cache=cache)
     await gw.start(background=False)
@@ -108,13 +109,13 @@ async def test_memcached_killed_under_load_every_read_answers_and_hits_resume(
     acked = dict.fromkeys(ids, 0)
     phases = {"before": [0, 0], "down": [0, 0], "after": [0, 0]}  # reads, stale
     phase = "before"
-    stop_at = time.monotonic() + 6.0
+    done = asyncio.Event()
 
     def hits() -> int:
         return sum(n for labels, n in gw.cache_stats.snapshot().items() if labels[1] == "hit")
 
     async def writer() -> None:
-        while time.monotonic() < stop_at:
+        while not done.is_set():
             id = random.choice(ids)
             token = IdempotencyToken.new()
             await gw.kv.put_items(NS, id, [Item(b"k", str(token.generation_time).encode())],
@@ -123,7 +124,7 @@ async def test_memcached_killed_under_load_every_read_answers_and_hits_resume(
             await asyncio.sleep(0.01)
 
     async def reader() -> None:
-        while time.monotonic() < stop_at:
+        while not done.is_set():
             id = random.choice(ids)
             floor = acked[id]
             page = await gw.kv.get_items(NS, id)
@@ -131,20 +132,28 @@ async def test_memcached_killed_under_load_every_read_answers_and_hits_resume(
             phases[phase][0] += 1
             if got < floor:
                 phases[phase][1] += 1
+            await asyncio.sleep(0)
 
     async def chaos() -> dict[str, int]:
         nonlocal phase
         seen = {}
-        await asyncio.sleep(1.5)
-        seen["before"] = hits()
-        await asyncio.to_thread(services, "kill", "memcached", "--node", "2")
-        phase = "down"
-        await asyncio.sleep(1.5)
-        seen["down"] = hits()
-        await asyncio.to_thread(services, "start", "memcached", "--node", "2")
-        phase = "after"
-        await asyncio.sleep(0.5)
-        seen["restarted"] = hits()
+        try:
+            await asyncio.sleep(1.5)
+            seen["before"] = hits()
+            await asyncio.to_thread(services, "kill", "memcached", "--node", "2")
+            phase = "down"
+            await asyncio.sleep(1.5)
+            seen["down"] = hits()
+            await asyncio.to_thread(services, "start", "memcached", "--node", "2")
+            phase = "after"
+            seen["restarted"] = hits()
+            for _ in range(100):  # at most 10 s for hits to resume
+                if hits() >= seen["restarted"] + 100:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # more reads after the recovery
+        finally:
+            done.set()
         return seen
 
     try:
@@ -154,10 +163,10 @@ async def test_memcached_killed_under_load_every_read_answers_and_hits_resume(
         await gw.stop()
         await cache.close()
         services("stop", "memcached", "--node", "2")
-    assert all(reads > 20 for reads, _ in phases.values()), phases
+    assert all(reads > 10 for reads, _ in phases.values()), phases
     assert all(stale == 0 for _, stale in phases.values()), phases
     assert seen["before"] > 0
     falls = sum(n for labels, n in gw.cache_stats.snapshot().items()
                 if labels[1] == "fall_through")
     assert falls > 0
-    assert after > seen["restarted"]  # hits resumed after the node came back
+    assert after >= seen["restarted"] + 100  # hits resumed after the node came back
