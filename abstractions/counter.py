@@ -1,6 +1,15 @@
 """The Distributed Counter abstraction in three modes.
 
-- `best_effort`: an in-store counter; fast, not idempotent (a retried add counts twice).
+- `best_effort`: an in-store counter; fast, not idempotent (a retried add counts twice).  With
+  `cache_ttl_seconds` and a cache engine (memcached), it lives in the cache instead, as
+  Netflix's EVCache counters do: memcached `incr`/`decr` with that TTL, no store call.  Such a
+  counter may lose counts: evicted, expired, or its node lost (a restarted node is empty), it
+  starts again from 0; while its node is down, adds and reads fail (`Unavailable`).
+- `eventual` with `cache_ttl_seconds`: the rollup `(count, last_rollup_ts)` is also kept in
+  the cache; `get` serves it from there, reading the store only on a miss, and every rollup
+  refreshes it.  Newer `as_of` wins in the cache too (memcached `gets`/`cas`), so a slow
+  rollup or a reader's fill never replaces a newer count with an older one; a repair, which
+  may move a rollup back, deletes it.  A cache that fails is skipped (counted), never an error.
 - `eventual`: every add is an event in a log, keyed by its idempotency token.  A rollup folds the
   events older than the accept window (immutable, since later writes that old are rejected) into
   a rollup row `(count, as_of)`.  `get` returns the rollup and queues the counter for a rollup.
@@ -84,13 +93,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from backends.base import (
+    CacheEngine,
+    CacheError,
+    CacheKey,
     Checkpoint,
     CounterEvent,
     CounterStore,
@@ -106,6 +119,7 @@ from .errors import (
     InvalidArgument,
     InvalidIdempotencyToken,
     TooLarge,
+    Unavailable,
 )
 from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import CounterNamespace, Namespaces
@@ -113,6 +127,7 @@ from .tokens import IdempotencyToken, now_micros
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
+T = TypeVar("T")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_NAME = 256
@@ -175,8 +190,12 @@ class Counters:
         calls: CallCounter | None = None,
         events: EventCounter | None = None,
         store_calls: StoreCalls | None = None,
+        cache: CacheEngine | None = None,
+        cache_stats: CallCounter | None = None,
     ) -> None:
         self._store = store
+        self._cache = cache
+        self._cache_stats = cache_stats or CallCounter()
         self._namespaces = namespaces
         self._calls = calls or CallCounter()
         self._call = (store_calls or StoreCalls()).bind("counter", store)
@@ -287,6 +306,9 @@ class Counters:
         ns = self._namespace(namespace)
         _check_name(name)
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                await self._in_cache(ns, lambda c: c.delete(_cache_key(ns, name)))
+                return
             with self._call("clear"):
                 await self._store.counter_zero(ns.name, name)
             return
@@ -375,6 +397,76 @@ class Counters:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _cached(self, ns: CounterNamespace) -> bool:
+        return self._cache is not None and ns.cache_ttl_seconds > 0
+
+    async def _in_cache(
+        self, ns: CounterNamespace, op: Callable[[CacheEngine], Awaitable[T]]
+    ) -> T:
+        """A call to the cache that holds best-effort counters; its failure is `Unavailable`
+        (the count lives nowhere else), and counted."""
+        assert self._cache is not None
+        try:
+            return await op(self._cache)
+        except CacheError as exc:
+            self._cache_stats.record(ns.name, "error")
+            raise Unavailable("the cache holding this counter is not reachable") from exc
+
+    async def _cached_rollups(self, ns: CounterNamespace, names: list[str]) -> dict[str, Rollup]:
+        """Rollups from the cache; the misses from the store, then cached (newer wins)."""
+        assert self._cache is not None
+        keys = {n: _cache_key(ns, n, "rup") for n in names}
+        try:
+            found, failed = await self._cache.get_many(list(keys.values()))
+        except CacheError:
+            found, failed = {}, {k.route for k in keys.values()}
+        rollups: dict[str, Rollup] = {}
+        missed: list[str] = []
+        for name, key in keys.items():
+            raw = found.get(key)
+            if raw is not None:
+                self._cache_stats.record(ns.name, "hit")
+                rollups[name] = _decode_rollup(raw)
+                continue
+            if key.route in failed:
+                self._cache_stats.record(ns.name, "error")
+                self._cache_stats.record(ns.name, "fall_through")
+            else:
+                self._cache_stats.record(ns.name, "miss")
+            missed.append(name)
+        if missed:
+            with self._call("get"):
+                stored = await self._store.counter_rollups(ns.name, missed)
+            rollups.update(stored)
+            await asyncio.gather(*(self._cache_rollup(ns, n, r) for n, r in stored.items()
+                                   if keys[n].route not in failed))
+        return rollups
+
+    async def _cache_rollup(self, ns: CounterNamespace, name: str, rollup: Rollup) -> None:
+        """Put `rollup` in the cache unless it holds one as of a later time (gets/cas)."""
+        assert self._cache is not None
+        key, value = _cache_key(ns, name, "rup"), _encode_rollup(rollup)
+        try:
+            for _ in range(4):  # lost a race to another writer: look again
+                held = await self._cache.gets(key)
+                if held is None:
+                    if await self._cache.add(key, value, ns.cache_ttl_seconds):
+                        return
+                    continue
+                if _decode_rollup(held[0]).as_of >= rollup.as_of:
+                    return
+                if await self._cache.cas(key, value, held[1], ns.cache_ttl_seconds):
+                    return
+        except (CacheError, ValueError):
+            self._cache_stats.record(ns.name, "error")
+
+    async def _uncache_rollup(self, ns: CounterNamespace, name: str) -> None:
+        assert self._cache is not None
+        try:
+            await self._cache.delete(_cache_key(ns, name, "rup"))
+        except CacheError:
+            self._cache_stats.record(ns.name, "error")
+
     def _namespace(self, name: str) -> CounterNamespace:
         return self._namespaces.get(name, CounterNamespace)
 
@@ -413,6 +505,11 @@ class Counters:
         _check_name(name)
         _check_delta(delta)
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                key = _cache_key(ns, name)
+                value = await self._in_cache(
+                    ns, lambda c: c.incr(key, delta, _BIAS, ns.cache_ttl_seconds))
+                return value - _BIAS
             try:
                 with self._call("add"):
                     return await self._store.counter_incr(ns.name, name, delta)
@@ -470,6 +567,13 @@ class Counters:
 
     async def _counts(self, ns: CounterNamespace, names: list[str]) -> dict[str, Count]:
         if ns.mode == "best_effort":
+            if self._cached(ns):
+                keys = {n: _cache_key(ns, n) for n in names}
+                found, failed = await self._in_cache(ns, lambda c: c.get_many(list(keys.values())))
+                if failed:
+                    self._cache_stats.record(ns.name, "error")
+                    raise Unavailable("the cache holding these counters is not reachable")
+                return {n: int(found[k]) - _BIAS if k in found else 0 for n, k in keys.items()}
             with self._call("get"):
                 values = await self._store.counter_values(ns.name, names)
             return {n: values.get(n, 0) for n in names}
@@ -478,8 +582,11 @@ class Counters:
             for name, count in exact.items():
                 self._seen(ns, name, count, complete=True)
             return {n: c if _fits(c) else CounterOverflow(ns.name, n) for n, c in exact.items()}
-        with self._call("get"):
-            rollups = await self._store.counter_rollups(ns.name, names)
+        if self._cached(ns):
+            rollups = await self._cached_rollups(ns, names)
+        else:
+            with self._call("get"):
+                rollups = await self._store.counter_rollups(ns.name, names)
         counts: dict[str, Count] = {}
         for name in names:
             rollup = self._newest(ns, name, rollups.get(name))
@@ -606,6 +713,8 @@ class Counters:
                 if _fits(rollup.count):
                     await self._store.counter_put_rollup(ns.name, name, rollup)
                     self._overflowed.pop((ns.name, name), None)
+                    if self._cached(ns):
+                        await self._cache_rollup(ns, name, rollup)
                 else:
                     self._overflow(ns, name, rollup)
 
@@ -746,6 +855,8 @@ class Counters:
                 if rollup is not None:
                     await self._store.counter_put_rollup(ns.name, name, rollup, replace=True)
                     self._overflowed.pop((ns.name, name), None)
+                    if self._cached(ns):  # it may move back: newer-wins would keep the old
+                        await self._uncache_rollup(ns, name)
                 self._failing.pop((ns.name, name), None)
                 repaired.append(
                     Repaired(name, rollups.get(name), expected.get(name), rollup, count)
@@ -778,6 +889,26 @@ class Counters:
                 await self.apply_retention(limit=RETENTION_COUNTERS_PER_PASS)
             except Exception:
                 log.exception("counter retention pass failed; will retry")
+
+
+# memcached counters are unsigned 64-bit and `decr` stops at 0: a count is kept biased by
+# 2**63, so the signed range maps onto theirs.
+_BIAS = 1 << 63
+
+
+def _cache_key(ns: CounterNamespace, name: str, kind: str = "ctr") -> CacheKey:
+    """`ctr`: a best-effort count; `rup`: an eventual counter's rollup."""
+    digest = hashlib.blake2b(name.encode(), digest_size=16, person=b"counter").hexdigest()
+    return CacheKey(f"{ns.name}/{name}", f"{kind}:{ns.name}:{digest}")
+
+
+def _encode_rollup(rollup: Rollup) -> bytes:
+    return f"{rollup.count}:{rollup.as_of}".encode()
+
+
+def _decode_rollup(raw: bytes) -> Rollup:
+    count, _, as_of = raw.partition(b":")
+    return Rollup(int(count), int(as_of))
 
 
 def _start(rollup: Rollup | None, checkpoint: Checkpoint | None) -> Rollup | None:

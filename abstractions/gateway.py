@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from backends import open_store
-from backends.base import SearchIndex, Store
+from backends.base import CacheEngine, SearchIndex, Store
 
 from .access import Access, Caller, CallerGateway
+from .cache import KVCache
 from .counter import Counters
 from .garbage import GarbageCollector
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter, StoreCalls
-from .namespaces import Namespaces, load_namespaces
+from .namespaces import CounterNamespace, KVNamespace, Namespaces, load_namespaces
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
@@ -29,9 +30,15 @@ class DataGateway:
     `page_tokens` was given with a secret, or `$SUBGRAPH_TOKEN_SECRET` is set (then
     `signing_keys` is None).
 
+    The cache tier (abstractions/cache.py): `cache` is the engine KV namespaces with
+    `cache_ttl_seconds` read through; when none is given and such a namespace exists, the
+    engine `$SUBGRAPH_CACHE` names (memcached), else an in-process LRU.  A given engine is the
+    caller's to close.
+
     What it measures: `calls` (API calls), `events` (background happenings), `store_calls`
-    (where an observer times each store call), `access.decisions`, and the gauges
-    `timeseries.buffered()` and `counters.rollup_lag()`.
+    (where an observer times each store call), `access.decisions`, `cache_stats` (hits,
+    misses, errors, fall-throughs by namespace), and the gauges `timeseries.buffered()` and
+    `counters.rollup_lag()`.
     """
 
     def __init__(
@@ -41,9 +48,21 @@ class DataGateway:
         *,
         search_index: SearchIndex | None = None,
         page_tokens: PageTokens | None = None,
+        cache: CacheEngine | None = None,
     ) -> None:
         self.store = store
         namespaces = with_signing_keys_namespace(namespaces)
+        self._owns_cache = cache is None and any(
+            isinstance(ns, KVNamespace | CounterNamespace) and ns.cache_ttl_seconds
+            for ns in namespaces.all()
+        )
+        if self._owns_cache:
+            from backends.cache import open_cache
+
+            cache = open_cache()
+        self.cache = cache
+        self.cache_stats = CallCounter()
+        kv_cache = KVCache(cache, self.cache_stats) if cache is not None else None
         self.namespaces = namespaces = namespaces.public()
         self.calls = CallCounter()
         self.events = EventCounter()
@@ -52,12 +71,14 @@ class DataGateway:
         # Without a separate index, a store that can search (SQLite) serves search itself.
         self.search_index = search_index if search_index is not store else None
         index = search_index or (store if isinstance(store, SearchIndex) else None)
-        self.kv = KeyValue(store, namespaces, tokens, self.calls, calls)
-        self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls, calls)
+        self.kv = KeyValue(store, namespaces, tokens, self.calls, calls, kv_cache)
+        self.system_kv = KeyValue(store, namespaces.system(), tokens, self.calls, calls, kv_cache)
         self.timeseries = TimeSeries(
             store, namespaces, tokens, self.calls, index, self.events, calls
         )
-        self.counters = Counters(store, namespaces, self.calls, self.events, calls)
+        self.counters = Counters(
+            store, namespaces, self.calls, self.events, calls, cache, self.cache_stats
+        )
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
@@ -88,6 +109,12 @@ class DataGateway:
             await self.timeseries.start()
             await self.garbage.start()
 
+    async def refresh_cache_stats(self) -> None:
+        """Ask the cache engine for what only its servers know (memcached's evictions)."""
+        refresh = getattr(self.cache, "refresh_stats", None)
+        if refresh is not None:
+            await refresh()
+
     async def stop(self) -> None:
         """Flush buffered writes, stop background work, then close the index and the store."""
         await self.timeseries.stop()
@@ -98,3 +125,5 @@ class DataGateway:
         if self.search_index is not None:
             await self.search_index.close()
         await self.store.close()
+        if self._owns_cache and self.cache is not None:
+            await self.cache.close()

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from backends.base import KVQuery, KVStore, StoredItem, StoredItems, WriteStamp
 
+from .cache import KVCache
 from .cursors import Cursors
 from .errors import InvalidArgument, TooLarge, Unavailable
 from .metrics import CallCounter, StoreCalls
@@ -113,8 +114,10 @@ class KeyValue:
         page_tokens: PageTokens,
         calls: CallCounter | None = None,
         store_calls: StoreCalls | None = None,
+        cache: KVCache | None = None,
     ) -> None:
         self._store = store
+        self._cache = cache
         self._namespaces = namespaces
         self._tokens = page_tokens
         self._calls = calls or CallCounter()
@@ -133,11 +136,14 @@ class KeyValue:
         self._check_items(ns, items)
         stamp = token.stamp()
         stored: list[StoredItem] = []
-        with self._call("put_items"):
-            for item in items:
-                plain = _plain(ns, item)
-                stored.append(plain or await self._encode(ns, id, item, stamp))
-            await self._store.kv_put(ns.name, id, stored, stamp)
+        try:
+            with self._call("put_items"):
+                for item in items:
+                    plain = _plain(ns, item)
+                    stored.append(plain or await self._encode(ns, id, item, stamp))
+                await self._store.kv_put(ns.name, id, stored, stamp)
+        finally:  # also after a failure: the write may have been applied
+            await self._invalidate(ns, id)
 
     async def put_if_absent(
         self, namespace: str, id: str, item: Item, token: IdempotencyToken
@@ -155,10 +161,14 @@ class KeyValue:
         token.check(self._namespaces.settings.max_future_micros)
         self._check_items(ns, [item])
         stamp = token.stamp()
-        with self._call("put_if_absent"):
-            stored = _plain(ns, item) or await self._encode(ns, id, item, stamp, allow_chunks=False)
-            found = await self._store.kv_put_if_absent(ns.name, id, stored, stamp)
-            return None if found is None else await self._decode(ns, id, found)
+        try:
+            with self._call("put_if_absent"):
+                stored = (_plain(ns, item)
+                          or await self._encode(ns, id, item, stamp, allow_chunks=False))
+                found = await self._store.kv_put_if_absent(ns.name, id, stored, stamp)
+                return None if found is None else await self._decode(ns, id, found)
+        finally:  # a claim that stored (or may have); one that found an item changed nothing
+            await self._invalidate(ns, id)
 
     async def delete_items(
         self,
@@ -176,12 +186,15 @@ class KeyValue:
         _check_id(id)
         token.check(self._namespaces.settings.max_future_micros, max_age_micros=_max_age(ns))
         _check_delete(ns, keys, start, end)
-        with self._call("delete_items"):
-            await self._store.kv_delete(
-                ns.name, id, token.stamp(),
-                keys=list(dict.fromkeys(keys)) if keys is not None else None,
-                start=start, end=end,
-            )
+        try:
+            with self._call("delete_items"):
+                await self._store.kv_delete(
+                    ns.name, id, token.stamp(),
+                    keys=list(dict.fromkeys(keys)) if keys is not None else None,
+                    start=start, end=end,
+                )
+        finally:
+            await self._invalidate(ns, id)
 
     def check_put(self, namespace: str, id: str, items: Sequence[Item]) -> None:
         """Refuse what `put_items` would refuse of this input, writing nothing: a caller with
@@ -235,7 +248,11 @@ class KeyValue:
         after = await self._resume(scope(), page_token) if page_token is not None else None
         query = _query(selection, after, count + 1)
         with self._call("get_items"):
-            rows = await self._store.kv_get(ns.name, id, query)
+            if after is None and self._cache is not None and ns.cache_ttl_seconds:
+                fetch = partial(self._fetch, ns, query)
+                rows = (await self._cache.read(ns, [id], query, fetch))[id]
+            else:
+                rows = await self._store.kv_get(ns.name, id, query)
             return await self._page(ns, id, scope, rows, count, size)
 
     async def get_items_many(
@@ -260,10 +277,12 @@ class KeyValue:
             raise TooLarge(f"at most {ns.max_items_per_request} ids per request")
         selection = self._selection(ns, keys, start, end, descending)
         count, size = self._page_limits(ns, limit, page_bytes)
+        query = _query(selection, None, count + 1)
         with self._call("get_items_many"):
-            found = await self._store.kv_get_many(
-                ns.name, unique, _query(selection, None, count + 1)
-            )
+            if self._cache is not None and ns.cache_ttl_seconds:
+                found = await self._cache.read(ns, unique, query, partial(self._fetch, ns, query))
+            else:
+                found = await self._store.kv_get_many(ns.name, unique, query)
             pages = await asyncio.gather(
                 *(
                     self._page(ns, id, partial(selection.scope, ns.name, id), found.get(id, []),
@@ -292,6 +311,21 @@ class KeyValue:
         return IdPage(ids, token)
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _fetch(
+        self, ns: KVNamespace, query: KVQuery, ids: list[str]
+    ) -> dict[str, Sequence[StoredItem]]:
+        """What the cache missed, from the store (one call, whatever the number of ids)."""
+        if len(ids) == 1:
+            return {ids[0]: await self._store.kv_get(ns.name, ids[0], query)}
+        return await self._store.kv_get_many(ns.name, ids, query)
+
+    async def _invalidate(self, ns: KVNamespace, id: str) -> None:
+        """Shielded: a request cancelled (its deadline) after its store write still replaces
+        the generation (bounded by the cache's own timeout), or a cached page would outlive
+        a write that was applied."""
+        if self._cache is not None and ns.cache_ttl_seconds:
+            await asyncio.shield(self._cache.invalidate(ns, id))
 
     def _namespace(self, name: str) -> KVNamespace:
         return self._namespaces.get(name, KVNamespace)

@@ -87,6 +87,10 @@ class KVNamespace(AccessPolicy):
     # default gc_grace_seconds, and longer than idempotency keys are kept (a retry reuses the
     # first attempt's token).
     tombstone_gc_seconds: int = 864000
+    # Look-aside cache of first pages (abstractions/cache.py): 0 is off.  Rows larger than
+    # `cache_max_value_bytes` are not cached (memcached keeps at most 1 MiB per entry).
+    cache_ttl_seconds: int = 0
+    cache_max_value_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,10 @@ class CounterNamespace(AccessPolicy):
     # How long the event log keeps an event (then only its checkpoint does), and how late a
     # retry may still be applied: 7 days, the idempotency keys' retention.
     log_retention_seconds: float = 7 * 86400.0
+    # best_effort: keep the counters in the cache engine (memcached incr/decr) with this TTL
+    # instead of the store (see abstractions/counter.py for what may be lost); eventual: cache
+    # each rollup this long.  0 is off; accurate counters refuse it.
+    cache_ttl_seconds: int = 0
 
 
 Namespace = KVNamespace | TimeSeriesNamespace | CounterNamespace
@@ -199,6 +207,9 @@ _CHECKS: dict[str, Check] = {
     "search_fields": _field_types,
     "default_ttl_seconds": _non_negative,
     "compress_over_bytes": _non_negative,
+    "cache_ttl_seconds": _non_negative,
+    "cache_max_value_bytes": lambda v: None if 0 < v <= 1000 * 1024 else
+    "must be between 1 and 1024000 (memcached's largest entry, less room for its key)",
 }
 
 
@@ -404,6 +415,11 @@ def _check_relations(ns: Namespace, where: str) -> None:
             )
         if ns.page_items > ns.max_page_items:
             raise NamespaceConfigError(f"{where}: key 'page_items' must not exceed max_page_items")
+    if isinstance(ns, CounterNamespace) and ns.cache_ttl_seconds and ns.mode == "accurate":
+        raise NamespaceConfigError(
+            f"{where}: key 'cache_ttl_seconds' is for best_effort and eventual counters (an "
+            "accurate count reads the log since its rollup at every read)"
+        )
     if isinstance(ns, CounterNamespace) and ns.log_retention_seconds < ns.accept_window_seconds:
         raise NamespaceConfigError(
             f"{where}: key 'log_retention_seconds' must be at least accept_window_seconds"

@@ -539,3 +539,69 @@ class Store(KVStore, TimeSeriesStore, CounterStore, Protocol):
     async def ping(self) -> None:
         """Raise `StoreError` when the engine is not reachable (readiness)."""
         ...
+
+
+# --- Cache engines -------------------------------------------------------------------------
+
+
+class CacheError(Exception):
+    """A cache engine failed (down, slow, refused).  Never a reason to fail a read: the
+    abstraction falls through to the store.  Not a `StoreError`: the store did not fail."""
+
+
+class CacheKey(NamedTuple):
+    """A cache key and its route: every key with the same `route` lives on the same node (a
+    record's generation and its pages), so one node's state decides what a read may serve.
+    `name` is at most 250 bytes of printable ASCII without spaces (memcached's rule)."""
+
+    route: str
+    name: str
+
+
+@runtime_checkable
+class CacheEngine(Protocol):
+    """A look-aside cache: bytes by key, each with a TTL in whole seconds (memcached's model).
+
+    The engine's promise that the abstractions build on: once an operation on a node has
+    failed (raised `CacheError`), no later operation in this process uses that node until it
+    answers again and has been flushed; until then operations on its keys raise
+    `CacheError` at once.  So a write whose invalidation failed never lets this process read
+    the entry it could not invalidate.
+    """
+
+    backend: str
+
+    async def get_many(self, keys: Sequence[CacheKey]) -> tuple[dict[CacheKey, bytes], set[str]]:
+        """The values found (missing keys are left out), and the routes whose node could not
+        be read (down, or it failed now): their keys are neither found nor known missing."""
+        ...
+
+    async def set(self, key: CacheKey, value: bytes, ttl: int) -> None: ...
+
+    async def add(self, key: CacheKey, value: bytes, ttl: int) -> bool:
+        """Store unless the key exists; True when stored."""
+        ...
+
+    async def incr(self, key: CacheKey, delta: int, initial: int, ttl: int) -> int:
+        """Add a signed `delta` to an unsigned 64-bit counter (created at `initial`, then
+        added to); the new value.  The TTL starts when the key is created."""
+        ...
+
+    async def get_counter(self, key: CacheKey) -> int | None: ...
+
+    async def gets(self, key: CacheKey) -> tuple[bytes, int] | None:
+        """The value and its CAS token (changed by every write of the key), or None."""
+        ...
+
+    async def cas(self, key: CacheKey, value: bytes, token: int, ttl: int) -> bool:
+        """Store only if the key was not written since `gets` gave `token`; True when stored."""
+        ...
+
+    async def delete(self, key: CacheKey) -> None: ...
+
+    def evictions(self) -> dict[str, int]:
+        """Entries pushed out for room so far, by namespace where the engine can tell (the
+        LRU), else under "" (memcached counts per server), as last seen."""
+        ...
+
+    async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from typing import Any
 from . import (
     Options,
     batching,
+    cache_tier,
     choose,
     graphql_exec,
     http_apollo,
@@ -30,7 +31,8 @@ from .report import Table, Target, render, targets_table, write_json
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (graphql_exec, http_load, batching, store_cassandra, store_sqlite, http_apollo, soak)
+    for m in (graphql_exec, http_load, batching, store_cassandra, store_sqlite, http_apollo, soak,
+              cache_tier)
 }
 # Run only when asked for: by --soak, or by name in --only.
 ON_REQUEST = {soak.NAME}

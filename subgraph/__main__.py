@@ -268,6 +268,26 @@ async def _rotate(store: str, namespaces: str | None, grace_seconds: float) -> i
     return 0
 
 
+def _check_cache(args: argparse.Namespace) -> int | None:
+    """Several workers with cached namespaces need a shared cache: each worker's in-process
+    LRU would miss the other workers' invalidations and serve stale pages."""
+    if args.workers <= 1 or os.environ.get("SUBGRAPH_CACHE", "").startswith("memcached://"):
+        return None
+    from abstractions.namespaces import NamespaceConfigError, load_namespaces
+
+    try:
+        namespaces = load_namespaces(args.namespaces)
+    except NamespaceConfigError:
+        return None  # reported where the app loads them
+    cached = [ns.name for ns in namespaces.all() if getattr(ns, "cache_ttl_seconds", 0)]
+    if not cached:
+        return None
+    print(f"python -m subgraph serve: --workers {args.workers} with cached namespaces "
+          f"({', '.join(cached)}) needs SUBGRAPH_CACHE=memcached://host:port: the in-process "
+          "cache of one worker would not see the others' writes", file=sys.stderr)
+    return 2
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -284,6 +304,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (TlsConfigError, ValueError) as exc:
         print(f"python -m subgraph serve: {exc}", file=sys.stderr)
         return 2
+    refused = _check_cache(args)
+    if refused is not None:
+        return refused
     logging.getLogger("subgraph").info(
         "serving %s; event loop %s, HTTP parser %s",
         tls.describe() if tls else "plain http (no TLS)", loop, http)

@@ -172,6 +172,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics_text(request: Request) -> Response:
+        await ref["gateway"].refresh_cache_stats()
         metrics.sample(ref["gateway"])
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
@@ -202,6 +203,7 @@ def create_app(
 
 async def _sample(metrics: Metrics, gateway: DataGateway) -> None:
     while True:
+        await gateway.refresh_cache_stats()
         metrics.sample(gateway)
         await asyncio.sleep(SAMPLE_SECONDS)
 

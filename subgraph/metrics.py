@@ -123,6 +123,20 @@ class Metrics:
             "Per counter namespace, how long its longest-queued counter has waited for a rollup.",
             ["namespace"], registry=registry, multiprocess_mode="livemax",
         )
+        self.cache = Counter(
+            "subgraph_cache_events",
+            "The look-aside cache, per namespace: hit, miss, error (a cache call failed),"
+            " fall_through (a read that went to the store because the cache failed),"
+            " not_cached (a page too large, chunked or with a TTL item).",
+            ["namespace", "event"], registry=registry,
+        )
+        self.cache_evictions = Gauge(
+            "subgraph_cache_evictions",
+            "Entries the cache engine pushed out for room, as it last reported: per namespace"
+            " for the in-process LRU, under namespace \"\" for memcached (its servers count"
+            " per server).",
+            ["engine", "namespace"], registry=registry, multiprocess_mode="livemax",
+        )
         self._names: set[str] = set()
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -142,6 +156,7 @@ class Metrics:
             gateway.calls.subscribe(_counting(calls)),
             gateway.events.subscribe(on_event),
             gateway.access.decisions.subscribe(_counting(decisions)),
+            gateway.cache_stats.subscribe(_counting(self.cache)),
         ]
         if authentication is not None and self.authentication is not None:
             counter = self.authentication
@@ -161,6 +176,10 @@ class Metrics:
             self.buffered.labels(namespace).set(events)
         for namespace, seconds in gateway.counters.rollup_lag().items():
             self.rollup_lag.labels(namespace).set(seconds)
+        if gateway.cache is not None:
+            engine = gateway.cache.backend
+            for namespace, evicted in gateway.cache.evictions().items():
+                self.cache_evictions.labels(engine, namespace).set(evicted)
 
     def operation_name(self, name: str | None) -> str:
         """The `operation_name` label of an operation: bounded (see MAX_OPERATION_NAMES)."""

@@ -23,13 +23,43 @@ import pytest
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, load_namespaces
 from abstractions.tokens import PageTokens
-from backends.base import Store
+from backends.base import CacheEngine, Store
 
 TEST_NAMESPACES = Path(__file__).with_name("namespaces.toml")
 CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")  # e.g. "127.0.0.1:9042"
 CASSANDRA_KEYSPACE = os.environ.get("SUBGRAPH_TEST_KEYSPACE", "gateway_test")
 
+MEMCACHED = os.environ.get("SUBGRAPH_TEST_MEMCACHED")  # e.g. "127.0.0.1:11211"
+
 BACKENDS = ["sqlite"] + (["cassandra"] if CASSANDRA else [])
+# The KV contract runs again through the look-aside cache: SQLite with the in-process LRU, and
+# Cassandra with memcached when `make test` started it (tests/contract/test_kv_contract.py).
+CACHED_BACKENDS = ["sqlite+lru"] + (["cassandra+memcached"] if CASSANDRA and MEMCACHED else [])
+
+
+def cached_namespaces(namespaces: Namespaces, ttl: int = 60) -> Namespaces:
+    """`namespaces` with the cache on in every KV namespace."""
+    import dataclasses
+
+    from abstractions.namespaces import KVNamespace
+
+    return namespaces.system().with_overrides(*(
+        dataclasses.replace(ns, cache_ttl_seconds=ttl)
+        for ns in namespaces.all() if isinstance(ns, KVNamespace)
+    )).public()
+
+
+def make_cache(kind: str) -> CacheEngine:
+    """A cache engine: `lru` (in-process) or `memcached` (the test server)."""
+    if kind == "lru":
+        from backends.cache import LRUCache
+
+        return LRUCache(8 * 1024 * 1024)
+    if kind == "memcached":
+        from backends.cache.memcached import MemcachedCache
+
+        return MemcachedCache.from_url(f"memcached://{MEMCACHED}", timeout=1.0)
+    raise ValueError(kind)
 
 
 def make_store(kind: str, tmp_path: Path) -> Store:

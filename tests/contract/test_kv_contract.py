@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +21,74 @@ from abstractions.errors import (
 )
 from abstractions.gateway import DataGateway
 from abstractions.kv import _META, Item, ItemPage
-from abstractions.tokens import IdempotencyToken, now_micros
-from backends.base import KVQuery, StoredItem
+from abstractions.namespaces import Namespaces
+from abstractions.tokens import IdempotencyToken, PageTokens, now_micros
+from backends.base import CacheEngine, KVQuery, StoredItem
+from tests.conftest import BACKENDS, CACHED_BACKENDS, cached_namespaces, make_cache, make_store
 
 from .conftest import Reopen, StoreCalls
 
 SMALL = "kv_small"  # compress over 64 B, chunks over 4 KiB (1 KiB each), page of 10 items
 BIG = "profile_settings"  # the shipped settings: chunks over 1 MiB
 MiB = 1024 * 1024
+
+
+# --- every test on every backend, and again through the look-aside cache ------------------
+
+
+@pytest.fixture(params=BACKENDS + CACHED_BACKENDS)
+def backend_and_cache(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    store, _, cache = request.param.partition("+")
+    return store, cache or None
+
+
+@pytest.fixture
+def backend(backend_and_cache: tuple[str, str | None]) -> str:
+    return backend_and_cache[0]
+
+
+@pytest.fixture
+async def cache(backend_and_cache: tuple[str, str | None]) -> AsyncIterator[CacheEngine | None]:
+    """One engine for every gateway of a test (a replica shares the cache, as with memcached)."""
+    kind = backend_and_cache[1]
+    engine = make_cache(kind) if kind else None
+    yield engine
+    if engine is not None:
+        await engine.close()
+
+
+@pytest.fixture
+def namespaces(namespaces: Namespaces, cache: CacheEngine | None) -> Namespaces:
+    return cached_namespaces(namespaces) if cache is not None else namespaces
+
+
+@pytest.fixture
+async def gateway(
+    backend: str, tmp_path: Path, namespaces: Namespaces, cache: CacheEngine | None
+) -> AsyncIterator[DataGateway]:
+    gw = DataGateway(make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"),
+                     cache=cache)
+    await gw.start(background=False)
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+@pytest.fixture
+async def reopen(
+    backend: str, tmp_path: Path, namespaces: Namespaces, cache: CacheEngine | None
+) -> AsyncIterator[Reopen]:
+    async with AsyncExitStack() as stack:
+
+        async def open_again() -> DataGateway:
+            gw = DataGateway(make_store(backend, tmp_path), namespaces,
+                             page_tokens=PageTokens(b"test"), cache=cache)
+            await gw.start(background=False)
+            stack.push_async_callback(gw.stop)
+            return gw
+
+        yield open_again
 
 
 def token(at: int | None = None) -> IdempotencyToken:
