@@ -261,6 +261,39 @@ class SQLiteTimeSeries(SQLiteDB):
             last = events[-1]
             after = (last.series_id, last.event_time, last.event_id)
 
+    async def ts_columns(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        start: int,
+        end: int,
+        columns: Mapping[str, FieldType],
+        match: tuple[str, Sequence[str]] | None = None,
+    ) -> list[tuple[object, ...]]:
+        # One row per event, its items pivoted into typed columns by SQL (`num`, `epoch`): the
+        # open slices of an aggregate are read without making an event object each.
+        exprs = {"keyword": "CAST(value AS TEXT)", "numeric": "num(value)", "date": "epoch(value)"}
+        select = "".join(
+            f", MAX(CASE WHEN item_key = ? THEN {exprs[kind]} END)" for kind in columns.values()
+        )
+        params: list[object] = [*columns, namespace, start, end]
+        where, having = "", ""
+        if match is not None:
+            key, values = match
+            marks = ",".join("?" * len(values))
+            if key == "series_id":
+                where, params = f" AND series IN ({marks})", [*params, *values]
+            else:
+                having = f" HAVING MAX(item_key = ? AND CAST(value AS TEXT) IN ({marks})) = 1"
+        sql = (
+            f"SELECT series, event_time, event_id{select} FROM ts_items"
+            f" WHERE ns = ? AND event_time >= ? AND event_time < ?{where}"
+            f" GROUP BY series, event_time, event_id{having}"
+        )
+        if having and match is not None:
+            params = [*params, match[0], *match[1]]
+        return await self.select(sql, params, list)
+
     # --- SearchIndex: SQLite searches its own rows, so indexing is a no-op ---------------------
 
     async def index_events(
