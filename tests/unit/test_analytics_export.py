@@ -121,7 +121,7 @@ async def test_export_files_are_sorted_by_series_and_time(gw: DataGateway) -> No
     assert gw.analytics.archive is not None
     plan = gw.analytics.archive.plan(ns.name, ns.search_fields, 0, 2**40)
     assert len(plan.files) == 1
-    rows = pq.read_table(plan.files[0]).select(["series_id", "event_time"]).to_pylist()
+    rows = pq.ParquetFile(plan.files[0]).read().select(["series_id", "event_time"]).to_pylist()
     keys = [(r["series_id"], r["event_time"]) for r in rows]
     assert keys == sorted(keys)
 
