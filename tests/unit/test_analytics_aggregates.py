@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import random
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, timedelta
@@ -23,11 +24,14 @@ from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, TimeSeriesNamespace
 from abstractions.tokens import PageTokens
 from backends.base import Condition, StoredEvent
+from backends.iceberg import IcebergArchive
 from tests.conftest import make_store
 
 HOUR = 3600 * 1_000_000
 NS = "play_analytics"
-BASE = 1_767_225_600 * 1_000_000  # 2026-01-01T00:00Z
+# Five days ago, at midnight UTC: within the primary's retention (a Cassandra store has no
+# slice older than that).
+BASE = (time.time_ns() // 1000 // (86400 * 1_000_000) - 5) * 86400 * 1_000_000
 SPAN = 48 * HOUR
 DEVICES = [b"tv", b"phone", b"web"]
 TITLES = [f"t{i}".encode() for i in range(6)]
@@ -123,7 +127,8 @@ async def gw(
     backend: str, tmp_path: Path, namespaces: Namespaces
 ) -> AsyncIterator[DataGateway]:
     gateway = DataGateway(
-        make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test")
+        make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"),
+        archive=IcebergArchive.in_directory(tmp_path / "analytics"),  # this test's own
     )
     await gateway.start(background=False)
     try:

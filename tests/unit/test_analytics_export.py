@@ -184,14 +184,20 @@ CRASHING_EXPORT = textwrap.dedent("""
 """)
 
 
-def export_process(db: Path, *, crash: bool) -> subprocess.CompletedProcess[str]:
+def export_process(
+    store_url: str, *, crash: bool, namespaces: Path = TEST_NAMESPACES, ns: str = NS,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m subgraph export-slices` in a process of its own; with `crash`, one that
+    kills itself with the second slice's files written and its commit not made."""
     code = CRASHING_EXPORT if crash else "import sys\nfrom subgraph.__main__ import main\n" \
         "sys.exit(main(sys.argv[1:]))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SUBGRAPH_")}
+    environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", code, "export-slices", NS, "--store", f"sqlite:///{db}",
-         "--namespaces", str(TEST_NAMESPACES)],
-        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code, "export-slices", ns, "--store", store_url,
+         "--namespaces", str(namespaces)],
+        check=False, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=180,
     )
 
 
@@ -214,7 +220,7 @@ async def test_a_crash_between_file_write_and_commit_leaves_the_table_unchanged(
     finally:
         await gateway.stop()
 
-    crashed = export_process(db, crash=True)
+    crashed = export_process(f"sqlite:///{db}", crash=True)
     assert crashed.returncode == 9, crashed.stderr
     warehouse = tmp_path / "analytics" / "warehouse"
     orphans = list(warehouse.rglob("*.parquet"))
@@ -225,14 +231,14 @@ async def test_a_crash_between_file_write_and_commit_leaves_the_table_unchanged(
     try:
         assert len(slice_marks(gateway)) == 1
         assert table_rows(gateway) == 10
-        done = export_process(db, crash=False)
+        done = export_process(f"sqlite:///{db}", crash=False)
         assert done.returncode == 0, done.stderr
         assert "exported 1 slices (10 events)" in done.stdout
         assert sorted(slice_marks(gateway)) == sorted(
             str((now - h * HOUR) // 1_000_000) for h in (3, 4)
         )
         assert table_rows(gateway) == 20
-        again = export_process(db, crash=False)
+        again = export_process(f"sqlite:///{db}", crash=False)
         assert "exported 0 slices" in again.stdout and table_rows(gateway) == 20
     finally:
         await gateway.stop()
