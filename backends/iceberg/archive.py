@@ -15,7 +15,9 @@ runs them in a thread.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ SLICE_PROPERTY = "data-gateway.slice"
 RETENTION_PROPERTY = "data-gateway.retention"
 DATABASE = "data_gateway"
 IDENTITY = ("slice", "series_id", "event_time", "event_id")
+PLAN_SECONDS = 2.0
 
 
 def _imports() -> Any:
@@ -63,6 +66,16 @@ def arrow_schema(columns: Mapping[str, FieldType]) -> pa.Schema:
 
 
 @dataclass(frozen=True, slots=True)
+class _Planned:
+    """A namespace's table as last planned: when, its snapshot, and its files by slice."""
+
+    loaded: float
+    snapshot_id: int | None
+    exported: frozenset[int]
+    files: Mapping[int, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What one aggregate reads from the archive: the slices exported (as of one snapshot) and
     the Parquet files holding the asked interval's part of them."""
@@ -81,6 +94,7 @@ class IcebergArchive:
         self.warehouse = warehouse
         self._catalog: Any = None
         self._lock = threading.Lock()
+        self._plans: dict[str, _Planned] = {}
 
     @classmethod
     def in_directory(cls, directory: Path) -> IcebergArchive:
@@ -167,6 +181,7 @@ class IcebergArchive:
                     _conformed(table, _sorted(rows)),
                     snapshot_properties={SLICE_PROPERTY: str(slice_start)},
                 )
+                self._forget(namespace)
                 return True
             except CommitFailedException:
                 continue  # another exporter committed meanwhile: look again
@@ -182,23 +197,45 @@ class IcebergArchive:
         table.delete(
             LessThan("slice", cutoff), snapshot_properties={RETENTION_PROPERTY: str(cutoff)}
         )
+        self._forget(namespace)
 
     def plan(
         self, namespace: str, columns: Mapping[str, FieldType], first_slice: int, last_slice: int
     ) -> Plan:
         """The exported slices and the data files of slices `first_slice..last_slice`, both
-        from one snapshot, so an export committing meanwhile is either wholly in or out."""
-        from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
+        from one snapshot, so an export committing meanwhile is either wholly in or out.
 
-        table = self.table(namespace, columns)
-        exported = self.exported(table)
-        if table.current_snapshot() is None:
-            return Plan(exported, ())
-        tasks = table.scan(
-            row_filter=And(GreaterThanOrEqual("slice", first_slice),
-                           LessThanOrEqual("slice", last_slice)),
-        ).plan_files()
-        return Plan(exported, tuple(_local(t.file.file_path) for t in tasks))
+        The snapshot's files are planned once and kept: the table is looked at again after
+        PLAN_SECONDS (or at once after this process exports).  A plan a few seconds old is as
+        exact as a new one: the slices it does not hold are read from the primary store, which
+        keeps them far longer than that."""
+        with self._lock:
+            cached = self._plans.get(namespace)
+        if cached is None or time.monotonic() - cached.loaded > PLAN_SECONDS:
+            table = self.table(namespace, columns)
+            snapshot = table.current_snapshot()
+            snapshot_id = None if snapshot is None else snapshot.snapshot_id
+            if cached is None or cached.snapshot_id != snapshot_id:
+                files: dict[int, list[str]] = {}
+                if snapshot is not None:
+                    for task in table.scan().plan_files():
+                        files.setdefault(int(task.file.partition[0]), []).append(
+                            _local(task.file.file_path))
+                cached = _Planned(time.monotonic(), snapshot_id, self.exported(table),
+                                  {k: tuple(v) for k, v in files.items()})
+            else:
+                cached = dataclasses.replace(cached, loaded=time.monotonic())
+            with self._lock:
+                self._plans[namespace] = cached
+        chosen = tuple(
+            f for start, paths in sorted(cached.files.items())
+            if first_slice <= start <= last_slice for f in paths
+        )
+        return Plan(cached.exported, chosen)
+
+    def _forget(self, namespace: str) -> None:
+        with self._lock:
+            self._plans.pop(namespace, None)
 
     def size_bytes(self, namespace: str, columns: Mapping[str, FieldType]) -> int:
         """Bytes of the current snapshot's data files (the benchmark's figure)."""
