@@ -337,6 +337,8 @@ class Analytics:
                 import duckdb
 
                 self._duckdb = duckdb.connect(":memory:")
+                # Files of a snapshot never change: their footers are read once.
+                self._duckdb.execute("SET parquet_metadata_cache = true")
             return self._duckdb.cursor()
 
     def _run(

@@ -156,7 +156,7 @@ async def _run(options: Options) -> dict[str, Any]:
     from subgraph.schema import build_schema
 
     events = int(os.environ.get("SUBGRAPH_BENCH_ANALYTICS_EVENTS", EVENTS))
-    runs = options.pick(7, 3)
+    runs = options.pick(5, 3)
     with tempfile.TemporaryDirectory(prefix="bench-analytics-") as tmp:
         db = Path(tmp) / "gateway.db"
         shipped = load_namespaces()
