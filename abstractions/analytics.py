@@ -337,8 +337,10 @@ class Analytics:
                 import duckdb
 
                 self._duckdb = duckdb.connect(":memory:")
-                # Files of a snapshot never change: their footers are read once.
-                self._duckdb.execute("SET parquet_metadata_cache = true")
+                # Files of a snapshot never change: their footers are read once (DuckDB 1.2+;
+                # older ones read them each time).
+                with contextlib.suppress(duckdb.Error):
+                    self._duckdb.execute("SET parquet_metadata_cache = true")
             return self._duckdb.cursor()
 
     def _run(
