@@ -24,6 +24,7 @@ from .namespaces import (
 )
 
 if TYPE_CHECKING:
+    from .analytics import Aggregate, Analytics, Group
     from .counter import Count, Counters
     from .kv import Item, ItemPage, KeyValue
     from .timeseries import Event, EventPage, TimeSeries
@@ -366,6 +367,44 @@ class CallerCounters:
         await self._counters.clear(namespace, name, token, replay=replay)
 
 
+class CallerAnalytics:
+    """Aggregates as one caller may read them: per series (a profile's stats) as the series'
+    own read is decided; across series (a title's stats, `aggregateEvents`) with read access
+    to the whole namespace, or as any authenticated caller where the namespace has
+    `authenticated_aggregates`."""
+
+    def __init__(self, analytics: Analytics, decisions: Decisions) -> None:
+        self._analytics, self._decide = analytics, decisions
+
+    async def aggregate_series(
+        self, namespace: str, query: Aggregate, series_ids: Sequence[str]
+    ) -> dict[str, list[Group] | Forbidden]:
+        """The groups of each series the caller may read; a `Forbidden` for each other one."""
+        allowed, refused = self._decide.split(namespace, TimeSeriesNamespace, series_ids)
+        found: dict[str, list[Group] | Forbidden] = dict(refused)
+        if allowed:
+            found.update(await self._analytics.aggregate(
+                namespace, query, by="series_id", keys=allowed
+            ))
+        return found
+
+    async def aggregate(
+        self, namespace: str, query: Aggregate, *, by: str | None = None,
+        keys: Sequence[str] = (),
+    ) -> dict[str, list[Group]]:
+        self.require_across(namespace)
+        return await self._analytics.aggregate(namespace, query, by=by, keys=keys)
+
+    def require_across(self, namespace: str) -> None:
+        decide = self._decide
+        ns = decide.access.namespaces.get(namespace, TimeSeriesNamespace)
+        caller = decide.caller
+        if ns.authenticated_aggregates and (caller.authenticated or caller.admin):
+            decide.access.decisions.record(ns.name, "aggregate", "allowed")
+            return
+        decide.require(namespace, TimeSeriesNamespace, READ)
+
+
 class CallerGateway:
     """The data gateway as one request's caller sees it: the three abstractions, each call
     decided by `Access` first, and the namespaces it may list.  Built per request
@@ -373,7 +412,7 @@ class CallerGateway:
 
     def __init__(
         self, kv: KeyValue, timeseries: TimeSeries, counters: Counters, access: Access,
-        caller: Caller,
+        caller: Caller, analytics: Analytics | None = None,
     ) -> None:
         self.caller = caller
         self.access = access
@@ -382,6 +421,7 @@ class CallerGateway:
         self.kv = CallerKV(kv, decisions)
         self.timeseries = CallerTimeSeries(timeseries, decisions)
         self.counters = CallerCounters(counters, decisions)
+        self.analytics = CallerAnalytics(analytics, decisions) if analytics is not None else None
 
     def readable_namespaces(self) -> Iterator[Namespace]:
         """The public namespaces the caller may read something of."""

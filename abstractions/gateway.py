@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from backends import open_store
 from backends.base import CacheEngine, SearchIndex, Store
+from backends.iceberg import IcebergArchive
 
 from .access import Access, Caller, CallerGateway
+from .analytics import Analytics
 from .cache import KVCache
 from .counter import Counters
 from .garbage import GarbageCollector
@@ -15,6 +20,25 @@ from .namespaces import CounterNamespace, KVNamespace, Namespaces, load_namespac
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
+
+CATALOG_ENV = "SUBGRAPH_ANALYTICS_CATALOG"
+WAREHOUSE_ENV = "SUBGRAPH_ANALYTICS_WAREHOUSE"
+
+
+def default_archive(store: Store, namespaces: Namespaces) -> IcebergArchive | None:
+    """The analytics archive: `$SUBGRAPH_ANALYTICS_CATALOG` (any catalog URI pyiceberg takes)
+    with `$SUBGRAPH_ANALYTICS_WAREHOUSE`, else a SQLite catalog and a warehouse in `analytics/`
+    beside the SQLite store's file (`data/analytics/` for other stores); None when no namespace
+    has analytics."""
+    if not any(getattr(ns, "analytics", False) for ns in namespaces.all()):
+        return None
+    path = getattr(store, "path", None)
+    directory = (Path(path).parent if path is not None else Path("data")) / "analytics"
+    catalog = os.environ.get(CATALOG_ENV)
+    if catalog:
+        warehouse = os.environ.get(WAREHOUSE_ENV) or (directory / "warehouse").resolve().as_uri()
+        return IcebergArchive(catalog, warehouse)
+    return IcebergArchive.in_directory(directory)
 
 
 class DataGateway:
@@ -49,6 +73,7 @@ class DataGateway:
         search_index: SearchIndex | None = None,
         page_tokens: PageTokens | None = None,
         cache: CacheEngine | None = None,
+        archive: IcebergArchive | None = None,
     ) -> None:
         self.store = store
         namespaces = with_signing_keys_namespace(namespaces)
@@ -79,13 +104,19 @@ class DataGateway:
         self.counters = Counters(
             store, namespaces, self.calls, self.events, calls, cache, self.cache_stats
         )
+        self.analytics = Analytics(
+            store, namespaces, archive or default_archive(store, namespaces),
+            self.calls, self.events, calls,
+        )
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
 
     def for_caller(self, caller: Caller) -> CallerGateway:
         """The abstractions as `caller` may use them (one request's view)."""
-        return CallerGateway(self.kv, self.timeseries, self.counters, self.access, caller)
+        return CallerGateway(
+            self.kv, self.timeseries, self.counters, self.access, caller, self.analytics
+        )
 
     @classmethod
     def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
@@ -108,6 +139,7 @@ class DataGateway:
             await self.counters.start()
             await self.timeseries.start()
             await self.garbage.start()
+            await self.analytics.start()
 
     async def refresh_cache_stats(self) -> None:
         """Ask the cache engine for what only its servers know (memcached's evictions)."""
@@ -117,6 +149,7 @@ class DataGateway:
 
     async def stop(self) -> None:
         """Flush buffered writes, stop background work, then close the index and the store."""
+        await self.analytics.stop()
         await self.timeseries.stop()
         await self.counters.stop()
         await self.garbage.stop()

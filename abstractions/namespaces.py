@@ -26,6 +26,9 @@ DEFAULT_FILE = Path(__file__).with_name("namespaces.toml")
 ENV_VAR = "SUBGRAPH_NAMESPACES"
 MiB = 1024 * 1024
 
+# The analytics table's own columns (and `day`, a group key): no item key may take their names.
+RESERVED_COLUMNS = frozenset({"series_id", "event_time", "event_id", "slice", "day"})
+
 Abstraction = Literal["kv", "timeseries", "counter"]
 CounterMode = Literal["best_effort", "eventual", "accurate"]
 
@@ -62,6 +65,9 @@ class AccessPolicy:
     authenticated_read: bool = False
     profile_owned: bool = False
     derived_from: tuple[str, ...] = ()
+    # Aggregates across every series (counts and sums, never an event) for any authenticated
+    # caller (TimeSeries namespaces with analytics: a title's viewing stats).
+    authenticated_aggregates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,14 @@ class TimeSeriesNamespace(AccessPolicy):
     buffer_capacity: int = 10_000
     flush_interval_seconds: float = 0.05
     flush_batch_size: int = 500
+    # Columnar analytics (abstractions/analytics.py): closed slices are copied into an Iceberg
+    # table, kept `analytics_retention_days` (at least the primary's retention), and aggregates
+    # read it plus the still-open slices.
+    analytics: bool = False
+    analytics_retention_days: float = 365.0
+    analytics_export_interval_seconds: float = 300.0
+    analytics_max_interval_days: float = 400.0
+    analytics_max_groups: int = 10_000
 
     @property
     def layout(self) -> TimeSeriesLayout:
@@ -406,8 +420,20 @@ def _check_relations(ns: Namespace, where: str) -> None:
             raise NamespaceConfigError(
                 f"{where}: key 'seconds_per_bucket' must divide seconds_per_slice"
             )
-        if ns.search_fields and not ns.search:
-            raise NamespaceConfigError(f"{where}: key 'search_fields' needs search = true")
+        if ns.search_fields and not (ns.search or ns.analytics):
+            raise NamespaceConfigError(
+                f"{where}: key 'search_fields' needs search = true or analytics = true"
+            )
+        if ns.analytics and ns.analytics_retention_days < ns.retention_days:
+            raise NamespaceConfigError(
+                f"{where}: key 'analytics_retention_days' must be at least retention_days"
+            )
+        reserved = sorted(set(ns.search_fields) & RESERVED_COLUMNS) if ns.analytics else []
+        if reserved:
+            raise NamespaceConfigError(
+                f"{where}: key 'search_fields': {reserved[0]!r} is an analytics column of its "
+                "own (series_id, event_time, event_id, slice, day); rename the item key"
+            )
     if isinstance(ns, KVNamespace):
         if ns.chunk_size_bytes > ns.chunk_threshold_bytes:
             raise NamespaceConfigError(

@@ -331,6 +331,27 @@ class EventScan(Protocol):
 
 
 @runtime_checkable
+class EventColumns(Protocol):
+    """A `TimeSeriesStore` that can pivot events into typed columns itself (SQLite, in SQL), so
+    an aggregate's open slices are read without an object per event."""
+
+    async def ts_columns(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        start: int,
+        end: int,
+        columns: Mapping[str, FieldType],
+        match: tuple[str, Sequence[str]] | None = None,
+    ) -> list[tuple[object, ...]]:
+        """One row per event of `[start, end)`: `(series_id, event_time, event_id, *values)`,
+        each value as `columns` types it (keyword: str; numeric: float; date: epoch seconds;
+        None when absent or not of that type).  `match = (key, values)`: only events whose
+        `key` (an item key, or "series_id") is one of `values`."""
+        ...
+
+
+@runtime_checkable
 class KVGarbage(Protocol):
     """A `KVStore` whose tombstones and expired items stay until someone collects them (SQLite).
 

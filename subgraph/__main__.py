@@ -1,4 +1,4 @@
-"""Command line: `python -m subgraph serve | seed | reindex | rotate-token-key |
+"""Command line: `python -m subgraph serve | seed | reindex | export-slices | rotate-token-key |
 repair-counters | export-schema`.
 
 Every option has an environment variable (shown in --help), so containers need no arguments.
@@ -131,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--until", type=parse_time, default=None,
                          help="ISO-8601 end, exclusive (default: a day from now)")
     data_options(reindex)
+    export = command("export-slices",
+                     "copy a namespace's closed slices into its analytics (Iceberg) table")
+    export.add_argument("namespace", help="a time-series namespace with analytics = true")
+    export.add_argument("--until", type=parse_time, default=None,
+                        help="ISO-8601: only slices ending at or before this (default: every"
+                             " closed slice)")
+    data_options(export)
     rotate = command(
         "rotate-token-key",
         "put a new page-token signing key in service; cursors signed with the old ones"
@@ -213,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         from .reindex import run
 
         return asyncio.run(run(args))
+    if args.command == "export-slices":
+        from .export_slices import run as export_slices
+
+        return asyncio.run(export_slices(args))
     if args.command == "rotate-token-key":
         return asyncio.run(_rotate(args.store, args.namespaces, args.grace_seconds))
     if args.command == "repair-counters":

@@ -16,9 +16,12 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 
 from abstractions.access import CallerGateway
+from abstractions.analytics import Aggregate, Group
 from abstractions.counter import Count
+from abstractions.errors import Forbidden, InvalidArgument
 from abstractions.kv import ItemPage
 from abstractions.timeseries import EventPage
+from abstractions.tokens import now_micros
 
 K = TypeVar("K", bound=Hashable)
 
@@ -47,6 +50,16 @@ class ItemsQuery:
     end: bytes | None = None
     descending: bool = False
     page_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateShape:
+    """An aggregate of one entity, minus the entity's id: `by` is the column the id is a
+    value of (`series_id` for a profile, `title_id` for a title)."""
+
+    namespace: str
+    by: str
+    query: Aggregate
 
 
 def _grouped(keys: Sequence[tuple[str, K]]) -> dict[K, list[str]]:
@@ -94,6 +107,10 @@ class Loaders:
         self.series = DataLoader(self._tracked("series", self._load_series))
         self.counts = DataLoader(self._tracked("counts", self._load_counts))
         self.items = DataLoader(self._tracked("items", self._load_items))
+        self.aggregates = DataLoader(self._tracked("aggregates", self._load_aggregates))
+        # One "now" per request: every default interval ending now is the same interval, so
+        # the same shape (one batch) whichever entity asks.
+        self.now = now_micros()
 
     def _tracked(
         self, name: str, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
@@ -158,5 +175,21 @@ class Loaders:
                 for i in ids
             ))
             return dict(zip(ids, pages, strict=True))
+
+        return await _settle(keys, _grouped(keys), fetch)
+
+    async def _load_aggregates(self, keys: Sequence[tuple[str, AggregateShape]]) -> list[Any]:
+        analytics = self._gateway.analytics
+        if analytics is None:
+            raise InvalidArgument("analytics is not configured")
+
+        async def fetch(shape: AggregateShape, ids: list[str]) -> dict[str, list[Group]
+                                                                         | Forbidden]:
+            if shape.by == "series_id":  # each series' read is decided on its own
+                return await analytics.aggregate_series(shape.namespace, shape.query, ids)
+            found = await analytics.aggregate(
+                shape.namespace, shape.query, by=shape.by, keys=ids
+            )
+            return dict(found)
 
         return await _settle(keys, _grouped(keys), fetch)

@@ -32,9 +32,9 @@ from __future__ import annotations
 import functools
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, pairwise
 
 from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
 from backends.clock import now_micros
@@ -46,6 +46,12 @@ from .store import CassandraBase
 
 MAX_GROUP_BUCKETS = 32
 MAX_IN_PARTITIONS = 64  # partitions one read statement names (IN on the partition key)
+# A slice scan (`ts_scan`: reindex, analytics export) splits the Murmur3 token ring in this many
+# ranges and reads this many at once.
+SCAN_RANGES = 64
+SCAN_CONCURRENCY = 4
+MIN_TOKEN = -(2**63)
+MAX_TOKEN = 2**63 - 1
 ROWS_PER_EVENT_GUESS = 4
 RETENTION_SKEW_SECONDS = 300  # how far another process's retention clock may run ahead
 
@@ -332,6 +338,80 @@ class CassandraTimeSeries(CassandraBase):
                 return []
             raise
 
+    # --- scans ------------------------------------------------------------------------------
+
+    async def ts_scan(
+        self, namespace: str, layout: TimeSeriesLayout, start: int, end: int, batch: int = 500
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """Every event of `[start, end)`: each listed slice table overlapping it is read by
+        token range (SCAN_RANGES of the Murmur3 ring, SCAN_CONCURRENCY at a time, each paged),
+        rows folded into events as they come (a partition's rows are contiguous, and an event's
+        rows adjacent in it).  Events come in batches of at most `batch`, in token order."""
+        async with self.db.call("ts_scan"):
+            listed = await self._listed(namespace)
+        lo_s, hi_s = start // 1_000_000, (end - 1) // 1_000_000
+        tables = [
+            (s, t) for s, t in listed
+            if s <= hi_s and s + layout.seconds_per_slice > lo_s
+        ]
+        ranges = _token_ranges(SCAN_RANGES)
+        pending: list[StoredEvent] = []
+        for slice_start, table in tables:
+            for i in range(0, len(ranges), SCAN_CONCURRENCY):
+                wave = ranges[i:i + SCAN_CONCURRENCY]
+                found = await self.each(
+                    self._scan_range(layout, slice_start, table, lo, hi, start, end)
+                    for lo, hi in wave
+                )
+                for events in found:
+                    pending.extend(events)
+                    while len(pending) >= batch:
+                        yield pending[:batch]
+                        pending = pending[batch:]
+        if pending:
+            yield pending
+
+    async def _scan_range(
+        self,
+        layout: TimeSeriesLayout,
+        slice_start: int,
+        table: str,
+        lo: int,
+        hi: int,
+        start: int,
+        end: int,
+    ) -> list[StoredEvent]:
+        """The events of `[start, end)` in one token range of one slice table."""
+        db = self.db
+        op = ">=" if lo == MIN_TOKEN else ">"
+        try:
+            async with db.call("ts_scan"):
+                select = await db.prepare(
+                    "SELECT time_series_id, event_time, event_id, item_key, value"
+                    f" FROM {self.ks}.{table}"
+                    f" WHERE token(time_series_id, time_bucket, event_bucket) {op} ?"
+                    " AND token(time_series_id, time_bucket, event_bucket) <= ?",
+                    write=False,
+                )
+                pages = db.pages(db.bind(select, [lo, hi], self.config.fetch_size), "ts_scan")
+                events: list[StoredEvent] = []
+                last: tuple[str, int, str] | None = None
+                items: dict[str, bytes] = {}
+                while (page := await pages.next()) is not None:
+                    for series, event_time, event_id, key, value in page:
+                        if not start <= event_time < end:
+                            continue
+                        if (series, event_time, event_id) != last:
+                            last = (series, event_time, event_id)
+                            items = {}
+                            events.append(StoredEvent(series, event_time, event_id, items))
+                        items[key] = value or b""
+                return events
+        except MissingTable:  # dropped by retention since it was listed
+            if _past_retention(layout, slice_start):
+                return []
+            raise
+
     # --- slices -----------------------------------------------------------------------------
 
     async def _listed(self, namespace: str) -> list[tuple[int, str]]:
@@ -373,6 +453,14 @@ class CassandraTimeSeries(CassandraBase):
                 await db.run(db.bind(unlist, [namespace, start]), "unlist slice")
             await self.bucket_index.unmark(namespace, start)
         return [s for s, _ in doomed]
+
+
+def _token_ranges(n: int) -> list[tuple[int, int]]:
+    """`n` contiguous `(lo, hi]` ranges covering the whole Murmur3 ring (the first from
+    MIN_TOKEN inclusive)."""
+    width = (MAX_TOKEN - MIN_TOKEN) // n
+    bounds = [MIN_TOKEN + i * width for i in range(n)] + [MAX_TOKEN]
+    return list(pairwise(bounds))
 
 
 def _bounds(query: EventQuery) -> tuple[int, int]:

@@ -112,6 +112,16 @@ def _newest(
     return events
 
 
+def _pivot(columns: Mapping[str, FieldType], prefix: str = "") -> str:
+    """`, MAX(...)` per column: the event's item of that key, typed (parameters: the keys)."""
+    exprs = {"keyword": "CAST({v} AS TEXT)", "numeric": "num({v})", "date": "epoch({v})"}
+    return "".join(
+        f", MAX(CASE WHEN {prefix}item_key = ? THEN "
+        f"{exprs[kind].format(v=prefix + 'value')} END)"
+        for kind in columns.values()
+    )
+
+
 _event_key = itemgetter(0, 1, 2)
 _series_of = itemgetter(0)
 _item = itemgetter(3, 4)
@@ -260,6 +270,53 @@ class SQLiteTimeSeries(SQLiteDB):
                 return
             last = events[-1]
             after = (last.series_id, last.event_time, last.event_id)
+
+    async def ts_columns(
+        self,
+        namespace: str,
+        layout: TimeSeriesLayout,
+        start: int,
+        end: int,
+        columns: Mapping[str, FieldType],
+        match: tuple[str, Sequence[str]] | None = None,
+    ) -> list[tuple[object, ...]]:
+        # One row per event, its items pivoted into typed columns by SQL (`num`, `epoch`): the
+        # open slices of an aggregate are read without making an event object each.
+        select = _pivot(columns, "i.")
+        if match is not None and match[0] != "series_id":
+            # Events whose item `key` is one of the values: found by the (ns, item_key, value)
+            # index, then only their own rows read; the open slices of a title's stats are a
+            # few hundred events, not the day's every row.
+            key, values = match
+            marks = ",".join("?" * len(values))
+            sql = (
+                f"SELECT i.series, i.event_time, i.event_id{select}"
+                " FROM (SELECT series, event_time, event_id FROM ts_items INDEXED BY ts_items_value"
+                f" WHERE ns = ? AND item_key = ? AND value IN ({marks})"
+                " AND event_time >= ? AND event_time < ?) AS k"
+                # CROSS JOIN: SQLite then keeps k outside (else it may walk the time index)
+                " CROSS JOIN ts_items AS i ON i.ns = ? AND i.series = k.series"
+                " AND i.event_time = k.event_time AND i.event_id = k.event_id"
+                " GROUP BY i.series, i.event_time, i.event_id"
+            )
+            params_k: list[object] = [
+                *columns, namespace, key, *(v.encode() for v in values), start, end, namespace,
+            ]
+            return await self.select(sql, params_k, list)
+        params: list[object] = [*columns, namespace, start, end]
+        where = ""
+        if match is not None:  # series ids: the primary key seeks each
+            marks = ",".join("?" * len(match[1]))
+            where, params = f" AND series IN ({marks})", [*params, *match[1]]
+        # Without a series to seek by, the time index: SQLite would otherwise walk the primary
+        # key to get the GROUP BY's order for free, reading every row of the namespace.
+        hint = "" if where else " INDEXED BY ts_items_time"
+        sql = (
+            f"SELECT series, event_time, event_id{_pivot(columns)} FROM ts_items{hint}"
+            f" WHERE ns = ? AND event_time >= ? AND event_time < ?{where}"
+            " GROUP BY series, event_time, event_id"
+        )
+        return await self.select(sql, params, list)
 
     # --- SearchIndex: SQLite searches its own rows, so indexing is a no-op ---------------------
 

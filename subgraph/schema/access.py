@@ -32,6 +32,7 @@ class _Reach:
     per_record: bool = True
     search_only: bool = False
     only: str | None = None
+    aggregates: bool = False
 
 
 FIELDS: dict[str, _Reach] = {
@@ -39,6 +40,7 @@ FIELDS: dict[str, _Reach] = {
     "time_series": _Reach("timeseries", READ),
     "search_events": _Reach("timeseries", READ, per_record=False, search_only=True),
     "distinct_values": _Reach("timeseries", READ, per_record=False, search_only=True),
+    "aggregate_events": _Reach("timeseries", READ, per_record=False, aggregates=True),
     "counter": _Reach("counter", READ),
     "counters": _Reach("counter", READ),
     "put_items": _Reach("kv", WRITE),
@@ -58,6 +60,8 @@ def required_scopes(reach: _Reach, namespaces: Namespaces) -> list[list[str]] | 
             continue
         if reach.operation == READ and ns.authenticated_read:
             return None
+        if reach.aggregates and ns.authenticated_aggregates:
+            return None
         if reach.per_record and ns.profile_owned:
             return None
         scopes.update(scopes_for(ns, reach.operation))
@@ -66,6 +70,8 @@ def required_scopes(reach: _Reach, namespaces: Namespaces) -> list[list[str]] | 
 
 def _reached(reach: _Reach, ns: Namespace) -> bool:
     if ns.abstraction != reach.abstraction or (reach.only and ns.name != reach.only):
+        return False
+    if reach.aggregates and not (isinstance(ns, TimeSeriesNamespace) and ns.analytics):
         return False
     return not reach.search_only or (isinstance(ns, TimeSeriesNamespace) and ns.search)
 

@@ -81,6 +81,7 @@ KV_FIRST = (
 TS_FIRST = (
     f"Page size: 1 to {LIMITS.max_first} (or the namespace's `max_page_events`, if lower)."
 )
+TOP_FIRST = f"How many titles, most played first: 1 to {LIMITS.max_first}."
 DISTINCT_FIRST = f"At most this many values (1 to {LIMITS.max_first}), most common first."
 KV_ID = f"The record id: 1 to {MAX_ID_LENGTH} characters."
 SERIES_ID = f"The time series id: 1 to {MAX_SERIES_ID} characters."

@@ -17,9 +17,15 @@ from .counter import Counter
 from .demand import PAGE
 
 if TYPE_CHECKING:
+    from .analytics import ViewingStats
     from .playback import PlaybackEventConnection
 
 Connection = Annotated["PlaybackEventConnection", strawberry.lazy("subgraph.schema.playback")]
+Stats = Annotated["ViewingStats", strawberry.lazy("subgraph.schema.analytics")]
+STATS_SINCE = strawberry.argument(
+    description="Only events at or after this (default: 30 days before `until`)."
+)
+STATS_UNTIL = strawberry.argument(description="Only events before this (default: now).")
 
 
 @strawberry.federation.type(
@@ -69,6 +75,19 @@ class Profile:
     async def play_count(self, info: strawberry.Info) -> Counter | None:
         return await playback_resolvers.play_count(info, "profile_plays", str(self.id))
 
+    @strawberry.field(
+        description="Aggregates of what the profile watched (namespace `viewing_history`): "
+        "for the profile's owner or scope `viewing_history:read`.",
+        directives=[AUTHENTICATED],
+    )
+    def viewing_stats(
+        self,
+        info: strawberry.Info,
+        since: Annotated[datetime | None, STATS_SINCE] = None,
+        until: Annotated[datetime | None, STATS_UNTIL] = None,
+    ) -> Stats:
+        return analytics_resolvers.stats(info, "series_id", str(self.id), since, until)
+
 
 @strawberry.federation.type(keys=["id"], description="A title, owned by the titles subgraph.")
 class Title:
@@ -85,6 +104,20 @@ class Title:
     async def play_count(self, info: strawberry.Info) -> Counter | None:
         return await playback_resolvers.play_count(info, "title_plays", str(self.id))
 
+    @strawberry.field(
+        description="Aggregates of the title's plays across profiles (namespace "
+        "`viewing_history`): any authenticated caller.",
+        directives=[AUTHENTICATED],
+    )
+    def viewing_stats(
+        self,
+        info: strawberry.Info,
+        since: Annotated[datetime | None, STATS_SINCE] = None,
+        until: Annotated[datetime | None, STATS_UNTIL] = None,
+    ) -> Stats:
+        return analytics_resolvers.stats(info, "title_id", str(self.id), since, until)
+
 
 # Imported last: the resolvers build PlaybackEvents, whose module imports these entities.
+from subgraph.resolvers import analytics as analytics_resolvers  # noqa: E402
 from subgraph.resolvers import playback as playback_resolvers  # noqa: E402

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import strawberry
 
-from subgraph.resolvers import counters, kv, namespaces, timeseries
+from subgraph.resolvers import analytics, counters, kv, namespaces, timeseries
 
 from . import bounds
 from .access import Directives
+from .analytics import AggregateGroup
 from .counter import Counter
 from .demand import PAGE, SEARCH_COST, SLICED, assumed
 from .kv import KVRecord
@@ -103,6 +104,38 @@ def query_type(access: Directives) -> type:
         ) -> list[DistinctValue] | None:
             return await timeseries.distinct_values(
                 info, namespace, key, query, since, until, first
+            )
+
+        @strawberry.field(
+            description="Counts and sums of events over an interval, in a namespace with "
+            "analytics on: closed slices from its columnar archive, open ones from the primary "
+            "store, each event counted once. Keys are the namespace's typed `search_fields` "
+            "(plus `series_id`, and `day` to group by UTC day); a key that is not, or a sum of "
+            "a non-numeric key, is refused. The interval and the number of groups are bounded "
+            "by the namespace (analytics_max_interval_days, analytics_max_groups).",
+            directives=[assumed(100), SEARCH_COST, *access("aggregate_events")],
+        )
+        async def aggregate_events(
+            self,
+            info: strawberry.Info,
+            namespace: Annotated[str, NS],
+            since: Annotated[datetime, SINCE],
+            until: Annotated[datetime, UNTIL],
+            where: Annotated[
+                SearchQuery | None,
+                strawberry.argument(description="Only events matching every condition."),
+            ] = None,
+            group_by: Annotated[
+                list[str] | None,
+                strawberry.argument(description="Group keys (at most 4)."),
+            ] = None,
+            sum: Annotated[
+                list[str] | None,
+                strawberry.argument(description="Numeric keys to sum (at most 8)."),
+            ] = None,
+        ) -> list[AggregateGroup]:
+            return await analytics.aggregate_events(
+                info, namespace, since, until, where, group_by, sum
             )
 
         @strawberry.field(description="One counter.", directives=access("counter"))

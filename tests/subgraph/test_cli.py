@@ -57,7 +57,8 @@ async def test_seed_writes_the_demo_data_once(tmp_path: Path) -> None:
     assert plays == 6
 
 
-COMMANDS = ["serve", "seed", "reindex", "rotate-token-key", "repair-counters", "export-schema"]
+COMMANDS = ["serve", "seed", "reindex", "export-slices", "rotate-token-key", "repair-counters",
+            "export-schema"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

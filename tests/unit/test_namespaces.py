@@ -107,6 +107,15 @@ def test_environment_variable_naming_a_missing_file_is_an_error(
     assert str(missing) in str(caught.value)
 
 
+def test_analytics_types_its_columns_without_search(tmp_path: Path) -> None:
+    path = write(tmp_path, '[namespaces.plays]\nabstraction = "timeseries"\nanalytics = true\n'
+                           'search_fields = { device = "keyword", position = "numeric" }\n')
+    ns = load_namespaces(path).get("plays", TimeSeriesNamespace)
+    assert ns.analytics and not ns.search
+    assert dict(ns.search_fields) == {"device": "keyword", "position": "numeric"}
+    assert ns.analytics_retention_days == 365.0
+
+
 def test_lookup_of_unknown_or_foreign_namespace_is_a_client_error(tmp_path: Path) -> None:
     loaded = load_namespaces(write(tmp_path, GOOD))
     with pytest.raises(NamespaceError, match="unknown namespace 'nope'") as caught:
@@ -211,6 +220,18 @@ BAD_NAMESPACES = [
     ('abstraction = "timeseries"\nsearch = true\nsearch_fields = ["a"]', "search_fields"),
     ('abstraction = "timeseries"\nsearch_fields = { a = "keyword" }', "search_fields"),
     ('abstraction = "timeseries"\npage_events = 50\nmax_page_events = 10', "page_events"),
+    ('abstraction = "timeseries"\nanalytics = "yes"', "analytics"),
+    ('abstraction = "kv"\nanalytics = true', "analytics"),
+    ('abstraction = "timeseries"\nanalytics = true\nretention_days = 90\n'
+     'analytics_retention_days = 30', "analytics_retention_days"),
+    ('abstraction = "timeseries"\nanalytics_max_groups = 0', "analytics_max_groups"),
+    ('abstraction = "timeseries"\nanalytics_max_interval_days = -1',
+     "analytics_max_interval_days"),
+    ('abstraction = "timeseries"\nanalytics = true\nsearch_fields = { day = "keyword" }',
+     "search_fields"),
+    ('abstraction = "timeseries"\nanalytics = true\nsearch_fields = { series_id = "keyword" }',
+     "search_fields"),
+    ('abstraction = "kv"\nauthenticated_aggregates = 1', "authenticated_aggregates"),
     ('abstraction = "graph"', "abstraction"),
     ('abstraction = 1', "abstraction"),
     ("seconds_per_slice = 60", "abstraction"),
