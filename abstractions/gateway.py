@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backends import open_store
-from backends.base import SearchIndex, Store
+from backends import open_relational, open_store
+from backends.base import RelationalStore, SearchIndex, Store
 
 from .access import Access, Caller, CallerGateway
 from .counter import Counters
@@ -11,6 +11,7 @@ from .garbage import GarbageCollector
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import Namespaces, load_namespaces
+from .relational import Relational
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
@@ -41,6 +42,7 @@ class DataGateway:
         *,
         search_index: SearchIndex | None = None,
         page_tokens: PageTokens | None = None,
+        relational: RelationalStore | None = None,
     ) -> None:
         self.store = store
         namespaces = with_signing_keys_namespace(namespaces)
@@ -58,6 +60,10 @@ class DataGateway:
             store, namespaces, tokens, self.calls, index, self.events, calls
         )
         self.counters = Counters(store, namespaces, self.calls, self.events, calls)
+        # Tables live in PostgreSQL when one is given, else in the store's SQLite file.
+        self.relational = Relational(
+            relational or default_relational(store), namespaces, tokens, self.calls, calls
+        )
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
@@ -67,8 +73,12 @@ class DataGateway:
         return CallerGateway(self.kv, self.timeseries, self.counters, self.access, caller)
 
     @classmethod
-    def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
-        return cls(open_store(store_url), load_namespaces(namespaces_path))
+    def from_url(
+        cls, store_url: str, namespaces_path: str | None = None,
+        relational_url: str | None = None,
+    ) -> DataGateway:
+        return cls(open_store(store_url), load_namespaces(namespaces_path),
+                   relational=open_relational(relational_url) if relational_url else None)
 
     async def start(self, *, background: bool = True) -> None:
         """Open the store and load the signing keys, then start rollups, retention, garbage
@@ -81,6 +91,7 @@ class DataGateway:
             await create(list(self.namespaces.all()))
         if self.search_index is not None:
             await self.search_index.open()
+        await self.relational.start()
         if self.signing_keys is not None:
             await self.signing_keys.start(background=background)
         if background:
@@ -97,4 +108,18 @@ class DataGateway:
             await self.signing_keys.stop()
         if self.search_index is not None:
             await self.search_index.close()
+        await self.relational.stop()
         await self.store.close()
+
+
+def default_relational(store: Store) -> RelationalStore:
+    """The relational store beside `store`: its own SQLite file when it is SQLite, else the
+    default SQLite file."""
+    from backends.sqlite.db import SQLiteDB
+    from backends.sqlite.relational import SQLiteRelational
+
+    if isinstance(store, SQLiteDB):
+        return SQLiteRelational(store)
+    from backends import DEFAULT_STORE_URL
+
+    return SQLiteRelational(SQLiteDB(DEFAULT_STORE_URL[len("sqlite:///"):]), owned=True)
