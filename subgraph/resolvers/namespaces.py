@@ -7,7 +7,6 @@ from dataclasses import fields
 import strawberry
 
 from abstractions.relational_schema import Table
-
 from subgraph.schema import namespaces as ns_types
 
 from .common import context

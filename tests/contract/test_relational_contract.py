@@ -427,3 +427,54 @@ def test_a_bad_table_declaration_names_where(table: str, words: str) -> None:
     message = str(error.value)
     assert "bad.toml" in message and "namespace 'ns'" in message and "table 't'" in message
     assert words in message
+
+
+async def test_many_queries_of_one_shape_are_one_store_call_and_page_alike(
+    rel_gateway: DataGateway, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel = rel_gateway.relational
+    books = [f"{uid}-{b}" for b in range(6)]
+    await rel.transact(NS, [entry(book, i, kind="debit" if i % 2 else "credit", amount=i)
+                            for b, book in enumerate(books) for i in range(b + 2)])
+    wheres = [[Condition("book", "eq", book), Condition("kind", "eq", "debit")]
+              for book in books]
+    alone = [await rel.query(NS, "entries", w, first=2, descending=True) for w in wheres]
+    calls = 0
+    inner = rel.store.rel_query_many
+
+    async def counted(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await inner(*args)
+
+    monkeypatch.setattr(rel.store, "rel_query_many", counted)
+    together = await rel.query_many(NS, "entries", wheres, first=2, descending=True)
+    assert calls == 1
+    assert [p.rows for p in together] == [p.rows for p in alone]
+    assert [p.has_next_page for p in together] == [False, False, False, False, True, True]
+    # second pages, some from a cursor and some from the start: still one call
+    cursors = [p.end_cursor if p.has_next_page else None for p in together]
+    second = await rel.query_many(NS, "entries", wheres, first=2, descending=True,
+                                  after=cursors)
+    assert calls == 2
+    for book, first_page, page in zip(books, together, second, strict=True):
+        if first_page.has_next_page:
+            ids = [r["entry_id"] for r in first_page.rows + page.rows]
+            expected = sorted((i for i in range(books.index(book) + 2) if i % 2), reverse=True)
+            assert ids == expected[:4]
+        else:
+            assert page.rows == first_page.rows
+
+
+async def test_sums_group_rows_in_one_call(rel_gateway: DataGateway, uid: str) -> None:
+    rel = rel_gateway.relational
+    await rel.transact(NS, [
+        entry(f"{uid}-a", 1, kind="debit", amount="1.25"),
+        entry(f"{uid}-a", 2, kind="debit", amount="2.5"),
+        entry(f"{uid}-a", 3, kind="credit", amount="100"),
+        entry(f"{uid}-b", 1, kind="debit", amount="-4"),
+    ])
+    sums = await rel.sums(NS, "entries", "book", [f"{uid}-a", f"{uid}-b", f"{uid}-c"],
+                          ["amount", "entry_id"], {"kind": "debit"})
+    assert sums == {f"{uid}-a": (Decimal("3.75"), 3), f"{uid}-b": (Decimal(-4), 1),
+                    f"{uid}-c": (Decimal(0), 0)}
