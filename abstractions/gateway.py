@@ -70,7 +70,8 @@ class DataGateway:
 
     def for_caller(self, caller: Caller) -> CallerGateway:
         """The abstractions as `caller` may use them (one request's view)."""
-        return CallerGateway(self.kv, self.timeseries, self.counters, self.access, caller)
+        return CallerGateway(self.kv, self.timeseries, self.counters, self.access, caller,
+                             self.relational)
 
     @classmethod
     def from_url(

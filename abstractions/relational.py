@@ -32,6 +32,7 @@ from typing import Any
 from backends.base import Claim, Recorded, RelationalStore, RowOp, RowOpFailed, RowQuery
 from backends.clock import now_micros
 
+from .cursors import Cursors
 from .errors import ClientError, IdempotencyKeyReused, InvalidArgument, TooLarge
 from .metrics import CallCounter, StoreCalls
 from .namespaces import Namespaces, RelationalNamespace
@@ -86,9 +87,15 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class RowPage:
+    """A page of rows; `cursors[i]` resumes after row i (signed when first read)."""
+
     rows: list[dict[str, Any]]
-    end_cursor: str | None
+    cursors: Sequence[str]
     has_next_page: bool
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,13 +393,12 @@ class Relational:
         for query, scope, raw in zip(queries, scopes, results, strict=True):
             more = len(raw) > limit
             rows = [_row_dict(spec, r) for r in raw[:limit]]
-            cursor = None
-            if rows:
-                last = rows[-1]
-                cursor = self._tokens.encode(scope, {"k": [
-                    json_value(spec.column(c), last[c]) for c in query.order  # type: ignore[arg-type]
-                ]})
-            pages.append(RowPage(rows, cursor, more))
+            columns = [spec.column(c) for c in query.order]
+
+            def state(row: dict[str, Any], columns: list = columns) -> dict[str, Any]:
+                return {"k": [json_value(c, row[c.name]) for c in columns]}
+
+            pages.append(RowPage(rows, Cursors(self._tokens, scope, rows, state), more))
         return pages
 
     async def sums(
@@ -486,10 +492,14 @@ class Relational:
         operations: Sequence[Mapping[str, Any]],
         idempotency_key: str | None = None,
         *,
-        digest_extra: Any = None,
+        request: Any = None,
     ) -> TransactResult:
         """Apply `operations` (each `{op, table, key, values, expect, expect_version}`)
         atomically; exactly once per `idempotency_key` (see the module docstring).
+
+        The key is bound to a digest of `request` (JSON-able; default: the operations): a
+        caller that derives operations from a request (and a read) names the request, so its
+        retry, whose operations may differ (a later timestamp), still replays the first result.
 
         A refused operation raises its error (`RowExists`, `RowNotFound`, `ConditionFailed`,
         `ConstraintViolation`, naming the operation's index) with nothing written.
@@ -507,7 +517,7 @@ class Relational:
                 0 < len(idempotency_key) <= MAX_KEY_LENGTH
             ):
                 raise InvalidArgument(f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters")
-            digest = _digest([operations, digest_extra])
+            digest = _digest(operations if request is None else ["request", request])
 
             def render(rows: list[tuple | None]) -> str:
                 return json.dumps(self._render(ops, rows), separators=(",", ":"))
@@ -533,13 +543,19 @@ class Relational:
                 for op, row in zip(ops, rows, strict=True)]
 
     async def recorded(
-        self, namespace: str, idempotency_key: str
+        self, namespace: str, idempotency_key: str, *, request: Any = None
     ) -> TransactResult | None:
-        """The result kept for `idempotency_key`, if a transaction claimed it."""
+        """The result kept for `idempotency_key`, if a transaction claimed it;
+        `IdempotencyKeyReused` when it was claimed for another `request` (see `transact`)."""
+        self._calls.record("relational", "recorded")
         self.namespace(namespace)
         with self._call("recorded"):
             found = await self.store.rel_recorded(namespace, idempotency_key)
-        return None if found is None else TransactResult(json.loads(found.result), True)
+        if found is None:
+            return None
+        if request is not None and found.digest != _digest(["request", request]):
+            raise IdempotencyKeyReused("this idempotency key was used with another request")
+        return TransactResult(json.loads(found.result), True)
 
     async def forget_old_keys(self) -> int:
         """Drop idempotency keys past their namespace's retention (background work)."""

@@ -18,6 +18,7 @@ from aiodataloader import DataLoader
 from abstractions.access import CallerGateway
 from abstractions.counter import Count
 from abstractions.kv import ItemPage
+from abstractions.relational import RowPage
 from abstractions.timeseries import EventPage
 
 K = TypeVar("K", bound=Hashable)
@@ -47,6 +48,17 @@ class ItemsQuery:
     end: bytes | None = None
     descending: bool = False
     page_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicesQuery:
+    """A page of one account's invoices, minus the account id and its cursor."""
+
+    status: str | None
+    first: int
+
+
+BILLING = "billing"
 
 
 def _grouped(keys: Sequence[tuple[str, K]]) -> dict[K, list[str]]:
@@ -94,6 +106,8 @@ class Loaders:
         self.series = DataLoader(self._tracked("series", self._load_series))
         self.counts = DataLoader(self._tracked("counts", self._load_counts))
         self.items = DataLoader(self._tracked("items", self._load_items))
+        self.invoices = DataLoader(self._tracked("invoices", self._load_invoices))
+        self.balances = DataLoader(self._tracked("balances", self._load_balances))
 
     def _tracked(
         self, name: str, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
@@ -160,3 +174,44 @@ class Loaders:
             return dict(zip(ids, pages, strict=True))
 
         return await _settle(keys, _grouped(keys), fetch)
+
+    async def _load_invoices(
+        self, keys: Sequence[tuple[str, InvoicesQuery, str | None]]
+    ) -> list[Any]:
+        """(account id, query, cursor): one store call per (status, first), cursors and all."""
+        from abstractions.relational import Condition
+
+        rel = self._gateway.relational
+        assert rel is not None
+        groups: dict[InvoicesQuery, list[int]] = defaultdict(list)
+        for at, (_, query, _) in enumerate(keys):
+            groups[query].append(at)
+
+        async def fetch(q: InvoicesQuery, members: list[int]) -> dict[int, RowPage]:
+            wheres = [
+                [Condition("account_id", "eq", keys[at][0])]
+                + ([Condition("status", "eq", q.status)] if q.status else [])
+                for at in members
+            ]
+            pages = await rel.query_many(
+                BILLING, "invoices", wheres, order_by="issued_at", descending=True,
+                first=q.first, after=[keys[at][2] for at in members],
+            )
+            return dict(zip(members, pages, strict=True))
+
+        shapes = list(groups)
+        results = await asyncio.gather(*(fetch(q, groups[q]) for q in shapes),
+                                       return_exceptions=True)
+        out: list[Any] = [None] * len(keys)
+        for q, found in zip(shapes, results, strict=True):
+            for at in groups[q]:
+                out[at] = found if isinstance(found, BaseException) else found[at]
+        return out
+
+    async def _load_balances(self, keys: Sequence[str]) -> list[Any]:
+        """Open invoices' amounts still to pay, per account: one store call."""
+        rel = self._gateway.relational
+        assert rel is not None
+        sums = await rel.sums(BILLING, "invoices", "account_id", list(dict.fromkeys(keys)),
+                              ["amount_cents", "paid_cents"], {"status": "open"})
+        return [sums[k][0] - sums[k][1] for k in keys]
