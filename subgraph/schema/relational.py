@@ -29,8 +29,8 @@ class RowCondition:
     column: str = strawberry.field(description="The column.")
     op: ConditionOp = strawberry.field(description="The comparison.")
     operand: JSON = strawberry.field(
-        description="What the column is compared with, as the column's type takes it: text, integer, decimal string, "
-        "boolean, ISO-8601 timestamp with a zone."
+        description="What the column is compared with, as the column's type takes it: text, "
+        "integer, decimal string, boolean, ISO-8601 timestamp with a zone."
     )
 
 
