@@ -22,6 +22,7 @@ from . import (
     http_apollo,
     http_load,
     machine,
+    relational_billing,
     soak,
     store_cassandra,
     store_sqlite,
@@ -30,7 +31,8 @@ from .report import Table, Target, render, targets_table, write_json
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (graphql_exec, http_load, batching, store_cassandra, store_sqlite, http_apollo, soak)
+    for m in (graphql_exec, http_load, batching, store_cassandra, store_sqlite, http_apollo,
+              relational_billing, soak)
 }
 # Run only when asked for: by --soak, or by name in --only.
 ON_REQUEST = {soak.NAME}
