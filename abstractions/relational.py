@@ -110,10 +110,11 @@ class TransactResult:
 # --- values -----------------------------------------------------------------------------------
 
 
-def coerce(column: Column, value: Any, where: str) -> Any:
-    """`value` as the Python value of `column`'s type, or `InvalidArgument` / a constraint."""
+def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> Any:
+    """`value` as the Python value of `column`'s type, or `InvalidArgument` / a constraint
+    (`checks=False`: the type only, for a value compared with, not written)."""
     if value is None:
-        if column.not_null:
+        if column.not_null and checks:
             raise ConstraintViolation(f"{where}: column {column.name!r} must not be null")
         return None
     kind = column.type
@@ -123,7 +124,7 @@ def coerce(column: Column, value: Any, where: str) -> Any:
             raise bad
         if "\x00" in value:
             raise InvalidArgument(f"{where}: column {column.name!r}: text holds a NUL")
-        if column.one_of is not None and value not in column.one_of:
+        if checks and column.one_of is not None and value not in column.one_of:
             raise ConstraintViolation(
                 f"{where}: column {column.name!r} must be one of {', '.join(column.one_of)}"
             )
@@ -133,7 +134,8 @@ def coerce(column: Column, value: Any, where: str) -> Any:
             raise bad
         if not INT64[0] <= value <= INT64[1]:
             raise InvalidArgument(f"{where}: column {column.name!r} is outside 64 bits")
-        _bounds(column, value, where)
+        if checks:
+            _bounds(column, value, where)
         return value
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
@@ -155,7 +157,8 @@ def coerce(column: Column, value: Any, where: str) -> Any:
         number = number.quantize(Decimal(1).scaleb(-column.scale))
         if len(number.as_tuple().digits) > MAX_DIGITS:
             raise InvalidArgument(f"{where}: column {column.name!r} holds at most 18 digits")
-        _bounds(column, number, where)
+        if checks:
+            _bounds(column, number, where)
         return number
     if kind == "bool":
         if not isinstance(value, bool):
@@ -211,9 +214,22 @@ def to_json(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _row_dict(table: Table, row: tuple) -> dict[str, Any]:
-    out = dict(zip(table.names, row, strict=False))
-    out[VERSION] = row[-1]
-    return out
+    return dict(zip(table.row_names, row))  # noqa: B905  (as long by construction; faster)
+
+
+class _Scope:
+    """A query's cursor scope (the digest of what it asks), made when a cursor needs it."""
+
+    __slots__ = ("_made", "_parts")
+
+    def __init__(self, parts: list[Any]) -> None:
+        self._parts = parts
+        self._made: str | None = None
+
+    def __call__(self) -> str:
+        if self._made is None:
+            self._made = "rel:" + _digest(self._parts)
+        return self._made
 
 
 def _digest(payload: Any) -> str:
@@ -240,6 +256,7 @@ class Relational:
         self._tokens = tokens
         self._calls = calls or CallCounter()
         self._call = (store_calls or StoreCalls()).bind("relational", store)
+        self._orders: dict[tuple, tuple[str, ...]] = {}  # index choice per query shape
 
     def namespace(self, name: str) -> RelationalNamespace:
         return self._namespaces.get(name, RelationalNamespace)
@@ -304,9 +321,7 @@ class Relational:
                 raise InvalidArgument(f"where {i}: json column {cond.column!r} is not indexed")
             if cond.value is None:
                 raise InvalidArgument(f"where {i}: compare with a value, not null")
-            value = coerce(
-                Column(column.name, column.type, column.scale), cond.value, f"where {i}"
-            )
+            value = coerce(column, cond.value, f"where {i}", checks=False)
             if cond.op == "eq":
                 if column.name in equal:
                     raise InvalidArgument(f"where {i}: column {cond.column!r} twice with eq")
@@ -318,6 +333,18 @@ class Relational:
         range_cols = {c for c, _, _ in ranges}
         if len(range_cols) > 1:
             raise InvalidArgument("a range condition may bound one column only")
+        key = (id(spec), frozenset(equal), frozenset(range_cols), order_by)
+        order = self._orders.get(key)
+        if order is None:
+            order = self._orders[key] = self._order(spec, equal, range_cols, order_by)
+            if len(self._orders) > 4096:  # shapes are few; a flood of odd ones is not kept
+                self._orders.clear()
+        return order, list(equal.items()), ranges
+
+    @staticmethod
+    def _order(
+        spec: Table, equal: Mapping[str, Any], range_cols: set[str], order_by: str | None
+    ) -> tuple[str, ...]:
         for index in (spec.primary_key, *spec.indexes.values()):
             n = len(equal)
             if set(index[:n]) != set(equal):
@@ -327,8 +354,7 @@ class Relational:
                 continue
             if order_by is not None and (not rest or rest[0] != order_by):
                 continue
-            order = tuple(rest) or tuple(spec.primary_key)
-            return order, list(equal.items()), ranges
+            return tuple(rest) or tuple(spec.primary_key)
         raise InvalidArgument(
             f"no index of table {spec.name!r} serves these conditions: equality on an index's "
             "leading columns, a range and the order on the next one"
@@ -373,10 +399,10 @@ class Relational:
         queries, scopes = [], []
         for where, cursor in zip(wheres, afters, strict=True):
             order, equal, ranges = self._plan(spec, where, order_by)
-            scope = "rel:" + _digest([namespace, table, equal, ranges, order, descending])
+            scope = _Scope([namespace, table, equal, ranges, order, descending])
             resume = None
             if cursor is not None:
-                state = await self._tokens.verify(scope, cursor)
+                state = await self._tokens.verify(scope(), cursor)
                 values = state.get("k")
                 if not isinstance(values, list) or len(values) != len(order):
                     raise InvalidArgument("page token is not valid")

@@ -62,13 +62,19 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     indexes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Derived once (rows are read by the thousand): column names, and the same plus the version.
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    row_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _by_name: Mapping[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(c.name for c in self.columns)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "row_names", (*names, VERSION))
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
+        return self._by_name.get(name)
 
     def spec(self) -> dict[str, Any]:
         """The table as the store keeps it between starts (JSON)."""

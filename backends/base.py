@@ -544,8 +544,9 @@ class Store(KVStore, TimeSeriesStore, CounterStore, Protocol):
 # --- Relational ------------------------------------------------------------------------------
 # Tables are declared in the namespaces file (abstractions/relational_schema.py); a store gets a
 # `Table` and values already checked and typed by the abstraction (str, int, Decimal, bool,
-# aware datetime in UTC, JSON-able objects), and returns rows as tuples in the table's column
-# order followed by the row version.
+# aware datetime in UTC, JSON-able objects), and returns rows as tuples (or the driver's own
+# sequences) in the table's column order followed by the row version (anything after that is
+# ignored).
 
 
 class RowOpFailed(Exception):

@@ -232,13 +232,10 @@ class PostgresRelational:
     @classmethod
     def _values(cls, shape: _Shape, query: RowQuery) -> list[Any]:
         """The values `_where` places, in its order."""
-        values: list[Any] = []
-
-        def take(column: str, value: Any) -> str:
-            values.append(value)
-            return ""
-
-        cls._where(shape, query, take)
+        values = [v for _, v in query.equal]
+        values += [v for _, _, v in query.ranges]
+        if query.after is not None:
+            values += query.after
         return values
 
     async def rel_query_many(
@@ -254,7 +251,7 @@ class PostgresRelational:
 
             sql = f"SELECT {shape.select} FROM {shape.name} {self._where(shape, queries[0], param)}"
             rows = await self._with_conn(lambda conn: conn.fetch(sql, *params))
-            return [[tuple(r) for r in rows]]
+            return [list(rows)]
         # Many queries: one statement per shape of query, each value a column of an unnest()
         # that a LATERAL subquery reads row by row (one round trip for N accounts).
         groups: dict[tuple, list[int]] = {}
@@ -279,18 +276,18 @@ class PostgresRelational:
                 f"x.{_q(c)}{' DESC' if queries[members[0]].descending else ''}"
                 for c in queries[members[0]].order
             )
-            sql = (f"SELECT q.i, x.* FROM unnest($1::int[]{', ' if arrays else ''}{arrays}) "
+            sql = (f"SELECT x.*, q.i FROM unnest($1::int[]{', ' if arrays else ''}{arrays}) "
                    f"AS q(i{', ' if names else ''}{names}) CROSS JOIN LATERAL "
                    f"(SELECT {shape.select} FROM {shape.name} {inner}) x "
                    f"ORDER BY q.i, {outer_order}")
             statements.append((sql, [members, *columns]))
 
         async def run(conn: Any) -> list[list[tuple]]:
-            out: list[list[tuple]] = [[] for _ in queries]
+            # Records as they come (sequences, the query's index last, after the version).
+            out: list[list[Any]] = [[] for _ in queries]
             for sql, args in statements:
                 for record in await conn.fetch(sql, *args):
-                    row = tuple(record)
-                    out[row[0]].append(row[1:])
+                    out[record[-1]].append(record)
             return out
 
         return await self._with_conn(run)
