@@ -14,6 +14,7 @@ import pytest
 from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import load_namespaces
+from abstractions.relational import Condition
 from abstractions.tokens import PageTokens
 from backends.sqlite import SQLiteStore
 from tests.conftest import RELATIONAL_BACKENDS, make_relational
@@ -74,6 +75,11 @@ async def seed(gateway: DataGateway, accounts: list[str]) -> None:
                     paid=1000 + i if i == 1 else 0)
             for i in range(n % 5 + 1)
         ])
+
+
+async def payments_of(execute: SchemaRunner, account: str, first: int) -> Any:
+    return await execute.gateway.relational.query(
+        "billing", "payments", [Condition("account_id", "eq", account)], first=first)
 
 
 def reps(accounts: list[str]) -> list[dict[str, str]]:
@@ -137,23 +143,22 @@ async def test_pay_invoice_in_parts_then_in_full(
     account = accounts[0]
     await execute.gateway.relational.transact("billing", [invoice(account, 7, 1000)])
     key = {"accountId": account, "invoiceId": "inv-7"}
-    first = await execute.execute(PAY, {"input": {**key, "amountCents": "400",
-                                                  "idempotencyKey": "p1", "currency": "EUR"}})
+    first = await execute.execute(PAY, {"input": {
+        **key, "amountCents": "400", "idempotencyKey": f"{account}-p1", "currency": "EUR"}})
     assert first.errors is None, first.errors
     paid = first.data["payInvoice"]
     assert paid["payment"]["amountCents"] == "400" and paid["payment"]["invoiceId"] == "inv-7"
     assert paid["invoice"] == {"id": "inv-7", "amountCents": "1000", "paidCents": "400",
                                "status": "OPEN", "paidAt": None}
     second = await execute.execute(PAY, {"input": {**key, "amountCents": 600,
-                                                   "idempotencyKey": "p2"}})
+                                                   "idempotencyKey": f"{account}-p2"}})
     assert second.errors is None, second.errors
     invoice_after = second.data["payInvoice"]["invoice"]
     assert invoice_after["status"] == "PAID" and invoice_after["paidCents"] == "1000"
     assert invoice_after["paidAt"] is not None
     balance = await execute.execute(INVOICES, {"reps": reps([account]), "first": 1})
     assert balance.data["_entities"][0]["balanceCents"] == "0"
-    payments = await execute.gateway.relational.query(
-        "billing", "payments", [], first=10)
+    payments = await payments_of(execute, account, 10)
     assert sorted(r["amount_cents"] for r in payments.rows
                   if r["account_id"] == account) == [400, 600]
 
@@ -179,11 +184,11 @@ async def test_a_refused_payment_has_its_code_and_writes_nothing(
     account = accounts[0]
     await execute.gateway.relational.transact("billing", [invoice(account, 1, 500, **setup)])
     body = {"accountId": account, "invoiceId": "inv-1", "amountCents": 100,
-            "idempotencyKey": "k", **payment}
+            "idempotencyKey": f"{account}-k", **payment}
     result = await execute.execute(PAY, {"input": body})
     assert result.data == {"payInvoice": None}
     assert [e.extensions["code"] for e in result.errors] == [code]
-    rows = await execute.gateway.relational.query("billing", "payments", [], first=100)
+    rows = await payments_of(execute, account, 100)
     assert [r for r in rows.rows if r["account_id"] == account] == []
     row = (await execute.gateway.relational.get_rows(
         "billing", "invoices", [{"account_id": account, "invoice_id": "inv-1"}]))[0]
@@ -197,15 +202,15 @@ async def test_of_twenty_concurrent_payments_of_one_invoice_exactly_one_succeeds
     await execute.gateway.relational.transact("billing", [invoice(account, 1, 2500)])
     results = await asyncio.gather(*(
         execute.execute(PAY, {"input": {"accountId": account, "invoiceId": "inv-1",
-                                        "amountCents": 2500, "idempotencyKey": f"k{i}"}})
+                                        "amountCents": 2500,
+                                        "idempotencyKey": f"{account}-k{i}"}})
         for i in range(20)
     ))
     won = [r for r in results if r.errors is None]
     assert len(won) == 1
     assert {r.errors[0].extensions["code"] for r in results if r.errors} == {
         "INVOICE_ALREADY_PAID"}
-    payments = await execute.gateway.relational.query(
-        "billing", "payments", [], first=100)
+    payments = await payments_of(execute, account, 100)
     assert len([r for r in payments.rows if r["account_id"] == account]) == 1
 
 
@@ -215,7 +220,7 @@ async def test_a_retried_payment_returns_the_first_result(
     account = accounts[0]
     await execute.gateway.relational.transact("billing", [invoice(account, 1, 900)])
     body = {"accountId": account, "invoiceId": "inv-1", "amountCents": 900,
-            "idempotencyKey": "once"}
+            "idempotencyKey": f"{account}-once"}
     first, *retries = await asyncio.gather(*(
         execute.execute(PAY, {"input": body}) for _ in range(5)))
     assert first.errors is None
@@ -241,7 +246,7 @@ async def test_billing_follows_the_namespace_access_policy(
     assert refused.data["_entities"][0]["invoices"] is None
     assert {e.extensions["code"] for e in refused.errors} == {"FORBIDDEN"}
     pay = {"accountId": account, "invoiceId": "inv-1", "amountCents": 1,
-           "idempotencyKey": "x"}
+           "idempotencyKey": f"{account}-x"}
     denied = await execute.execute(PAY, {"input": pay}, reader)
     assert [e.extensions["code"] for e in denied.errors] == ["FORBIDDEN"]
     writer = Caller(subject="w", scopes=frozenset({"billing:write"}), authenticated=True)
@@ -272,11 +277,12 @@ async def test_generic_rows_and_transact(execute: SchemaRunner, accounts: list[s
         "account_id": account, "invoice_id": f"g{i}", "amount_cents": 100 + i, "paid_cents": 0,
         "currency": "EUR", "status": "open", "issued_at": f"2026-06-0{i + 1}T12:00:00+02:00"}}
         for i in range(3)]
-    done = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops, "key": "t1"})
+    t1 = {"ns": "billing", "ops": ops, "key": f"{account}-t1"}
+    done = await execute.execute(TRANSACT, t1)
     assert done.errors is None, done.errors
     assert done.data["transact"]["replayed"] is False
     assert done.data["transact"]["rows"][0]["issued_at"] == "2026-06-01T10:00:00+00:00"
-    again = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops, "key": "t1"})
+    again = await execute.execute(TRANSACT, t1)
     assert again.data["transact"] == {**done.data["transact"], "replayed": True}
     where = [{"column": "account_id", "op": "EQ", "operand": account},
              {"column": "issued_at", "op": "GE", "operand": "2026-06-02T00:00:00Z"}]
@@ -290,9 +296,10 @@ async def test_generic_rows_and_transact(execute: SchemaRunner, accounts: list[s
                                         "order": {"column": "issued_at", "descending": True},
                                         "first": 5, "after": after})
     assert [e["node"]["invoice_id"] for e in rest.data["rows"]["edges"]] == ["g1"]
-    conflict = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops[:1], "key": "t2"})
+    conflict = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops[:1],
+                                                "key": f"{account}-t2"})
     assert [e.extensions["code"] for e in conflict.errors] == ["ROW_EXISTS"]
-    stale = await execute.execute(TRANSACT, {"ns": "billing", "key": "t3", "ops": [
+    stale = await execute.execute(TRANSACT, {"ns": "billing", "key": f"{account}-t3", "ops": [
         {"op": "UPDATE", "table": "invoices", "key": {"account_id": account, "invoice_id": "g0"},
          "values": {"status": "void"}, "expectVersion": 7}]})
     assert [e.extensions["code"] for e in stale.errors] == ["CONDITION_FAILED"]
@@ -306,6 +313,7 @@ async def test_generic_rows_and_transact(execute: SchemaRunner, accounts: list[s
     denied = await execute.execute(ROWS, {"ns": "billing", "table": "invoices", "first": 5},
                                    stranger)
     assert [e.extensions["code"] for e in denied.errors] == ["FORBIDDEN"]
-    denied = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops, "key": "t9"},
+    denied = await execute.execute(TRANSACT, {"ns": "billing", "ops": ops,
+                                              "key": f"{account}-t9"},
                                    stranger)
     assert [e.extensions["code"] for e in denied.errors] == ["FORBIDDEN"]
