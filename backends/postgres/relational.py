@@ -45,12 +45,16 @@ META = [
         namespace text NOT NULL, name text NOT NULL, spec text NOT NULL,
         PRIMARY KEY (namespace, name))""",
     """CREATE TABLE IF NOT EXISTS rel_idempotency (
-        namespace text NOT NULL, key text NOT NULL, digest text NOT NULL, result text,
+        namespace text NOT NULL, key text NOT NULL, digest text NOT NULL, result text NOT NULL,
         created bigint NOT NULL, PRIMARY KEY (namespace, key))""",
 ]
 RETRIES = 8
 POOL_SIZE = 10
 COMMAND_TIMEOUT = 30.0
+
+
+class _Taken(Exception):
+    """The idempotency key was claimed by another transaction: roll this one back."""
 
 
 def _sql_type(column: Any) -> str:
@@ -79,6 +83,7 @@ def _translate(exc: BaseException) -> StoreError:
         if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
             return StoreRefused("PostgreSQL refused the credentials")
         if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError
+                      | asyncpg.InternalClientError
                       | asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError
                       | asyncpg.CrashShutdownError | asyncpg.TooManyConnectionsError):
             return StoreUnavailable(f"PostgreSQL: {type(exc).__name__}")
@@ -95,6 +100,15 @@ def _retryable(exc: BaseException) -> bool:
     return asyncpg is not None and isinstance(
         exc, asyncpg.SerializationError | asyncpg.DeadlockDetectedError
     )
+
+
+# What the driver raises when the server fails or goes away: InternalClientError is its
+# "another operation is in progress" on a connection broken in the middle of a statement.
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+     TimeoutError)
+    if asyncpg is not None else (OSError, TimeoutError)
+)
 
 
 async def _init(conn: Any) -> None:
@@ -130,7 +144,7 @@ class PostgresRelational:
             async with self._pool.acquire() as conn:
                 for statement in META:
                     await conn.execute(statement)
-        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             await self.close()
             raise _translate(exc) from exc
 
@@ -139,7 +153,7 @@ class PostgresRelational:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), 10)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except _DRIVER_ERRORS:
                 pool.terminate()
 
     async def _with_conn(self, fn: Any) -> Any:
@@ -151,7 +165,7 @@ class PostgresRelational:
                 return await fn(conn)
         except RowOpFailed:
             raise
-        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
 
     async def ping(self) -> None:
@@ -320,28 +334,39 @@ class PostgresRelational:
     ) -> list[tuple | None] | Recorded:
         shapes = [self._shape(namespace, op.table) for op in ops]
 
+        async def recorded(conn: Any) -> Recorded | None:
+            row = await conn.fetchrow(
+                "SELECT digest, result FROM rel_idempotency WHERE namespace = $1 AND key = $2",
+                namespace, claim.key,  # type: ignore[union-attr]
+            )
+            return None if row is None else Recorded(row[0], row[1])
+
         async def once(conn: Any) -> list[tuple | None] | Recorded:
-            async with conn.transaction():
-                if claim is not None:
-                    claimed = await conn.fetchval(
-                        "INSERT INTO rel_idempotency(namespace, key, digest, created) "
-                        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-                        namespace, claim.key, claim.digest, now_micros(),
-                    )
-                    if claimed is None:
-                        row = await conn.fetchrow(
-                            "SELECT digest, result FROM rel_idempotency "
-                            "WHERE namespace = $1 AND key = $2", namespace, claim.key,
+            # The key is claimed last, with the result: one statement fewer.  A transaction
+            # with the same key committed meanwhile makes the claim wait for it and then find
+            # the key taken: this one rolls back and answers with that result, as it does when
+            # an operation fails because that transaction already made its writes.
+            try:
+                async with conn.transaction():
+                    rows = [await self._apply(conn, i, op, shape)
+                            for i, (op, shape) in enumerate(zip(ops, shapes, strict=True))]
+                    if claim is not None:
+                        claimed = await conn.fetchval(
+                            "INSERT INTO rel_idempotency(namespace, key, digest, result, created)"
+                            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+                            namespace, claim.key, claim.digest,
+                            claim.render(rows), now_micros(),  # type: ignore[operator]
                         )
-                        return Recorded(row[0], row[1])
-                rows = [await self._apply(conn, i, op, shape)
-                        for i, (op, shape) in enumerate(zip(ops, shapes, strict=True))]
-                if claim is not None:
-                    await conn.execute(
-                        "UPDATE rel_idempotency SET result = $3 WHERE namespace = $1 AND key = $2",
-                        namespace, claim.key, claim.render(rows),  # type: ignore[operator]
-                    )
-                return rows
+                        if claimed is None:
+                            raise _Taken
+                    return rows
+            except (_Taken, RowOpFailed) as exc:
+                found = await recorded(conn) if claim is not None else None
+                if found is not None:
+                    return found
+                if isinstance(exc, _Taken):  # claimed, then forgotten: a store fault
+                    raise StoreError("PostgreSQL: an idempotency key vanished") from None
+                raise
 
         async def run(conn: Any) -> list[tuple | None] | Recorded:
             for attempt in range(RETRIES):
@@ -405,8 +430,8 @@ class PostgresRelational:
 
     async def rel_recorded(self, namespace: str, key: str) -> Recorded | None:
         row = await self._with_conn(lambda conn: conn.fetchrow(
-            "SELECT digest, result FROM rel_idempotency WHERE namespace = $1 AND key = $2 "
-            "AND result IS NOT NULL", namespace, key,
+            "SELECT digest, result FROM rel_idempotency WHERE namespace = $1 AND key = $2",
+            namespace, key,
         ))
         return None if row is None else Recorded(row[0], row[1])
 

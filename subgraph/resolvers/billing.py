@@ -4,7 +4,8 @@ payInvoice reads the invoice, checks the payment against it, then writes the pay
 invoice's new paid amount in one transaction conditional on the invoice's version (optimistic
 concurrency): of concurrent payments of one invoice, each applies to the invoice as the one
 before it left it, or re-reads and is judged again.  The idempotency key is claimed in that
-same transaction, bound to the input; a retry returns the first result.
+same transaction, bound to the input; a retry returns the first result (from the claim, or,
+when the invoice looks paid to it, from a look-up of the key before refusing).
 """
 
 from __future__ import annotations
@@ -105,10 +106,9 @@ async def pay_invoice(
                "amount": amount, "currency": input.currency}
     payment_id = "pay_" + hashlib.sha256(key.encode()).hexdigest()[:24]
     give_up = time.monotonic() + CONTENDED_SECONDS
+    # No look-up of the key first: the transaction claims it (and a retry of a payment made
+    # gets that payment's result from there), and a refusal looks for it before answering.
     while True:
-        done = await rel.recorded(BILLING, key, request=request)
-        if done is not None:
-            return _payload(done.rows)
         invoice_key = {"account_id": str(input.account_id), "invoice_id": str(input.invoice_id)}
         invoice = (await rel.get_rows(BILLING, "invoices", [invoice_key], for_write=True))[0]
         try:
