@@ -99,6 +99,7 @@ class DataGateway:
             await self.counters.start()
             await self.timeseries.start()
             await self.garbage.start()
+            await self.relational.start_background()
 
     async def stop(self) -> None:
         """Flush buffered writes, stop background work, then close the index and the store."""

@@ -21,8 +21,11 @@ is JSON-safe already, since it is what a retry replays.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +42,9 @@ from .namespaces import Namespaces, RelationalNamespace
 from .relational_schema import MAX_DIGITS, VERSION, Column, Table, plan_migration
 from .tokens import PageTokens
 
+log = logging.getLogger(__name__)
 INT64 = (-(2**63), 2**63 - 1)
+FORGET_INTERVAL_SECONDS = 600.0
 RANGE_OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 MAX_KEY_LENGTH = 256
 
@@ -257,6 +262,7 @@ class Relational:
         self._calls = calls or CallCounter()
         self._call = (store_calls or StoreCalls()).bind("relational", store)
         self._orders: dict[tuple, tuple[str, ...]] = {}  # index choice per query shape
+        self._forgetting: asyncio.Task[None] | None = None
 
     def namespace(self, name: str) -> RelationalNamespace:
         return self._namespaces.get(name, RelationalNamespace)
@@ -273,7 +279,25 @@ class Relational:
                     lambda table, stored, where=where: plan_migration(table, stored, where),
                 )
 
+    async def start_background(self, interval_seconds: float = FORGET_INTERVAL_SECONDS) -> None:
+        """Forget idempotency keys past their retention, now and every `interval_seconds`."""
+        if self._forgetting is None:
+            self._forgetting = asyncio.create_task(self._forget_loop(interval_seconds))
+
+    async def _forget_loop(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                await self.forget_old_keys()
+            except Exception:
+                log.exception("forgetting old relational idempotency keys failed; will retry")
+            await asyncio.sleep(interval_seconds)
+
     async def stop(self) -> None:
+        if self._forgetting is not None:
+            self._forgetting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._forgetting
+            self._forgetting = None
         await self.store.close()
 
     # reads

@@ -478,3 +478,20 @@ async def test_sums_group_rows_in_one_call(rel_gateway: DataGateway, uid: str) -
                           ["amount", "entry_id"], {"kind": "debit"})
     assert sums == {f"{uid}-a": (Decimal("3.75"), 3), f"{uid}-b": (Decimal(-4), 1),
                     f"{uid}-c": (Decimal(0), 0)}
+
+
+async def test_an_idempotency_key_past_its_retention_is_forgotten(
+    rel_gateway: DataGateway, uid: str
+) -> None:
+    from abstractions.tokens import now_micros
+
+    rel = rel_gateway.relational
+    await rel.transact(NS, [entry(uid, 1)], idempotency_key=f"{uid}-old")
+    assert await rel.recorded(NS, f"{uid}-old") is not None
+    assert await rel.store.rel_forget(NS, now_micros() - 3600 * 10**6) >= 0
+    assert await rel.recorded(NS, f"{uid}-old") is not None  # within its retention
+    assert await rel.store.rel_forget(NS, now_micros() + 1) >= 1
+    assert await rel.recorded(NS, f"{uid}-old") is None
+    # once forgotten, the key is new again: the same insert now meets its own row
+    with pytest.raises(RowExists):
+        await rel.transact(NS, [entry(uid, 1)], idempotency_key=f"{uid}-old")
