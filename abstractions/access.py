@@ -20,6 +20,7 @@ from .namespaces import (
     N,
     Namespace,
     Namespaces,
+    RelationalNamespace,
     TimeSeriesNamespace,
 )
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .analytics import Aggregate, Analytics, Group
     from .counter import Count, Counters
     from .kv import Item, ItemPage, KeyValue
+    from .relational import Relational, RowPage, TransactResult
     from .timeseries import Event, EventPage, TimeSeries
     from .tokens import IdempotencyToken
 
@@ -405,6 +407,51 @@ class CallerAnalytics:
         decide.require(namespace, TimeSeriesNamespace, READ)
 
 
+class CallerRelational:
+    """The Relational abstraction as one caller may use it: reads need the namespace's read
+    grant, transactions its write grant (decided per namespace: tables have no owner)."""
+
+    def __init__(self, relational: Relational, decisions: Decisions) -> None:
+        self._rel, self._decide = relational, decisions
+
+    def check_read(self, namespace: str) -> None:
+        self._decide.require(namespace, RelationalNamespace, READ)
+
+    def check_write(self, namespace: str) -> None:
+        self._decide.require(namespace, RelationalNamespace, WRITE)
+
+    async def get_rows(
+        self, namespace: str, table: str, keys: Sequence[Any], *, for_write: bool = False
+    ) -> list[Any]:
+        """`for_write`: the rows a write reads to decide what to write (payInvoice's invoice),
+        part of the write, so the write's grant is what it needs."""
+        (self.check_write if for_write else self.check_read)(namespace)
+        return await self._rel.get_rows(namespace, table, keys)
+
+    async def query(self, namespace: str, table: str, *args: Any, **query: Any) -> RowPage:
+        self.check_read(namespace)
+        return await self._rel.query(namespace, table, *args, **query)
+
+    async def query_many(
+        self, namespace: str, table: str, *args: Any, **query: Any
+    ) -> list[RowPage]:
+        self.check_read(namespace)
+        return await self._rel.query_many(namespace, table, *args, **query)
+
+    async def sums(self, namespace: str, table: str, *args: Any, **query: Any) -> dict:
+        self.check_read(namespace)
+        return await self._rel.sums(namespace, table, *args, **query)
+
+    async def transact(self, namespace: str, *args: Any, **options: Any) -> TransactResult:
+        self.check_write(namespace)
+        return await self._rel.transact(namespace, *args, **options)
+
+    async def recorded(self, namespace: str, key: str, **options: Any) -> TransactResult | None:
+        """A transaction's kept result: part of the write, so it needs the write grant."""
+        self.check_write(namespace)
+        return await self._rel.recorded(namespace, key, **options)
+
+
 class CallerGateway:
     """The data gateway as one request's caller sees it: the three abstractions, each call
     decided by `Access` first, and the namespaces it may list.  Built per request
@@ -413,6 +460,7 @@ class CallerGateway:
     def __init__(
         self, kv: KeyValue, timeseries: TimeSeries, counters: Counters, access: Access,
         caller: Caller, analytics: Analytics | None = None,
+        relational: Relational | None = None,
     ) -> None:
         self.caller = caller
         self.access = access
@@ -422,6 +470,7 @@ class CallerGateway:
         self.timeseries = CallerTimeSeries(timeseries, decisions)
         self.counters = CallerCounters(counters, decisions)
         self.analytics = CallerAnalytics(analytics, decisions) if analytics is not None else None
+        self.relational = CallerRelational(relational, decisions) if relational else None
 
     def readable_namespaces(self) -> Iterator[Namespace]:
         """The public namespaces the caller may read something of."""

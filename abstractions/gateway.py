@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from backends import open_store
-from backends.base import CacheEngine, SearchIndex, Store
+from backends import open_relational, open_store
+from backends.base import CacheEngine, RelationalStore, SearchIndex, Store
 from backends.iceberg import IcebergArchive
 
 from .access import Access, Caller, CallerGateway
@@ -17,6 +17,7 @@ from .garbage import GarbageCollector
 from .kv import KeyValue
 from .metrics import CallCounter, EventCounter, StoreCalls
 from .namespaces import CounterNamespace, KVNamespace, Namespaces, load_namespaces
+from .relational import Relational
 from .signing_keys import SigningKeys, with_signing_keys_namespace
 from .timeseries import TimeSeries
 from .tokens import PageTokens
@@ -74,6 +75,7 @@ class DataGateway:
         page_tokens: PageTokens | None = None,
         cache: CacheEngine | None = None,
         archive: IcebergArchive | None = None,
+        relational: RelationalStore | None = None,
     ) -> None:
         self.store = store
         namespaces = with_signing_keys_namespace(namespaces)
@@ -108,6 +110,10 @@ class DataGateway:
             store, namespaces, archive or default_archive(store, namespaces),
             self.calls, self.events, calls,
         )
+        # Tables live in PostgreSQL when one is given, else in the store's SQLite file.
+        self.relational = Relational(
+            relational or default_relational(store), namespaces, tokens, self.calls, calls
+        )
         self.signing_keys = SigningKeys(self.system_kv, tokens) if tokens.from_store else None
         self.garbage = GarbageCollector(store, namespaces, self.events, store_calls=calls)
         self.access = Access(namespaces, CallCounter())
@@ -115,12 +121,17 @@ class DataGateway:
     def for_caller(self, caller: Caller) -> CallerGateway:
         """The abstractions as `caller` may use them (one request's view)."""
         return CallerGateway(
-            self.kv, self.timeseries, self.counters, self.access, caller, self.analytics
+            self.kv, self.timeseries, self.counters, self.access, caller,
+            analytics=self.analytics, relational=self.relational,
         )
 
     @classmethod
-    def from_url(cls, store_url: str, namespaces_path: str | None = None) -> DataGateway:
-        return cls(open_store(store_url), load_namespaces(namespaces_path))
+    def from_url(
+        cls, store_url: str, namespaces_path: str | None = None,
+        relational_url: str | None = None,
+    ) -> DataGateway:
+        return cls(open_store(store_url), load_namespaces(namespaces_path),
+                   relational=open_relational(relational_url) if relational_url else None)
 
     async def start(self, *, background: bool = True) -> None:
         """Open the store and load the signing keys, then start rollups, retention, garbage
@@ -133,6 +144,7 @@ class DataGateway:
             await create(list(self.namespaces.all()))
         if self.search_index is not None:
             await self.search_index.open()
+        await self.relational.start()
         if self.signing_keys is not None:
             await self.signing_keys.start(background=background)
         if background:
@@ -140,6 +152,7 @@ class DataGateway:
             await self.timeseries.start()
             await self.garbage.start()
             await self.analytics.start()
+            await self.relational.start_background()
 
     async def refresh_cache_stats(self) -> None:
         """Ask the cache engine for what only its servers know (memcached's evictions)."""
@@ -157,6 +170,20 @@ class DataGateway:
             await self.signing_keys.stop()
         if self.search_index is not None:
             await self.search_index.close()
+        await self.relational.stop()
         await self.store.close()
         if self._owns_cache and self.cache is not None:
             await self.cache.close()
+
+
+def default_relational(store: Store) -> RelationalStore:
+    """The relational store beside `store`: its own SQLite file when it is SQLite, else the
+    default SQLite file."""
+    from backends.sqlite.db import SQLiteDB
+    from backends.sqlite.relational import SQLiteRelational
+
+    if isinstance(store, SQLiteDB):
+        return SQLiteRelational(store)
+    from backends import DEFAULT_STORE_URL
+
+    return SQLiteRelational(SQLiteDB(DEFAULT_STORE_URL[len("sqlite:///"):]), owned=True)

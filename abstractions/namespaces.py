@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from backends.base import FieldType, TimeSeriesLayout
 
 from .errors import NamespaceError
+from .relational_schema import Table, TableConfigError, parse_table
 
 DEFAULT_FILE = Path(__file__).with_name("namespaces.toml")
 ENV_VAR = "SUBGRAPH_NAMESPACES"
@@ -29,7 +30,7 @@ MiB = 1024 * 1024
 # The analytics table's own columns (and `day`, a group key): no item key may take their names.
 RESERVED_COLUMNS = frozenset({"series_id", "event_time", "event_id", "slice", "day"})
 
-Abstraction = Literal["kv", "timeseries", "counter"]
+Abstraction = Literal["kv", "timeseries", "counter", "relational"]
 CounterMode = Literal["best_effort", "eventual", "accurate"]
 
 
@@ -161,12 +162,38 @@ class CounterNamespace(AccessPolicy):
     cache_ttl_seconds: int = 0
 
 
-Namespace = KVNamespace | TimeSeriesNamespace | CounterNamespace
-N = TypeVar("N", KVNamespace, TimeSeriesNamespace, CounterNamespace)
+@dataclass(frozen=True, slots=True)
+class RelationalNamespace(AccessPolicy):
+    """Tables with typed columns, keys and indexes, written in transactions
+    (abstractions/relational.py); `tables` come from `[namespaces.NAME.tables.TABLE]`."""
+
+    name: str
+    abstraction: Literal["relational"] = "relational"
+    internal: bool = False
+    tables: Mapping[str, Table] = field(default_factory=dict)
+    max_operations: int = 100
+    max_keys_per_request: int = 1000
+    page_rows: int = 20
+    max_page_rows: int = 1000
+    # How long a transaction's idempotency key is kept (and its result replayed): 7 days.
+    idempotency_retention_seconds: float = 7 * 86400.0
+
+    def table(self, name: str) -> Table:
+        from .errors import InvalidArgument
+
+        found = self.tables.get(name)
+        if found is None:
+            raise InvalidArgument(f"namespace {self.name!r} has no table {name!r}")
+        return found
+
+
+Namespace = KVNamespace | TimeSeriesNamespace | CounterNamespace | RelationalNamespace
+N = TypeVar("N", KVNamespace, TimeSeriesNamespace, CounterNamespace, RelationalNamespace)
 _CLASSES: dict[str, type[Namespace]] = {
     "kv": KVNamespace,
     "timeseries": TimeSeriesNamespace,
     "counter": CounterNamespace,
+    "relational": RelationalNamespace,
 }
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -395,7 +422,7 @@ def _parse_namespace(name: str, table: Any, source: str) -> Namespace:
     kind = table.get("abstraction")
     if kind not in _CLASSES:
         raise NamespaceConfigError(
-            f"{where}: key 'abstraction' must be one of kv, timeseries, counter"
+            f"{where}: key 'abstraction' must be one of kv, timeseries, counter, relational"
         )
     cls = _CLASSES[kind]
     allowed = {f.name for f in fields(cls)} - {"name"}
@@ -403,7 +430,9 @@ def _parse_namespace(name: str, table: Any, source: str) -> Namespace:
     for key, value in table.items():
         if key not in allowed:
             raise NamespaceConfigError(f"{where}: unknown key {key!r} for a {kind} namespace")
-        if key != "abstraction":
+        if key == "tables" and kind == "relational":
+            values[key] = _parse_tables(value, where)
+        elif key != "abstraction":
             error = _check_value(cls, key, value)
             if error:
                 raise NamespaceConfigError(f"{where}: key {key!r} {error}")
@@ -411,6 +440,15 @@ def _parse_namespace(name: str, table: Any, source: str) -> Namespace:
     ns = cls(name=name, **values)
     _check_relations(ns, where)
     return ns
+
+
+def _parse_tables(value: Any, where: str) -> dict[str, Table]:
+    if not isinstance(value, dict) or not value:
+        raise NamespaceConfigError(f"{where}: key 'tables' must hold at least one table")
+    try:
+        return {name: parse_table(name, spec, where) for name, spec in value.items()}
+    except TableConfigError as exc:
+        raise NamespaceConfigError(str(exc)) from exc
 
 
 def _check_relations(ns: Namespace, where: str) -> None:
@@ -450,5 +488,10 @@ def _check_relations(ns: Namespace, where: str) -> None:
         raise NamespaceConfigError(
             f"{where}: key 'log_retention_seconds' must be at least accept_window_seconds"
         )
+    if isinstance(ns, RelationalNamespace):
+        if not ns.tables:
+            raise NamespaceConfigError(f"{where}: key 'tables' must hold at least one table")
+        if ns.page_rows > ns.max_page_rows:
+            raise NamespaceConfigError(f"{where}: key 'page_rows' must not exceed max_page_rows")
     if isinstance(ns, TimeSeriesNamespace) and ns.page_events > ns.max_page_events:
         raise NamespaceConfigError(f"{where}: key 'page_events' must not exceed max_page_events")

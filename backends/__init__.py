@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import Store
+from .base import RelationalStore, Store
 
 DEFAULT_STORE_URL = "sqlite:///data/gateway.db"
 
@@ -29,6 +29,26 @@ def open_store(url: str) -> Store:
             raise ValueError(f"the cassandra backend is not available: {exc}") from exc
         return CassandraStore.from_url(url)
     raise ValueError(f"unknown store URL scheme {scheme!r}: use sqlite:// or cassandra://")
+
+
+def open_relational(url: str) -> RelationalStore:
+    """A relational store for `url` (not yet opened): `postgresql://user:pass@host:port/db`
+    or `sqlite:///path`."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresRelational
+
+        return PostgresRelational(url)
+    if scheme == "sqlite":
+        from .sqlite.db import SQLiteDB
+        from .sqlite.relational import SQLiteRelational
+
+        store = open_store(url)
+        assert isinstance(store, SQLiteDB)
+        return SQLiteRelational(store, owned=True)
+    raise ValueError(
+        f"unknown relational store URL scheme {scheme!r}: use postgresql:// or sqlite://"
+    )
 
 
 def redact_url(url: str) -> str:

@@ -626,3 +626,131 @@ class CacheEngine(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- Relational ------------------------------------------------------------------------------
+# Tables are declared in the namespaces file (abstractions/relational_schema.py); a store gets a
+# `Table` and values already checked and typed by the abstraction (str, int, Decimal, bool,
+# aware datetime in UTC, JSON-able objects), and returns rows as tuples (or the driver's own
+# sequences) in the table's column order followed by the row version (anything after that is
+# ignored).
+
+
+class RowOpFailed(Exception):
+    """Operation `index` of a transaction was refused; nothing of the transaction was written.
+
+    `reason`: "exists" (an insert's key is taken), "missing" (no row has the key), "condition"
+    (the row's values or version are not the expected ones), "constraint" (the engine refused
+    a value, e.g. out of its range).
+    """
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"operation {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RowQuery:
+    """Rows of one table by an index: `equal` pins the index's leading columns, `ranges` bound
+    the next one (`op` in < <= > >=), `order` is the sort (index columns, then key columns),
+    `after` the `order` values of the last row already returned."""
+
+    equal: tuple[tuple[str, object], ...]
+    ranges: tuple[tuple[str, str, object], ...]
+    order: tuple[str, ...]
+    descending: bool
+    after: tuple[object, ...] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RowOp:
+    """One write of a transaction: `kind` insert | update | delete; `key` the primary key's
+    values; `values` the row (insert) or the columns to set (update); `expect` column values
+    and `expect_version` the version the row must have for the write to apply."""
+
+    kind: Literal["insert", "update", "delete"]
+    table: object  # abstractions.relational_schema.Table (backends do not import abstractions)
+    key: tuple[object, ...]
+    values: Mapping[str, object] = field(default_factory=dict)
+    expect: Mapping[str, object] = field(default_factory=dict)
+    expect_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The idempotency key a transaction claims in the same store transaction as its writes.
+
+    `render` turns the written rows into the result kept with the key (JSON text), so a retry
+    gets exactly the first attempt's result."""
+
+    key: str
+    digest: str
+    render: object  # Callable[[list[tuple | None]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A claimed key's digest and the result kept with it."""
+
+    digest: str
+    result: str
+
+
+@runtime_checkable
+class RelationalStore(Protocol):
+    """Tables, index queries and atomic transactions (SQLite, PostgreSQL)."""
+
+    backend: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def rel_migrate(
+        self, namespace: str, tables: Sequence[object], plan: object
+    ) -> None:
+        """Bring `tables` (`relational_schema.Table`s) into the store: in one transaction, one
+        process at a time, read the spec kept for each, call `plan(table, spec | None)` for
+        its `Migration` (which raises to refuse), apply it and keep the table's new spec."""
+        ...
+
+    async def rel_get(
+        self, namespace: str, table: object, keys: Sequence[tuple[object, ...]]
+    ) -> list[tuple | None]:
+        """The rows with these primary keys, in the keys' order (None where none)."""
+        ...
+
+    async def rel_query_many(
+        self, namespace: str, table: object, queries: Sequence[RowQuery]
+    ) -> list[list[tuple]]:
+        """Each query's rows (`RowQuery`), in one call to the engine."""
+        ...
+
+    async def rel_sums(
+        self, namespace: str, table: object, group: str, keys: Sequence[object],
+        equal: Sequence[tuple[str, object]], columns: Sequence[str],
+    ) -> dict[object, tuple]:
+        """Per value of `group` in `keys`: the sums of `columns` over rows matching `equal`
+        (groups without rows are absent)."""
+        ...
+
+    async def rel_transact(
+        self, namespace: str, ops: Sequence[RowOp], claim: Claim | None
+    ) -> list[tuple | None] | Recorded:
+        """Apply `ops` atomically: the rows after each (None for a delete), or raise
+        `RowOpFailed` with nothing written.  With `claim`: a key already claimed returns its
+        `Recorded` and writes nothing; else the key is kept with `claim.render(rows)` in the
+        same transaction.  Serialization failures and deadlocks are retried inside."""
+        ...
+
+    async def rel_recorded(self, namespace: str, key: str) -> Recorded | None:
+        """The digest and result kept for an idempotency key, if any."""
+        ...
+
+    async def rel_forget(self, namespace: str, older_than_micros: int) -> int:
+        """Drop idempotency keys claimed before `older_than_micros`; how many."""
+        ...

@@ -24,6 +24,7 @@ from . import (
     http_apollo,
     http_load,
     machine,
+    relational_billing,
     soak,
     store_cassandra,
     store_sqlite,
@@ -33,7 +34,7 @@ from .report import Table, Target, render, targets_table, write_json
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m
     for m in (graphql_exec, http_load, batching, store_cassandra, store_sqlite, http_apollo, soak,
-              cache_tier, analytics_columnar)
+              cache_tier, analytics_columnar, relational_billing)
 }
 # Run only when asked for: by --soak, or by name in --only (the analytics one loads 2 million
 # events first: about 4 minutes).

@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--namespaces", default=namespaces,
                        help="namespaces TOML file (env SUBGRAPH_NAMESPACES; default: "
                             f"{_shown(namespaces, 'the shipped abstractions/namespaces.toml')})")
+        relational = _env("SUBGRAPH_RELATIONAL", None) or None
+        p.add_argument("--relational", default=relational,
+                       help="relational store URL: postgresql://user:pass@host:port/db"
+                            " (env SUBGRAPH_RELATIONAL; default: " + _shown(
+                                relational, "the store's SQLite file", url=True) + ")")
         search = _env("SUBGRAPH_SEARCH", None) or None
         p.add_argument("--search", default=search,
                        help="search index URL: opensearch://host[:port][,host...][?prefix=ts-]"
@@ -209,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.log_level = os.environ.get("SUBGRAPH_LOG_LEVEL", "INFO")
     configure(args.log_format, args.log_level)
+    if getattr(args, "relational", None):  # read by Settings, here and in the workers
+        os.environ["SUBGRAPH_RELATIONAL"] = args.relational
     if args.command == "export-schema":
         from .schema import export_sdl
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from abstractions.access import Caller
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, load_namespaces
-from backends import open_store, redact_url
+from backends import open_relational, open_store, redact_url
 from backends.base import StoreError
 
 from .auth import OUTCOMES, Authenticator, AuthSettings
@@ -58,6 +59,10 @@ class Settings:
     seed: bool = False
     search_url: str | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # Where relational namespaces live: postgresql://user:pass@host:port/db, else the SQLite file.
+    relational_url: str | None = field(
+        default_factory=lambda: os.environ.get("SUBGRAPH_RELATIONAL") or None
+    )
 
 
 class GraphQLApp(GraphQLView):
@@ -87,7 +92,9 @@ def open_gateway(settings: Settings) -> DataGateway:
         from backends.search import open_search_index
 
         search_index = open_search_index(settings.search_url)
-    return DataGateway(open_store(settings.store_url), namespaces, search_index=search_index)
+    relational = open_relational(settings.relational_url) if settings.relational_url else None
+    return DataGateway(open_store(settings.store_url), namespaces, search_index=search_index,
+                       relational=relational)
 
 
 def create_app(

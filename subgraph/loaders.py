@@ -20,6 +20,7 @@ from abstractions.analytics import Aggregate, Group
 from abstractions.counter import Count
 from abstractions.errors import Forbidden, InvalidArgument
 from abstractions.kv import ItemPage
+from abstractions.relational import RowPage
 from abstractions.timeseries import EventPage
 from abstractions.tokens import now_micros
 
@@ -60,6 +61,17 @@ class AggregateShape:
     namespace: str
     by: str
     query: Aggregate
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicesQuery:
+    """A page of one account's invoices, minus the account id and its cursor."""
+
+    status: str | None
+    first: int
+
+
+BILLING = "billing"
 
 
 def _grouped(keys: Sequence[tuple[str, K]]) -> dict[K, list[str]]:
@@ -111,6 +123,8 @@ class Loaders:
         # One "now" per request: every default interval ending now is the same interval, so
         # the same shape (one batch) whichever entity asks.
         self.now = now_micros()
+        self.invoices = DataLoader(self._tracked("invoices", self._load_invoices))
+        self.balances = DataLoader(self._tracked("balances", self._load_balances))
 
     def _tracked(
         self, name: str, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
@@ -193,3 +207,44 @@ class Loaders:
             return dict(found)
 
         return await _settle(keys, _grouped(keys), fetch)
+
+    async def _load_invoices(
+        self, keys: Sequence[tuple[str, InvoicesQuery, str | None]]
+    ) -> list[Any]:
+        """(account id, query, cursor): one store call per (status, first), cursors and all."""
+        from abstractions.relational import Condition
+
+        rel = self._gateway.relational
+        assert rel is not None
+        groups: dict[InvoicesQuery, list[int]] = defaultdict(list)
+        for at, (_, query, _) in enumerate(keys):
+            groups[query].append(at)
+
+        async def fetch(q: InvoicesQuery, members: list[int]) -> dict[int, RowPage]:
+            wheres = [
+                [Condition("account_id", "eq", keys[at][0])]
+                + ([Condition("status", "eq", q.status)] if q.status else [])
+                for at in members
+            ]
+            pages = await rel.query_many(
+                BILLING, "invoices", wheres, order_by="issued_at", descending=True,
+                first=q.first, after=[keys[at][2] for at in members],
+            )
+            return dict(zip(members, pages, strict=True))
+
+        shapes = list(groups)
+        results = await asyncio.gather(*(fetch(q, groups[q]) for q in shapes),
+                                       return_exceptions=True)
+        out: list[Any] = [None] * len(keys)
+        for q, found in zip(shapes, results, strict=True):
+            for at in groups[q]:
+                out[at] = found if isinstance(found, BaseException) else found[at]
+        return out
+
+    async def _load_balances(self, keys: Sequence[str]) -> list[Any]:
+        """Open invoices' amounts still to pay, per account: one store call."""
+        rel = self._gateway.relational
+        assert rel is not None
+        sums = await rel.sums(BILLING, "invoices", "account_id", list(dict.fromkeys(keys)),
+                              ["amount_cents", "paid_cents"], {"status": "open"})
+        return [sums[k][0] - sums[k][1] for k in keys]

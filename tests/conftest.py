@@ -23,7 +23,7 @@ import pytest
 from abstractions.gateway import DataGateway
 from abstractions.namespaces import Namespaces, load_namespaces
 from abstractions.tokens import PageTokens
-from backends.base import CacheEngine, Store
+from backends.base import CacheEngine, RelationalStore, Store
 
 TEST_NAMESPACES = Path(__file__).with_name("namespaces.toml")
 CASSANDRA = os.environ.get("SUBGRAPH_TEST_CASSANDRA")  # e.g. "127.0.0.1:9042"
@@ -62,6 +62,16 @@ def make_cache(kind: str) -> CacheEngine:
     raise ValueError(kind)
 
 
+# The relational store's URL, postgresql://user:pass@host:port/db (make test starts one).
+POSTGRES = os.environ.get("SUBGRAPH_TEST_POSTGRES")
+RELATIONAL_BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(
+        not POSTGRES, reason="needs PostgreSQL: set SUBGRAPH_TEST_POSTGRES to its URL "
+        "(make test does)")]),
+]
+
+
 def make_store(kind: str, tmp_path: Path) -> Store:
     """A fresh, unopened store of `kind` for one test."""
     if kind == "sqlite":
@@ -89,6 +99,36 @@ def uid() -> str:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def make_relational(kind: str, store: Store) -> RelationalStore | None:
+    """The relational store of `kind` beside `store` (None: the store's own SQLite file)."""
+    if kind == "postgres":
+        from backends.postgres import PostgresRelational
+
+        return PostgresRelational(POSTGRES or "")
+    return None
+
+
+@pytest.fixture(params=RELATIONAL_BACKENDS)
+def relational_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def rel_gateway(
+    relational_backend: str, tmp_path: Path, namespaces: Namespaces
+) -> AsyncIterator[DataGateway]:
+    """A started gateway (SQLite store) whose relational namespaces live on
+    `relational_backend`; PostgreSQL's tables are shared by the session (use `uid` keys)."""
+    store = make_store("sqlite", tmp_path)
+    gw = DataGateway(store, namespaces, page_tokens=PageTokens(b"test"),
+                     relational=make_relational(relational_backend, store))
+    await gw.start(background=False)
+    try:
+        yield gw
+    finally:
+        await gw.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from dataclasses import fields
 
 import strawberry
 
+from abstractions.relational_schema import Table
 from subgraph.schema import namespaces as ns_types
 
 from .common import context
@@ -30,6 +31,12 @@ def namespaces(info: strawberry.Info) -> list[ns_types.Namespace]:
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict) and all(isinstance(v, Table) for v in value.values()):
+        return "; ".join(
+            f"{t.name}({', '.join(c.name + ' ' + c.type for c in t.columns)}; "
+            f"key {', '.join(t.primary_key)})"
+            for t in value.values()
+        )
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
     if isinstance(value, tuple):

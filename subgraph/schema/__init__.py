@@ -23,12 +23,12 @@ from subgraph.telemetry import OperationNames
 
 from . import bounds
 from .access import root_directives
-from .entities import Profile, Title
+from .entities import Account, Profile, Title
 from .mutations import mutation_type
 from .query import query_type
 from .scalars import LONG_SCALAR, Long
 
-ENTITIES = frozenset({"Profile", "Title"})
+ENTITIES = frozenset({"Account", "Profile", "Title"})
 
 
 def _is_reference(representation: object) -> bool:
@@ -90,7 +90,7 @@ class FederatedSchema(strawberry.federation.Schema):
         ))
         return [
             next(resolved) if ok else InvalidArgument(
-                f"representation {index} must be {{__typename: Profile | Title, id: ID}}"
+                f"representation {index} must be {{__typename: Account | Profile | Title, id: ID}}"
             )
             for index, ok in enumerate(valid)
         ]
@@ -120,7 +120,7 @@ def build_schema(
     schema = FederatedSchema(
         query=query_type(access),
         mutation=mutation_type(access),
-        types=[Profile, Title],
+        types=[Account, Profile, Title],
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         # graphql-core's executor with planned selection sets (subgraph/execution.py).
         execution_context_class=FastExecutor,

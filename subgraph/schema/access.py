@@ -49,6 +49,9 @@ FIELDS: dict[str, _Reach] = {
     "add_count": _Reach("counter", WRITE),
     "clear_count": _Reach("counter", WRITE),
     "record_playback": _Reach("timeseries", WRITE, only=HISTORY),
+    "rows": _Reach("relational", READ, per_record=False),
+    "transact": _Reach("relational", WRITE, per_record=False),
+    "pay_invoice": _Reach("relational", WRITE, per_record=False, only="billing"),
 }
 
 

@@ -15,12 +15,16 @@ from . import bounds
 from .access import AUTHENTICATED
 from .counter import Counter
 from .demand import PAGE
+from .scalars import Long
 
 if TYPE_CHECKING:
     from .analytics import ViewingStats
+    from .billing import InvoiceConnection, InvoiceStatus
     from .playback import PlaybackEventConnection
 
 Connection = Annotated["PlaybackEventConnection", strawberry.lazy("subgraph.schema.playback")]
+Invoices = Annotated["InvoiceConnection", strawberry.lazy("subgraph.schema.billing")]
+Status = Annotated["InvoiceStatus", strawberry.lazy("subgraph.schema.billing")]
 Stats = Annotated["ViewingStats", strawberry.lazy("subgraph.schema.analytics")]
 STATS_SINCE = strawberry.argument(
     description="Only events at or after this (default: 30 days before `until`)."
@@ -118,6 +122,44 @@ class Title:
         return analytics_resolvers.stats(info, "title_id", str(self.id), since, until)
 
 
+@strawberry.federation.type(
+    keys=["id"], description="A billing account, owned by the accounts subgraph."
+)
+class Account:
+    id: strawberry.ID = strawberry.field(description="The account's id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Account:
+        return cls(id=id)
+
+    @strawberry.field(
+        description="The account's invoices, newest first (namespace `billing`): scope "
+        "`billing:read`.",
+        directives=[PAGE, AUTHENTICATED],
+    )
+    async def invoices(
+        self,
+        info: strawberry.Info,
+        status: Annotated[
+            Status | None, strawberry.argument(description="Only invoices with this status.")
+        ] = None,
+        first: Annotated[int, strawberry.argument(description=bounds.FIRST)] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor from `pageInfo.endCursor`.")
+        ] = None,
+    ) -> Invoices | None:
+        return await billing_resolvers.invoices(info, str(self.id), status, first, after)
+
+    @strawberry.field(
+        description="What the account owes: the open invoices' amounts not yet paid, in cents "
+        "(scope `billing:read`; null with FORBIDDEN without it).",
+        directives=[AUTHENTICATED],
+    )
+    async def balance_cents(self, info: strawberry.Info) -> Long | None:
+        return Long(await billing_resolvers.balance_cents(info, str(self.id)))
+
+
 # Imported last: the resolvers build PlaybackEvents, whose module imports these entities.
 from subgraph.resolvers import analytics as analytics_resolvers  # noqa: E402
+from subgraph.resolvers import billing as billing_resolvers  # noqa: E402
 from subgraph.resolvers import playback as playback_resolvers  # noqa: E402

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import strawberry
 
-from subgraph.resolvers import counters, kv, playback, timeseries
+from subgraph.resolvers import billing, counters, kv, playback, relational, timeseries
 
 from . import bounds
 from .access import Directives
+from .billing import PayInvoiceInput, PayInvoicePayload
 from .counter import Counter
 from .inputs import (
     AddCountInput,
@@ -20,6 +21,7 @@ from .inputs import (
 )
 from .kv import KVRecord
 from .playback import PlaybackEvent
+from .relational import RowOperation, TransactPayload
 from .timeseries import WriteEventsInput, WriteEventsPayload
 
 INPUT = strawberry.argument(description="What to write, with its idempotency key.")
@@ -105,5 +107,37 @@ def mutation_type(access: Directives) -> type:
             self, info: strawberry.Info, input: Annotated[ClearCountInput, INPUT]
         ) -> Counter | None:
             return await counters.clear_count(info, input)
+
+        @strawberry.mutation(
+            description="Pay (part of) an invoice (namespace `billing`): the payment and the "
+            "invoice's paid amount in one transaction, once per idempotency key. Refused: "
+            "INVOICE_NOT_FOUND, INVOICE_ALREADY_PAID, INVOICE_VOID, OVERPAYMENT, "
+            "CURRENCY_MISMATCH.",
+            directives=access("pay_invoice"),
+        )
+        async def pay_invoice(
+            self, info: strawberry.Info, input: Annotated[PayInvoiceInput, INPUT]
+        ) -> PayInvoicePayload | None:
+            return await billing.pay_invoice(info, input)
+
+        @strawberry.mutation(
+            description="Apply inserts, updates and deletes to a relational namespace's "
+            "tables atomically, once per idempotency key (a retry returns the first result). "
+            "Refused operations: ROW_EXISTS, ROW_NOT_FOUND, CONDITION_FAILED, "
+            "CONSTRAINT_VIOLATION, naming the operation; nothing is written then.",
+            directives=access("transact"),
+        )
+        async def transact(
+            self,
+            info: strawberry.Info,
+            namespace: Annotated[str, strawberry.argument(description="The namespace.")],
+            operations: Annotated[
+                list[RowOperation], strawberry.argument(description="The writes, in order.")
+            ],
+            idempotency_key: Annotated[
+                str, strawberry.argument(description="One per logical transaction.")
+            ],
+        ) -> TransactPayload | None:
+            return await relational.transact(info, namespace, operations, idempotency_key)
 
     return Mutation

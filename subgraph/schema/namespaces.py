@@ -14,6 +14,9 @@ class Abstraction(Enum):
     KV = strawberry.enum_value("kv", description="Key-Value.")
     TIMESERIES = strawberry.enum_value("timeseries", description="TimeSeries.")
     COUNTER = strawberry.enum_value("counter", description="Distributed Counter.")
+    RELATIONAL = strawberry.enum_value(
+        "relational", description="Relational: tables, index queries, transactions."
+    )
 
 
 @strawberry.type(description="One setting of a namespace.")

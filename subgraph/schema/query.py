@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from subgraph.resolvers import analytics, counters, kv, namespaces, timeseries
+from subgraph.resolvers import analytics, counters, kv, namespaces, relational, timeseries
 
 from . import bounds
 from .access import Directives
@@ -16,6 +16,7 @@ from .counter import Counter
 from .demand import PAGE, SEARCH_COST, SLICED, assumed
 from .kv import KVRecord
 from .namespaces import Namespace
+from .relational import RowCondition, RowConnection, RowOrder
 from .timeseries import DistinctValue, ItemFilter, SearchQuery, TimeSeriesEventConnection
 
 NS = strawberry.argument(description="The namespace.")
@@ -161,6 +162,28 @@ def query_type(access: Directives) -> type:
             names: Annotated[list[str], strawberry.argument(description=bounds.COUNTER_NAMES)],
         ) -> list[Counter | None] | None:
             return await counters.counters(info, namespace, names)  # type: ignore[return-value]
+
+        @strawberry.field(
+            description="Rows of a relational namespace's table through an index: equalities "
+            "on its leading columns, a range on the next, in its order, keyset-paged.",
+            directives=[PAGE, *access("rows")],
+        )
+        async def rows(
+            self,
+            info: strawberry.Info,
+            namespace: Annotated[str, NS],
+            table: Annotated[str, strawberry.argument(description="The table.")],
+            where: Annotated[
+                list[RowCondition] | None,
+                strawberry.argument(description="Conditions, all of which hold."),
+            ] = None,
+            order_by: Annotated[
+                RowOrder | None, strawberry.argument(description="The order (an index's).")
+            ] = None,
+            first: Annotated[int, strawberry.argument(description=bounds.FIRST)] = 20,
+            after: Annotated[str | None, AFTER] = None,
+        ) -> RowConnection | None:
+            return await relational.rows(info, namespace, table, where, order_by, first, after)
 
         @strawberry.field(
             description="The namespaces this subgraph serves that the caller may read, with their "

@@ -9,7 +9,12 @@ import pytest
 from abstractions.errors import NamespaceError
 from abstractions.gateway import DataGateway
 from abstractions.kv import Item
-from abstractions.namespaces import CounterNamespace, KVNamespace, TimeSeriesNamespace
+from abstractions.namespaces import (
+    CounterNamespace,
+    KVNamespace,
+    RelationalNamespace,
+    TimeSeriesNamespace,
+)
 from abstractions.tokens import IdempotencyToken, now_micros
 from backends.base import Condition, StoredEvent
 
@@ -157,6 +162,9 @@ async def test_every_configured_namespace_serves_its_abstraction(
             written = event(uid)
             await gateway.timeseries.write_events(ns.name, [written])
             assert (await gateway.timeseries.read_events(ns.name, uid)).events == [written]
+        elif isinstance(ns, RelationalNamespace):
+            table = next(iter(ns.tables.values()))
+            assert await gateway.relational.get_rows(ns.name, table.name, []) == []
         else:
             assert isinstance(ns, CounterNamespace)
             got = await gateway.counters.add_and_get(ns.name, uid, 2, IdempotencyToken.new())

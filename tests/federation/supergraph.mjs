@@ -1,14 +1,15 @@
-// Shared by compose.mjs and gateway.mjs: composes our subgraph with the two
+// Shared by compose.mjs and gateway.mjs: composes our subgraph with the
 // stand-in subgraphs, so both tools see exactly the same supergraph.
 import { parse } from 'graphql';
 import { composeServices } from '@apollo/composition';
+import * as accounts from './subgraphs/accounts.mjs';
 import * as profiles from './subgraphs/profiles.mjs';
 import * as titles from './subgraphs/titles.mjs';
 
 // The name our subgraph gets in the supergraph (it shows up in join__Graph).
 export const SUBGRAPH_NAME = 'datagateway';
 
-export const STAND_INS = [profiles, titles];
+export const STAND_INS = [profiles, titles, accounts];
 
 /**
  * @param {string} sdl our subgraph's SDL, as returned by `{ _service { sdl } }`

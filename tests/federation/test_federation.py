@@ -55,6 +55,54 @@ def test_schema_composes_with_the_profiles_and_titles_subgraphs(node_tooling: No
         in result.supergraph_sdl
 
 
+PAY = """
+mutation Pay($input: PayInvoiceInput!) {
+  payInvoice(input: $input) { invoice { id status paidCents } payment { amountCents } }
+}
+"""
+
+SEED_INVOICE = """
+mutation Seed($ops: [RowOperation!]!) {
+  transact(namespace: "billing", operations: $ops, idempotencyKey: "fed-seed") { replayed }
+}
+"""
+
+ACCOUNT = """
+{
+  account(id: "a1") {
+    holder
+    balanceCents
+    invoices(first: 5) { edges { node { id amountCents paidCents status } } }
+  }
+}
+"""
+
+
+def test_gateway_joins_accounts_with_their_invoices_and_balance(
+    node_tooling: None, subgraph: Subgraph
+) -> None:
+    admin = subgraph.auth(scope="gateway:admin")
+    with run_gateway(subgraph.url, tls=subgraph.tls) as gateway:
+        seeded = post_graphql(gateway, SEED_INVOICE, {"ops": [{
+            "op": "INSERT", "table": "invoices", "values": {
+                "account_id": "a1", "invoice_id": "i1", "amount_cents": 1500, "paid_cents": 0,
+                "currency": "EUR", "status": "open", "issued_at": "2026-05-01T00:00:00Z"}}]},
+            headers=admin)
+        assert "errors" not in seeded, seeded
+        paid = post_graphql(gateway, PAY, {"input": {
+            "accountId": "a1", "invoiceId": "i1", "amountCents": "500",
+            "idempotencyKey": "fed-pay-1"}}, headers=admin)
+        assert "errors" not in paid, paid
+        assert paid["data"]["payInvoice"]["invoice"]["paidCents"] == "500"
+        answer = post_graphql(gateway, ACCOUNT, headers=admin)
+    assert "errors" not in answer, answer
+    account = answer["data"]["account"]
+    assert account["holder"] == "Ada"  # from the accounts subgraph
+    assert account["balanceCents"] == "1000"
+    assert account["invoices"]["edges"] == [{"node": {
+        "id": "i1", "amountCents": "1500", "paidCents": "500", "status": "OPEN"}}]
+
+
 def test_a_conflicting_schema_does_not_compose(node_tooling: None) -> None:
     broken = export_sdl().replace(
         '"""The title\'s id."""\n  id: ID!', '"""The title\'s id."""\n  id: ID!\n  name: Int!'

@@ -137,7 +137,7 @@ def test_the_limits_a_caller_can_hit_are_in_the_descriptions() -> None:
     members = _members()
     schema = build_schema()._schema
     firsts = {w: m for w, m in members.items() if w.endswith("(first)")}
-    assert len(firsts) == 6
+    assert len(firsts) == 8
     assert [w for w, m in firsts.items() if f"1 to {limits.max_first}" not in m.description] == []
     stated = {
         "Query.counters(names)": f"at most {limits.max_names} names",

@@ -25,7 +25,7 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 QUERY = """query History($reps: [_Any!]!) { _entities(representations: $reps) {
   ... on Profile { viewingHistory(first: 1) { edges { node { id } } } playCount { count } } } }"""
-BACKGROUND = {"apply_retention", "rollup", "collect_garbage", "flush"}
+BACKGROUND = {"apply_retention", "rollup", "collect_garbage", "flush", "forget"}
 
 
 @pytest.fixture

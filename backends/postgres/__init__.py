@@ -1,0 +1,4 @@
+"""PostgreSQL."""
+from .relational import PostgresRelational
+
+__all__ = ["PostgresRelational"]
