@@ -5,20 +5,25 @@ directory under ``<run dir>/postgres`` on 127.0.0.1, port ``DATA_GATEWAY_POSTGRE
 (default 55432), and prints the store URL ``postgresql://gateway:PASSWORD@127.0.0.1:PORT/gateway``
 (password authentication, SCRAM; the password is made at ``initdb`` and kept in the run dir).
 PostgreSQL refuses to run as root: as root, the server runs as the user ``postgres`` (else
-``nobody``) through ``runuser``, owning its data directory.  When the server binaries are
-missing, ``start`` installs Debian's ``postgresql`` package (``apt-get update`` first).
+``nobody``) through ``runuser``, owning its data directory; that user may not be able to
+enter the run dir (a clone in a private directory), so then the data directory, socket and log
+live in ``<temp dir>/data-gateway-postgres-<digest of the run dir>`` instead.  When the server
+binaries are missing, ``start`` installs Debian's ``postgresql`` package (``apt-get update``
+first).
 ``stop`` ends it (``pg_ctl stop -m fast``, then the PID from ``postmaster.pid``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from common import ServiceError, locked, log, pid_alive, run_dir, service_main, stop_pid, tail
@@ -77,12 +82,24 @@ def _server_user() -> str | None:
 
 def _as_user(command: list[str], user: str | None, **kwargs: object) -> subprocess.CompletedProcess:
     full = ["runuser", "-u", user, "--", *command] if user else command
-    return subprocess.run(full, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(full, capture_output=True, text=True, check=False, cwd="/",  # type: ignore[call-overload]
+                          **kwargs)
+
+
+def _server_home(run: Path) -> Path:
+    """Where the server's files go: the run dir, or (run as another user) a directory of that
+    user's own in the temp dir, named for the run dir, since the other user may not be able
+    to enter the run dir's parents."""
+    if _server_user() is None:
+        return run
+    digest = hashlib.sha256(str(run.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"data-gateway-postgres-{digest}"
 
 
 def _paths() -> tuple[Path, Path, Path, Path]:
     run = run_dir(NAME)
-    return run, run / "data", run / "socket", run / "password"
+    home = _server_home(run)
+    return run, home / "data", home / "socket", run / "password"
 
 
 def url(password: str) -> str:
@@ -105,10 +122,12 @@ def _running(data: Path) -> int | None:
 def start(args: argparse.Namespace) -> None:
     run, data, socket_dir, password_file = _paths()
     with locked(run.parent / f"{NAME}.lock"):
+        home = data.parent
         if getattr(args, "wipe", False):
             if _running(data):
                 _stop(data)
             shutil.rmtree(run, ignore_errors=True)
+            shutil.rmtree(home, ignore_errors=True)
         if _running(data):
             print(url(password_file.read_text().strip()), flush=True)
             return
@@ -120,14 +139,18 @@ def start(args: argparse.Namespace) -> None:
                 raise ServiceError("apt-get installed postgresql, but no initdb was found")
         user = _server_user()
         run.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
         socket_dir.mkdir(exist_ok=True)
         if user:
             info = pwd.getpwnam(user)
-            for path in (run, socket_dir):
+            home.chmod(0o700)
+            for path in (home, socket_dir):
                 os.chown(path, info.pw_uid, info.pw_gid)
+        if not password_file.is_file():  # the run dir was cleared, not the server's files
+            shutil.rmtree(data, ignore_errors=True)
         if not (data / "PG_VERSION").is_file():
             password = secrets.token_urlsafe(18)
-            pwfile = run / "initdb-password"
+            pwfile = home / "initdb-password"
             pwfile.write_text(password + "\n")
             if user:
                 os.chown(pwfile, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
@@ -145,7 +168,7 @@ def start(args: argparse.Namespace) -> None:
                 "fsync = on\nmax_connections = 100\nshared_buffers = '128MB'\n"
             )
         password = password_file.read_text().strip()
-        log_file = run / "postgres.log"
+        log_file = home / "postgres.log"
         log_file.touch()
         if user:
             os.chown(log_file, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
