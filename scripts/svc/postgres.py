@@ -217,6 +217,9 @@ def stop(args: argparse.Namespace) -> None:
     run, data, _, _ = _paths()
     with locked(run.parent / f"{NAME}.lock"):
         _stop(data)
+        if getattr(args, "wipe", False):  # a test's own server: nothing of it is left behind
+            shutil.rmtree(data.parent, ignore_errors=True)
+            shutil.rmtree(run, ignore_errors=True)
 
 
 def status() -> str:

@@ -82,8 +82,8 @@ def server() -> Iterator[Server]:
     try:
         yield probe
     finally:
-        subprocess.run([str(REPO / "scripts" / "services"), "stop", "postgres"], env=env,
-                       capture_output=True, timeout=120, check=False)
+        subprocess.run([str(REPO / "scripts" / "services"), "stop", "postgres", "--wipe"],
+                       env=env, capture_output=True, timeout=120, check=False)
         shutil.rmtree(run, ignore_errors=True)
 
 
