@@ -164,7 +164,8 @@ query WarmUp {
   _entities(representations: [{__typename: "Profile", id: "before-p"},
                               {__typename: "Title", id: "before-t"},
                               {__typename: "Account", id: "before-a"}]) {
-    ... on Profile { viewingStats { plays byDevice { device plays } topTitles(first: 3) { plays } } }
+    ... on Profile {
+      viewingStats { plays byDevice { device plays } topTitles(first: 3) { plays } } }
     ... on Title { viewingStats { plays distinctProfiles } }
     ... on Account { balanceCents invoices(first: 5) { edges { node { id } } } }
   }
