@@ -226,9 +226,11 @@ class Analytics:
         start: int,
         end: int,
         match: tuple[str, Sequence[str]] | None,
+        columns: Mapping[str, FieldType] | None = None,
     ) -> list[tuple[object, ...]]:
-        """Events of `[start, end)` from the primary store, one typed row each."""
-        columns = ns.search_fields
+        """Events of `[start, end)` from the primary store, one typed row each: the identity,
+        then `columns` (by default every typed key)."""
+        columns = ns.search_fields if columns is None else columns
         if isinstance(self._store, EventColumns):
             with self._call("ts_columns"):
                 return await self._store.ts_columns(
@@ -319,10 +321,13 @@ class Analytics:
                 archive.plan, ns.name, ns.search_fields, first, last
             )
         match = (by, keys) if by is not None else None
+        # The open slices' rows carry only the keys this query reads.
+        used = _used(query, by)
+        columns = {k: kind for k, kind in ns.search_fields.items() if k in used}
         rows: list[tuple[object, ...]] = []
         for start, end in _open_ranges(ns, query, plan.exported):
-            rows += await self._rows(ns, start, end, match)
-        live = _arrow(ns.search_fields, rows)
+            rows += await self._rows(ns, start, end, match, columns)
+        live = _arrow(columns, rows)
         with self._archive_call("duckdb"):
             found = await asyncio.to_thread(
                 self._run, ns, query, by, keys, plan.files, live
@@ -415,6 +420,14 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _used(query: Aggregate, by: str | None) -> dict[str, None]:
+    """The keys `query` reads (batch key, groups, sums, distinct counts, conditions), in order."""
+    return dict.fromkeys(
+        [*([by] if by else []), *query.group_by, *query.sums, *query.distinct,
+         *(c.key for c in query.conditions)]
+    )
+
+
 def _sql(
     ns: TimeSeriesNamespace,
     query: Aggregate,
@@ -424,10 +437,7 @@ def _sql(
 ) -> tuple[str, list[object]]:
     """One statement: the archive's files and the live rows, filtered, grouped, counted."""
     fields = ns.search_fields
-    needed = dict.fromkeys(
-        [*( [by] if by else []), *query.group_by, *query.sums, *query.distinct,
-         *(c.key for c in query.conditions)]
-    )
+    needed = _used(query, by)
     cols = ["event_time", *(k for k in needed if k not in ("day",) and k != "event_time")]
     projection = ", ".join(_quote(c) for c in cols)
     where = ["event_time >= ?", "event_time < ?"]

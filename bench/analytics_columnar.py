@@ -68,7 +68,7 @@ def _load(db: Path, events: int, now: int) -> tuple[int, str]:
     seconds_per_slice = 86_400
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA synchronous = OFF")
-    for index in ("ts_items_time", "ts_items_value", "ts_items_slice"):
+    for index in ("ts_items_time", "ts_items_value_slice", "ts_items_slice"):
         conn.execute(f"DROP INDEX IF EXISTS {index}")
     plays: dict[str, int] = {}
 
@@ -111,7 +111,7 @@ def _sql_title(title: str, since: int, until: int) -> Any:
     def run(conn: sqlite3.Connection) -> tuple[int, float, int]:
         return conn.execute(
             "SELECT COUNT(*), SUM(num(p.value)), COUNT(DISTINCT a.series)"
-            " FROM ts_items AS a INDEXED BY ts_items_value"
+            " FROM ts_items AS a INDEXED BY ts_items_value_slice"
             " LEFT JOIN ts_items AS p ON p.ns = a.ns AND p.series = a.series"
             " AND p.event_time = a.event_time AND p.event_id = a.event_id"
             " AND p.item_key = 'position_seconds'"

@@ -118,6 +118,10 @@ class SQLiteDB:
             raise StoreError(
                 f"database schema version {row[0]} is newer than this code ({SCHEMA_VERSION})"
             )
+        elif int(row[0]) < SCHEMA_VERSION:  # the statements above migrated it
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
+            )
 
     async def close(self) -> None:
         for pool in (self._writer, self._readers):

@@ -1,6 +1,8 @@
 """The SQLite schema; bump SCHEMA_VERSION and add a migration when it changes."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: the item-value index is also by slice (`ts_items_value_slice` replaces `ts_items_value`):
+#    a value's events of a few slices are a few ranges, not the value's whole history.
 
 # Statements are split on ";": keep that character out of comments.
 SCHEMA = """
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS ts_items (
     PRIMARY KEY (ns, series, event_time, event_id, item_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ts_items_time ON ts_items (ns, event_time);
-CREATE INDEX IF NOT EXISTS ts_items_value ON ts_items (ns, item_key, value);
+CREATE INDEX IF NOT EXISTS ts_items_value_slice ON ts_items (ns, item_key, value, slice);
+DROP INDEX IF EXISTS ts_items_value;
 CREATE INDEX IF NOT EXISTS ts_items_slice ON ts_items (ns, slice);
 CREATE TABLE IF NOT EXISTS ts_slices (
     ns TEXT NOT NULL, slice INTEGER NOT NULL, PRIMARY KEY (ns, slice)

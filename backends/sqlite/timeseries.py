@@ -122,6 +122,8 @@ def _pivot(columns: Mapping[str, FieldType], prefix: str = "") -> str:
     )
 
 
+# The index SQLite makes for a WITHOUT ROWID table's primary key, named as SQLite names it.
+_PRIMARY_KEY = "sqlite_autoindex_ts_items_1"
 _event_key = itemgetter(0, 1, 2)
 _series_of = itemgetter(0)
 _item = itemgetter(3, 4)
@@ -289,18 +291,25 @@ class SQLiteTimeSeries(SQLiteDB):
             # few hundred events, not the day's every row.
             key, values = match
             marks = ",".join("?" * len(values))
+            # Only the wanted items' rows (the matched key's own is one: every event has it).
+            wanted = list(dict.fromkeys([*columns, key]))
+            keys = ",".join("?" * len(wanted))
             sql = (
                 f"SELECT i.series, i.event_time, i.event_id{select}"
-                " FROM (SELECT series, event_time, event_id FROM ts_items INDEXED BY ts_items_value"
+                " FROM (SELECT series, event_time, event_id FROM ts_items"
+                " INDEXED BY ts_items_value_slice"
                 f" WHERE ns = ? AND item_key = ? AND value IN ({marks})"
-                " AND event_time >= ? AND event_time < ?) AS k"
-                # CROSS JOIN: SQLite then keeps k outside (else it may walk the time index)
-                " CROSS JOIN ts_items AS i ON i.ns = ? AND i.series = k.series"
-                " AND i.event_time = k.event_time AND i.event_id = k.event_id"
+                " AND slice >= ? AND slice <= ? AND event_time >= ? AND event_time < ?) AS k"
+                # CROSS JOIN: SQLite then keeps k outside; each event's items are then sought
+                # by the primary key (by its name: SQLite picks the time index, twice the seeks).
+                f" CROSS JOIN ts_items AS i INDEXED BY {_PRIMARY_KEY} ON i.ns = ?"
+                " AND i.series = k.series AND i.event_time = k.event_time"
+                f" AND i.event_id = k.event_id AND i.item_key IN ({keys})"
                 " GROUP BY i.series, i.event_time, i.event_id"
             )
             params_k: list[object] = [
-                *columns, namespace, key, *(v.encode() for v in values), start, end, namespace,
+                *columns, namespace, key, *(v.encode() for v in values),
+                layout.slice_of(start), layout.slice_of(end - 1), start, end, namespace, *wanted,
             ]
             return await self.select(sql, params_k, list)
         params: list[object] = [*columns, namespace, start, end]
