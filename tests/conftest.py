@@ -37,6 +37,15 @@ BACKENDS = ["sqlite"] + (["cassandra"] if CASSANDRA else [])
 CACHED_BACKENDS = ["sqlite+lru"] + (["cassandra+memcached"] if CASSANDRA and MEMCACHED else [])
 
 
+def environ_without_settings() -> dict[str, str]:
+    """This environment without SUBGRAPH_* settings (a child process's are the test's to give),
+    but for the Cassandra login (user, password, TLS: `make test` runs the node secured)."""
+    return {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("SUBGRAPH_") or k.startswith("SUBGRAPH_CASSANDRA_")
+    }
+
+
 def cached_namespaces(namespaces: Namespaces, ttl: int = 60) -> Namespaces:
     """`namespaces` with the cache on in every KV namespace."""
     import dataclasses

@@ -182,21 +182,27 @@ class BucketIndex:
         while len(self._recent) > RECENT_KEYS:
             self._recent.popitem(last=False)
 
-    async def read(
-        self, namespace: str, series_id: str, first_slice: int, last_slice: int
-    ) -> list[Partition]:
-        """The series' indexed partitions of slices in `[first_slice, last_slice]`, newest first."""
+    async def read_many(
+        self, namespace: str, series_ids: Sequence[str], first_slice: int, last_slice: int
+    ) -> list[list[Partition]]:
+        """Each series' indexed partitions of slices in `[first_slice, last_slice]`, newest
+        first; the index table looked up once for the batch (a namespace written only before
+        the index existed has none: its slices are unmarked and read whole)."""
         if not await self._schema.has(index_table(namespace)):
-            return []
+            return [[] for _ in series_ids]
         db = self._db
         select = await db.prepare(
             f"SELECT slice, time_bucket, event_bucket FROM {self._ks}.{index_table(namespace)}"
             " WHERE time_series_id = ? AND slice >= ? AND slice <= ?",
             write=False,
         )
-        rows = await db.rows(db.bind(select, [series_id, first_slice, last_slice], 5000),
-                             "ts_read index")
-        return [(int(s), int(tb), int(eb)) for s, tb, eb in rows]
+
+        async def one(series_id: str) -> list[Partition]:
+            rows = await db.rows(db.bind(select, [series_id, first_slice, last_slice], 5000),
+                                 "ts_read index")
+            return [(int(s), int(tb), int(eb)) for s, tb, eb in rows]
+
+        return await self._store.each(one(s) for s in series_ids)
 
 
 def group_partitions(found: Sequence[Partition]) -> list[tuple[int, int, tuple[int, ...]]]:

@@ -29,6 +29,7 @@ clock.  Any other listed slice that no host can read is a schema that lags, and 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import zlib
@@ -174,10 +175,9 @@ class CassandraTimeSeries(CassandraBase):
         first, last = layout.slice_of(low), layout.slice_of(high)
         async with self.db.call("ts_read_many"):
             # the slice list and each series' index at once: one round trip before the data
-            listed, *indexed = await self.each(chain(
-                [self._listed(namespace)],
-                (index.read(namespace, s, first, last) for s in series_ids),
-            ))
+            listed, indexed = await asyncio.gather(
+                self._listed(namespace), index.read_many(namespace, series_ids, first, last)
+            )
             slices = {s for s, _ in listed}
             believed = await index.believed(namespace, (s for s in slices if first <= s <= last))
             found = await self.each(
@@ -310,29 +310,12 @@ class CassandraTimeSeries(CassandraBase):
             )
             fetch = min(self.config.fetch_size, (need + 1) * ROWS_PER_EVENT_GUESS)
             pages = db.pages(db.bind(select, [series_id, tb, eb, low, high], fetch), "ts_read")
-            events: list[StoredEvent] = []
-            current: _Building | None = None
-            before = query.before
+            fold = _Fold(query, series_id, need)
             while (page := await pages.next()) is not None:
                 for event_time, event_id, key, value in page:
-                    if before is not None and (event_time, event_id) >= (
-                        before.event_time, before.event_id
-                    ):
-                        continue
-                    if current is None or (current.event_time, current.event_id) != (
-                        event_time, event_id
-                    ):
-                        if (
-                            current is not None
-                            and _keep(current, query, series_id, events)
-                            and len(events) >= need
-                        ):
-                            return events
-                        current = _Building(event_time, event_id)
-                    current.items[key] = value or b""
-            if current is not None:
-                _keep(current, query, series_id, events)
-            return events[:need]
+                    if fold.add(event_time, event_id, key, value):
+                        return fold.finish()  # the rest of the partition is left unread
+            return fold.finish()
         except MissingTable:  # on every host: retention dropped it since it was listed?
             if _past_retention(layout, slice_start):
                 return []
@@ -482,20 +465,11 @@ def _events(
 ) -> list[StoredEvent]:
     """The first `need` complete events matching `query` of one partition's rows (all of it
     in the interval: the caller saw fewer rows than its limit)."""
-    events: list[StoredEvent] = []
-    current: _Building | None = None
-    before = query.before
+    fold = _Fold(query, series_id, need)
     for event_time, event_id, key, value in rows:
-        if before is not None and (event_time, event_id) >= (before.event_time, before.event_id):
-            continue
-        if current is None or (current.event_time, current.event_id) != (event_time, event_id):
-            if current is not None:
-                _keep(current, query, series_id, events)
-            current = _Building(event_time, event_id)
-        current.items[key] = value or b""
-    if current is not None:
-        _keep(current, query, series_id, events)
-    return events[:need]
+        if fold.add(event_time, event_id, key, value):
+            break
+    return fold.finish()
 
 
 def _in_chunks(
@@ -518,14 +492,48 @@ def _in_chunks(
     return chunks
 
 
-def _keep(
-    event: _Building, query: EventQuery, series_id: str, into: list[StoredEvent]
-) -> bool:
-    """Append the finished event if its items include every `query.equals` pair."""
-    if any(event.items.get(k) != v for k, v in query.equals.items()):
+class _Fold:
+    """One partition's item rows, in their order (newest event first), folded into the events
+    matching `query`: the same fold whether the rows come whole or page by page."""
+
+    __slots__ = ("_before", "_current", "_equals", "_need", "_series_id", "events")
+
+    def __init__(self, query: EventQuery, series_id: str, need: int) -> None:
+        before = query.before
+        self._before = None if before is None else (before.event_time, before.event_id)
+        self._equals = query.equals
+        self._series_id = series_id
+        self._need = need
+        self._current: _Building | None = None
+        self.events: list[StoredEvent] = []
+
+    def add(self, event_time: int, event_id: str, key: str, value: bytes | None) -> bool:
+        """Take one row; True once `need` events are complete (the rows after need no read)."""
+        if self._before is not None and (event_time, event_id) >= self._before:
+            return False
+        current = self._current
+        if current is None or current.event_time != event_time or current.event_id != event_id:
+            if current is not None and self._keep(current) and len(self.events) >= self._need:
+                self._current = None
+                return True
+            current = self._current = _Building(event_time, event_id)
+        current.items[key] = value or b""
         return False
-    into.append(StoredEvent(series_id, event.event_time, event.event_id, event.items))
-    return True
+
+    def finish(self) -> list[StoredEvent]:
+        """The events, the last one kept when it matches; at most `need`."""
+        if self._current is not None:
+            self._keep(self._current)
+            self._current = None
+        return self.events[:self._need]
+
+    def _keep(self, event: _Building) -> bool:
+        """Keep the finished event if its items include every `query.equals` pair."""
+        if any(event.items.get(k) != v for k, v in self._equals.items()):
+            return False
+        self.events.append(
+            StoredEvent(self._series_id, event.event_time, event.event_id, event.items))
+        return True
 
 
 def _next_width(width: int, read: int, found: int, limit: int) -> int:

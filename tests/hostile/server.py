@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+
+from tests.conftest import environ_without_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACES = ROOT / "tests" / "namespaces.toml"
@@ -28,10 +29,7 @@ def clean_env(request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> dict[str, str
     """This environment without SUBGRAPH_* settings (every limit at its default), plus the
     request timeout the suite runs under.  The Cassandra connection settings stay (make test's
     node wants a password and TLS: tests/conftest.py)."""
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith("SUBGRAPH_") or k.startswith("SUBGRAPH_CASSANDRA_")
-    }
+    env = environ_without_settings()
     env["SUBGRAPH_REQUEST_TIMEOUT"] = str(request_timeout)
     return env
 

@@ -21,7 +21,7 @@ from abstractions.tokens import PageTokens
 from backends.base import StoredEvent
 from backends.iceberg.archive import SLICE_PROPERTY
 from backends.sqlite import SQLiteStore
-from tests.conftest import TEST_NAMESPACES
+from tests.conftest import TEST_NAMESPACES, environ_without_settings
 
 HOUR = 3600 * 1_000_000
 NS = "play_analytics"
@@ -192,10 +192,7 @@ def export_process(
     kills itself with the second slice's files written and its commit not made."""
     code = CRASHING_EXPORT if crash else "import sys\nfrom subgraph.__main__ import main\n" \
         "sys.exit(main(sys.argv[1:]))"
-    # The subgraph's settings are the test's to give, but for the Cassandra login (user,
-    # password, TLS): `make test` runs the node secured.
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith("SUBGRAPH_") or k.startswith("SUBGRAPH_CASSANDRA_")}
+    environ = environ_without_settings()
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-c", code, "export-slices", ns, "--store", store_url,
