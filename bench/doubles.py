@@ -140,8 +140,13 @@ class PreparedGateway:
         self.counters = PreparedCounters(data.counts, self.calls)
         self.system_kv = None  # idempotency attempts: the read path writes none
         self.access = Access(self.namespaces, CallCounter())
+        self.cache = None  # no look-aside cache: the data is in memory
+        self.cache_stats = CallCounter()
 
     async def start(self, *, background: bool = True) -> None:
+        return None
+
+    async def refresh_cache_stats(self) -> None:
         return None
 
     async def stop(self) -> None:
