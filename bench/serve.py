@@ -41,12 +41,14 @@ def serving_with(log: Path) -> dict[str, str] | None:
 def _prepared_app() -> None:
     import subgraph.asgi
     from subgraph.app import Settings, create_app
+    from subgraph.gc_tuning import tune
 
     data = PlaybackData.build(profile_ids(PROFILES), EVENTS)
     subgraph.asgi.app = create_app(
         Settings(store_url="prepared:bench.doubles.PreparedGateway"),
         gateway=PreparedGateway(data),  # type: ignore[arg-type]
     )
+    tune()  # as subgraph.asgi does after building its app: the prepared data is frozen too
 
 
 def _override(loop: str | None, http: str | None) -> None:

@@ -313,12 +313,14 @@ def _serve(args: argparse.Namespace) -> int:
     if refused is not None:
         return refused
 
+    from .gc_tuning import threshold as gc_threshold
     from .tls import TlsConfigError, tls_settings
 
     try:
         tls = tls_settings(args.tls_cert, args.tls_key, args.tls_client_ca)
         loop = _server_choice("--loop (SUBGRAPH_LOOP)", args.loop, LOOPS, "uvloop", "asyncio")
         http = _server_choice("--http (SUBGRAPH_HTTP)", args.http, PARSERS, "httptools", "h11")
+        gc_threshold()  # each worker applies it when it imports the app (subgraph.asgi)
     except (TlsConfigError, ValueError) as exc:
         print(f"python -m subgraph serve: {exc}", file=sys.stderr)
         return 2

@@ -234,6 +234,8 @@ def test_a_request_is_answered_before_the_bytes_after_it_are_refused(
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("SUBGRAPH_LOOP", "tokio", "--loop (SUBGRAPH_LOOP) must be one of auto, asyncio, uvloop"),
     ("SUBGRAPH_HTTP", "h2", "--http (SUBGRAPH_HTTP) must be one of auto, h11, httptools"),
+    ("SUBGRAPH_GC_THRESHOLD", "lots", "SUBGRAPH_GC_THRESHOLD='lots': a whole number"),
+    ("SUBGRAPH_GC_THRESHOLD", "-5", "SUBGRAPH_GC_THRESHOLD='-5': a whole number"),
 ])
 def test_serve_refuses_a_loop_or_parser_it_does_not_know(
     name: str, value: str, message: str
