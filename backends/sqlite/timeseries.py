@@ -112,18 +112,18 @@ def _newest(
     return events
 
 
-def _pivot(columns: Mapping[str, FieldType], prefix: str = "") -> str:
+# An item's bytes as its column types them (`num`, `epoch`: the store's SQL functions).
+_TYPED = {"keyword": "CAST({v} AS TEXT)", "numeric": "num({v})", "date": "epoch({v})"}
+
+
+def _pivot(columns: Mapping[str, FieldType]) -> str:
     """`, MAX(...)` per column: the event's item of that key, typed (parameters: the keys)."""
-    exprs = {"keyword": "CAST({v} AS TEXT)", "numeric": "num({v})", "date": "epoch({v})"}
     return "".join(
-        f", MAX(CASE WHEN {prefix}item_key = ? THEN "
-        f"{exprs[kind].format(v=prefix + 'value')} END)"
+        f", MAX(CASE WHEN item_key = ? THEN {_TYPED[kind].format(v='value')} END)"
         for kind in columns.values()
     )
 
 
-# The index SQLite makes for a WITHOUT ROWID table's primary key, named as SQLite names it.
-_PRIMARY_KEY = "sqlite_autoindex_ts_items_1"
 _event_key = itemgetter(0, 1, 2)
 _series_of = itemgetter(0)
 _item = itemgetter(3, 4)
@@ -284,33 +284,36 @@ class SQLiteTimeSeries(SQLiteDB):
     ) -> list[tuple[object, ...]]:
         # One row per event, its items pivoted into typed columns by SQL (`num`, `epoch`): the
         # open slices of an aggregate are read without making an event object each.
-        select = _pivot(columns, "i.")
         if match is not None and match[0] != "series_id":
-            # Events whose item `key` is one of the values: found by the (ns, item_key, value)
-            # index, then only their own rows read; the open slices of a title's stats are a
-            # few hundred events, not the day's every row.
+            # Events whose item `key` is one of the values, found by the (ns, item_key, value,
+            # slice) index (the open slices of a title's stats are a few hundred events, not
+            # the day's every row); the key's own value comes with them, and each other column
+            # is one seek of the primary key per event.
             key, values = match
             marks = ",".join("?" * len(values))
-            # Only the wanted items' rows (the matched key's own is one: every event has it).
-            wanted = list(dict.fromkeys([*columns, key]))
-            keys = ",".join("?" * len(wanted))
+            params_k: list[object] = [
+                namespace, key, *(v.encode() for v in values),
+                layout.slice_of(start), layout.slice_of(end - 1), start, end,
+            ]
+            picks = []
+            for column, kind in columns.items():
+                if column == key:
+                    picks.append(_TYPED[kind].format(v="k.value"))
+                    continue
+                picks.append(
+                    f"(SELECT {_TYPED[kind].format(v='i.value')} FROM ts_items AS i"
+                    " WHERE i.ns = ? AND i.series = k.series AND i.event_time = k.event_time"
+                    " AND i.event_id = k.event_id AND i.item_key = ?)"
+                )
+                params_k += [namespace, column]
             sql = (
-                f"SELECT i.series, i.event_time, i.event_id{select}"
-                " FROM (SELECT series, event_time, event_id FROM ts_items"
+                "WITH k AS (SELECT series, event_time, event_id, value FROM ts_items"
                 " INDEXED BY ts_items_value_slice"
                 f" WHERE ns = ? AND item_key = ? AND value IN ({marks})"
-                " AND slice >= ? AND slice <= ? AND event_time >= ? AND event_time < ?) AS k"
-                # CROSS JOIN: SQLite then keeps k outside; each event's items are then sought
-                # by the primary key (by its name: SQLite picks the time index, twice the seeks).
-                f" CROSS JOIN ts_items AS i INDEXED BY {_PRIMARY_KEY} ON i.ns = ?"
-                " AND i.series = k.series AND i.event_time = k.event_time"
-                f" AND i.event_id = k.event_id AND i.item_key IN ({keys})"
-                " GROUP BY i.series, i.event_time, i.event_id"
+                " AND slice >= ? AND slice <= ? AND event_time >= ? AND event_time < ?)"
+                f" SELECT k.series, k.event_time, k.event_id{''.join(', ' + p for p in picks)}"
+                " FROM k"
             )
-            params_k: list[object] = [
-                *columns, namespace, key, *(v.encode() for v in values),
-                layout.slice_of(start), layout.slice_of(end - 1), start, end, namespace, *wanted,
-            ]
             return await self.select(sql, params_k, list)
         params: list[object] = [*columns, namespace, start, end]
         where = ""

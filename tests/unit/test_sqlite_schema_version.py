@@ -102,7 +102,15 @@ async def test_matched_columns_read_only_the_interval_and_the_asked_keys(
             if (p + hour) % 3 == 1 and since <= hour * HOUR + 1_000 < until
         )
         assert sorted(rows) == expected
-        [sql] = [s for s in statements if "ts_items_value_slice" in s]
+        both = await store.ts_columns("ns", LAYOUT, since, until, COLUMNS,
+                                      ("title_id", ["t0", "t2"]))
+        assert sorted(both) == sorted(
+            (f"p{p}", hour * HOUR + 1_000, f"e{hour}", f"t{(p + hour) % 3}",
+             float(10 * p + hour), "tv")
+            for p in range(4) for hour in range(8)
+            if (p + hour) % 3 != 1 and since <= hour * HOUR + 1_000 < until
+        )
+        [sql, _] = [s for s in statements if "ts_items_value_slice" in s]
         plan = " ".join(str(r[3]) for r in connect().execute("EXPLAIN QUERY PLAN " + sql))
         assert "ts_items_value_slice (ns=? AND item_key=? AND value=? AND slice>? AND slice<?)" \
             in plan, plan
