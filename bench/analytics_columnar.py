@@ -11,8 +11,8 @@ bulk-loaded into a SQLite store, the closed days exported to the namespace's Ice
 - `aggregateEvents(groupBy: ["device"], sum: ["position_seconds"])` over the month, the same way.
 
 The other side is the best single SQL statement for each over the primary store's rows (the
-title by the `(ns, item_key, value)` index, joined to its position; every device row joined to
-its position), run on the store's reader pool.  The namespace is the shipped
+title by the `(ns, item_key, value, slice)` index, joined to its position; every device row
+joined to its position), run on the store's reader pool.  The namespace is the shipped
 `viewing_history` with a one-hour accept window, so only today's slice is still open (the
 shipped seven-day window would leave seven days to the primary side of every aggregate).
 """
