@@ -141,11 +141,19 @@ async def rel_gateway(
 
 
 @pytest.fixture
+def cache() -> CacheEngine | None:
+    """No look-aside cache; a test module that runs through one overrides this."""
+    return None
+
+
+@pytest.fixture
 async def gateway(
-    backend: str, tmp_path: Path, namespaces: Namespaces
+    backend: str, tmp_path: Path, namespaces: Namespaces, cache: CacheEngine | None
 ) -> AsyncIterator[DataGateway]:
-    """A started gateway over `backend` with background work off (tests drive rollups)."""
-    gw = DataGateway(make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"))
+    """A started gateway over `backend` (and `cache`) with background work off (tests drive
+    rollups)."""
+    gw = DataGateway(make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"),
+                     cache=cache)
     await gw.start(background=False)
     try:
         yield gw

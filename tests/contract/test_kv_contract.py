@@ -63,19 +63,6 @@ def namespaces(namespaces: Namespaces, cache: CacheEngine | None) -> Namespaces:
 
 
 @pytest.fixture
-async def gateway(
-    backend: str, tmp_path: Path, namespaces: Namespaces, cache: CacheEngine | None
-) -> AsyncIterator[DataGateway]:
-    gw = DataGateway(make_store(backend, tmp_path), namespaces, page_tokens=PageTokens(b"test"),
-                     cache=cache)
-    await gw.start(background=False)
-    try:
-        yield gw
-    finally:
-        await gw.stop()
-
-
-@pytest.fixture
 async def reopen(
     backend: str, tmp_path: Path, namespaces: Namespaces, cache: CacheEngine | None
 ) -> AsyncIterator[Reopen]:
