@@ -39,6 +39,7 @@ from backends.base import CacheError, CacheKey
 
 DEFAULT_PORT = 11211
 POINTS_PER_NODE = 160
+BATCH_KEYS = 64  # a batch takes no more joiners past this many keys
 CLOSE_SECONDS = 0.5  # closing a dead node's connections must not hold the request that saw it
 T = TypeVar("T")
 
@@ -98,6 +99,36 @@ class _Node:
         return f"{self.host}:{self.port}"
 
 
+class _Batch:
+    """Reads that go out together: the first of a loop iteration leads, yields once so the
+    others of that iteration add their keys, then sends one `get` per node and hands each
+    follower the answer.  Under load a hot record's readers share one round trip; alone, a
+    read pays one loop iteration.  A leader cancelled (its request's deadline) fails the batch
+    for its followers, who then read the store, as on any cache failure."""
+
+    __slots__ = ("keys", "waiters")
+
+    def __init__(self) -> None:
+        self.keys: dict[CacheKey, None] = {}
+        self.waiters: list[tuple[Sequence[CacheKey], asyncio.Future[Any]]] = []
+
+    def join(self, keys: Sequence[CacheKey]) -> asyncio.Future[Any]:
+        self.keys.update(dict.fromkeys(keys))
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append((keys, waiter))
+        return waiter
+
+    def answer(self, found: dict[CacheKey, bytes], failed: set[str]) -> None:
+        for _, waiter in self.waiters:
+            if not waiter.done():  # a follower cancelled meanwhile
+                waiter.set_result((found, failed))
+
+    def fail(self) -> None:
+        for keys, waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(({}, {key.route for key in keys}))
+
+
 class MemcachedCache:
     """A memcached cluster: consistent hashing, a timeout per operation, mark-down."""
 
@@ -119,6 +150,7 @@ class MemcachedCache:
         self._max_connections = max_connections
         self._clock = clock
         self._started = False
+        self._open: _Batch | None = None  # the reads of this loop iteration, not sent yet
 
     @classmethod
     def from_url(cls, url: str, **options: float) -> MemcachedCache:
@@ -137,8 +169,34 @@ class MemcachedCache:
     # --- the CacheEngine interface --------------------------------------------------------
 
     async def get_many(self, keys: Sequence[CacheKey]) -> tuple[dict[CacheKey, bytes], set[str]]:
+        """Joins the reads of this loop iteration: their keys go out as one `get` per node (see
+        `_Batch`).  Every key is asked after the call began, so a read still sees every write
+        that returned before it."""
+        batch = self._open
+        if batch is not None and len(batch.keys) < BATCH_KEYS:
+            found, failed = await batch.join(keys)
+            return _own(keys, found, failed)
+        batch = self._open = _Batch()
+        batch.keys.update(dict.fromkeys(keys))
+        try:
+            try:
+                await asyncio.sleep(0)  # the other reads of this iteration join
+            finally:
+                if self._open is batch:
+                    self._open = None
+            found, failed = await self._fetch(list(batch.keys))
+        except BaseException:
+            batch.fail()  # the leader cancelled: those who joined read the store instead
+            raise
+        if not batch.waiters:
+            return found, failed
+        batch.answer(found, failed)
+        return _own(keys, found, failed)
+
+    async def _fetch(self, keys: list[CacheKey]) -> tuple[dict[CacheKey, bytes], set[str]]:
+        """`keys` from their nodes: one `get` per node, the nodes at once."""
         by_node: dict[int, list[CacheKey]] = {}
-        for key in dict.fromkeys(keys):
+        for key in keys:
             by_node.setdefault(self._ring.node(key.route), []).append(key)
         if len(by_node) == 1:  # a record's keys (one route): no task for one call
             (index, batch), = by_node.items()
@@ -321,6 +379,14 @@ class MemcachedCache:
         client, node.client = node.client, None
         if client is not None:
             await _close(client)
+
+
+def _own(
+    keys: Sequence[CacheKey], found: dict[CacheKey, bytes], failed: set[str]
+) -> tuple[dict[CacheKey, bytes], set[str]]:
+    """One reader's part of a batch's answer: its keys, its routes that failed."""
+    mine = {key: found[key] for key in keys if key in found}
+    return mine, {key.route for key in keys if key.route in failed} if failed else failed
 
 
 async def _stat(host: str, port: int, name: bytes) -> int:

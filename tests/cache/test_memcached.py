@@ -72,6 +72,72 @@ async def test_a_node_that_does_not_answer_is_marked_down_and_fails_fast() -> No
 
 
 @needs_memcached
+async def test_reads_of_one_loop_iteration_share_one_get_and_each_gets_its_own_keys() -> None:
+    cache = MemcachedCache.from_url(f"memcached://{MEMCACHED}")
+    stamp = time.time_ns()
+    keys = [CacheKey("r", f"b:{stamp}:{i}") for i in range(6)]
+    for key in keys[:4]:  # keys 4 and 5 are never set: misses
+        await cache.set(key, key.name.encode(), 60)
+    sent: list[list[CacheKey]] = []
+    get_node = cache._get_node
+
+    async def spy(index: int, batch: list[CacheKey]) -> object:
+        sent.append(list(batch))
+        return await get_node(index, batch)
+
+    cache._get_node = spy  # type: ignore[method-assign]
+    asked = [keys[0:2], keys[1:3], keys[3:6], keys[0:1]]
+    answers = await asyncio.gather(*(cache.get_many(a) for a in asked))
+    assert len(sent) == 1 and sorted(sent[0]) == sorted(keys)  # one get, each key once
+    for mine, (found, failed) in zip(asked, answers, strict=True):
+        assert not failed
+        assert found == {k: k.name.encode() for k in mine if k in keys[:4]}
+    await cache.get_many(keys[:1])  # alone: a batch of its own
+    assert sent[-1] == keys[:1]
+    await cache.close()
+
+
+@needs_memcached
+async def test_a_node_failing_in_a_batch_fails_only_the_reads_of_its_routes() -> None:
+    cache = MemcachedCache([parse_nodes(f"memcached://{MEMCACHED}")[0], ("127.0.0.1", 1)],
+                           timeout=0.3, retry_seconds=60)
+    live = next(f"r{i}" for i in range(100) if cache.node_of(f"r{i}") != "127.0.0.1:1")
+    dead = next(f"r{i}" for i in range(100) if cache.node_of(f"r{i}") == "127.0.0.1:1")
+    key = CacheKey(live, f"f:{time.time_ns()}")
+    await cache.set(key, b"v", 60)
+    (found, failed), (_, failed_dead) = await asyncio.gather(
+        cache.get_many([key]), cache.get_many([CacheKey(dead, "x")]))
+    assert found == {key: b"v"} and failed == set()
+    assert failed_dead == {dead}
+    await cache.close()
+
+
+async def test_a_cancelled_leader_sends_the_reads_that_joined_it_to_the_store() -> None:
+    """The node never answers (a listener that accepts and stays silent): the first read leads
+    the batch and is cancelled; the two that joined get their routes back as failed at once,
+    instead of waiting on a batch nobody will answer."""
+    accepted: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    cache = MemcachedCache([("127.0.0.1", port)], timeout=30)
+    try:
+        leader = asyncio.create_task(cache.get_many([CacheKey("a", "k1")]))
+        followers = [asyncio.create_task(cache.get_many([CacheKey(r, "k2")])) for r in "bc"]
+        await asyncio.sleep(0.2)  # the batch is out, its get unanswered
+        leader.cancel()
+        answers = await asyncio.wait_for(asyncio.gather(*followers), timeout=2)
+        assert answers == [({}, {"b"}), ({}, {"c"})]
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+    finally:
+        await cache.close()
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+
+@needs_memcached
 async def test_two_nodes_share_the_keys_and_count_with_incr_and_decr() -> None:
     second = services("start", "memcached", "--node", "2")
     try:
