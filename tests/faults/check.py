@@ -8,8 +8,9 @@ During the load, eventual counters lag by design: only a count above every write
 fire-and-forget events may still be buffered: only events never written are judged.
 
 The read-back pages through everything and reads counters until each is right or `settle`
-seconds passed (eventual counters roll up after their accept window); what it finds missing is
-*lost*, what is over is a *duplicate*.
+seconds passed (eventual counters roll up after their accept window; one whose last write was
+a clear reads high until then); what the last read finds missing is *lost*, what is over is a
+*duplicate*.
 """
 
 from __future__ import annotations
@@ -334,8 +335,11 @@ async def _settle_counters(client: Client, ledger: Ledger, owned: list[Owned],
                 key = counter_key(namespace, entry["name"])
                 count = int(entry["count"])
                 verdicts[key] = (*judge_count(ledger, key, count, FINAL), count)
-        # Lagging counts may catch up; a count above every write never comes down.
-        if all(v != "wrong" for v, _, _ in verdicts.values()) or time.monotonic() > deadline:
+        # Lagging counts may catch up, from below and from above: an eventual counter whose
+        # last write was a clear shows its count before the clear until a rollup takes the
+        # clear in (above every add applied once, as a duplicate would be).  Only the read at
+        # the deadline is final.
+        if all(v == "ok" for v, _, _ in verdicts.values()) or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.5)
     for key, (verdict, detail, count) in verdicts.items():
