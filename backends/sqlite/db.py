@@ -2,7 +2,9 @@
 
 All writes go through one writer thread (SQLite allows one writer at a time anyway, and a single
 writer never waits on its own lock); reads run on a small pool of reader threads, each with its
-own connection, which WAL lets proceed while a write commits.
+own connection, which WAL lets proceed while a write commits: one at a time, a second only
+beside a slow read (`readers.py`: two threads decoding rows at once spend their time handing
+each other the GIL).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from backends.base import StoreError, StoreUnavailable
 
+from .readers import ReaderPool
 from .schema import SCHEMA, SCHEMA_VERSION
 
 BUSY_SECONDS = 30.0
@@ -43,6 +46,7 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 
 T = TypeVar("T")
 READERS = 2
+SPILL_SECONDS = 0.1  # a read running this long lets the next one start on another reader
 
 
 def _to_real(value: bytes | str | None) -> float | None:
@@ -78,7 +82,7 @@ class SQLiteDB:
         self.path = Path(path)
         self._local = threading.local()
         self._writer: ThreadPoolExecutor | None = None
-        self._readers: ThreadPoolExecutor | None = None
+        self._readers: ReaderPool | None = None
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -100,7 +104,7 @@ class SQLiteDB:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="sqlite-reader")
+        self._readers = ReaderPool(READERS, SPILL_SECONDS)
         await self.write(self._migrate)
 
     @staticmethod
@@ -179,7 +183,7 @@ class SQLiteDB:
             lambda conn: decode(conn.execute(sql, params).fetchall()), snapshot=False
         )
 
-    async def _run(self, pool: ThreadPoolExecutor | None, fn: Callable[[], T]) -> T:
+    async def _run(self, pool: Executor | None, fn: Callable[[], T]) -> T:
         if pool is None:
             raise StoreUnavailable("the SQLite store is not open")
         try:
