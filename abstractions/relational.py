@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -123,10 +123,13 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
             raise ConstraintViolation(f"{where}: column {column.name!r} must not be null")
         return None
     kind = column.type
-    bad = InvalidArgument(f"{where}: column {column.name!r} needs a {kind} value")
+
+    def bad() -> InvalidArgument:  # made only when raised: coerce runs per value
+        return InvalidArgument(f"{where}: column {column.name!r} needs a {kind} value")
+
     if kind == "text":
         if not isinstance(value, str):
-            raise bad
+            raise bad()
         if "\x00" in value:
             raise InvalidArgument(f"{where}: column {column.name!r}: text holds a NUL")
         if checks and column.one_of is not None and value not in column.one_of:
@@ -136,7 +139,7 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
         return value
     if kind == "int64":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
+            raise bad()
         if not INT64[0] <= value <= INT64[1]:
             raise InvalidArgument(f"{where}: column {column.name!r} is outside 64 bits")
         if checks:
@@ -150,9 +153,9 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
         try:
             number = Decimal(value)
         except InvalidOperation as exc:
-            raise bad from exc
+            raise bad() from exc
         if not number.is_finite():
-            raise bad
+            raise bad()
         if number.as_tuple().exponent < -column.scale and number != number.quantize(
             Decimal(1).scaleb(-column.scale)
         ):
@@ -167,7 +170,7 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
         return number
     if kind == "bool":
         if not isinstance(value, bool):
-            raise bad
+            raise bad()
         return value
     if kind == "timestamp":
         if isinstance(value, str):
@@ -178,7 +181,7 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
                     f"{where}: column {column.name!r} needs an ISO-8601 timestamp"
                 ) from exc
         if not isinstance(value, datetime):
-            raise bad
+            raise bad()
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidArgument(
                 f"{where}: column {column.name!r} needs a timestamp with a zone"
@@ -188,7 +191,7 @@ def coerce(column: Column, value: Any, where: str, *, checks: bool = True) -> An
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise bad from exc
+        raise bad() from exc
     return value
 
 
@@ -262,6 +265,7 @@ class Relational:
         self._calls = calls or CallCounter()
         self._call = (store_calls or StoreCalls()).bind("relational", store)
         self._orders: dict[tuple, tuple[str, ...]] = {}  # index choice per query shape
+        self._shapes: dict[tuple, tuple[Table, tuple[str, ...], list]] = {}  # see `_plan`
         self._forgetting: asyncio.Task[None] | None = None
 
     def namespace(self, name: str) -> RelationalNamespace:
@@ -333,7 +337,35 @@ class Relational:
         self, spec: Table, where: Sequence[Condition], order_by: str | None
     ) -> tuple[tuple[str, ...], list[tuple[str, Any]], list[tuple[str, str, Any]]]:
         """The order columns, equalities and ranges of a query, through the first index that
-        serves it; `InvalidArgument` when none does."""
+        serves it; `InvalidArgument` when none does.  A batch repeats one shape (columns and
+        ops) with other values: a shape checked once is only given its values after that."""
+        shape = (order_by, *[(c.column, c.op) for c in where])
+        known = self._shapes.get(shape)
+        if known is None or known[0] is not spec:
+            order, equal, ranges = self._plan_shape(spec, where, order_by)
+            columns = [spec.column(c.column) for c in where]
+            ops = [None if c.op == "eq" else RANGE_OPS[c.op] for c in where]
+            self._shapes[shape] = (spec, order, list(zip(columns, ops, strict=True)))
+            if len(self._shapes) > 4096:  # shapes are few; a flood of odd ones is not kept
+                self._shapes.clear()
+            return order, equal, ranges
+        _, order, slots = known
+        equal_items: list[tuple[str, Any]] = []
+        range_items: list[tuple[str, str, Any]] = []
+        for i, (cond, (column, op)) in enumerate(zip(where, slots)):  # noqa: B905 (same shape)
+            if cond.value is None:
+                raise InvalidArgument(f"where {i}: compare with a value, not null")
+            value = coerce(column, cond.value, f"where {i}", checks=False)
+            if op is None:
+                equal_items.append((column.name, value))
+            else:
+                range_items.append((column.name, op, value))
+        return order, equal_items, range_items
+
+    def _plan_shape(
+        self, spec: Table, where: Sequence[Condition], order_by: str | None
+    ) -> tuple[tuple[str, ...], list[tuple[str, Any]], list[tuple[str, str, Any]]]:
+        """`_plan` checking every condition (a shape not seen before)."""
         equal: dict[str, Any] = {}
         ranges: list[tuple[str, str, Any]] = []
         for i, cond in enumerate(where):
@@ -440,16 +472,28 @@ class Relational:
         with self._call("query"):
             results = await self.store.rel_query_many(namespace, spec, queries)
         pages = []
+        names = spec.row_names
+        states: dict[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]] = {}
         for query, scope, raw in zip(queries, scopes, results, strict=True):
             more = len(raw) > limit
-            rows = [_row_dict(spec, r) for r in raw[:limit]]
-            columns = [spec.column(c) for c in query.order]
-
-            def state(row: dict[str, Any], columns: list = columns) -> dict[str, Any]:
-                return {"k": [json_value(c, row[c.name]) for c in columns]}
-
+            rows = [dict(zip(names, r)) for r in raw[:limit]]  # noqa: B905 (see _row_dict)
+            state = states.get(query.order)
+            if state is None:
+                state = states[query.order] = self._cursor_state(spec, query.order)
             pages.append(RowPage(rows, Cursors(self._tokens, scope, rows, state), more))
         return pages
+
+    @staticmethod
+    def _cursor_state(
+        spec: Table, order: tuple[str, ...]
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """What a cursor after a row holds: its values of the order columns, as JSON."""
+        columns = [spec.column(c) for c in order]
+
+        def state(row: dict[str, Any]) -> dict[str, Any]:
+            return {"k": [json_value(c, row[c.name]) for c in columns]}  # type: ignore[union-attr]
+
+        return state
 
     async def sums(
         self,

@@ -116,6 +116,12 @@ async def _init(conn: Any) -> None:
                               decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: Any) -> None:
+    """Nothing to undo on release: this store leaves no session state behind (no SET, LISTEN,
+    session advisory lock or open cursor; asyncpg itself rolls back a transaction left open).
+    asyncpg's default reset would send `RESET ALL` and friends: a round trip per checkout."""
+
+
 class PostgresRelational:
     """The `RelationalStore` on PostgreSQL: `postgresql://user:pass@host:port/db`."""
 
@@ -138,7 +144,7 @@ class PostgresRelational:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, init=_init,
+                self.url, min_size=1, max_size=self._pool_size, init=_init, reset=_keep_session,
                 command_timeout=COMMAND_TIMEOUT, timeout=10,
             )
             async with self._pool.acquire() as conn:

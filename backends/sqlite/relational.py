@@ -82,6 +82,7 @@ class _Codec:
         decs = [decoder(c) for c in table.columns]
         self._decs = [(i, d) for i, d in enumerate(decs) if d is not None]
         self.pk_where = " AND ".join(f'"{c}" = ?' for c in table.primary_key)
+        self.queries: dict[tuple, str] = {}  # query text by shape (see `_query_sql`)
 
     def row(self, raw: Sequence[Any]) -> tuple:
         if not self._decs:
@@ -185,25 +186,35 @@ class SQLiteRelational:
         return await self.db.select(sql, params, decode)
 
     def _query_sql(self, codec: _Codec, query: RowQuery) -> tuple[str, list[Any]]:
-        where, params = [], []
-        for col, value in query.equal:
-            where.append(f'"{col}" = ?')
-            params.append(codec.enc[col](value))
-        for col, op, value in query.ranges:
-            where.append(f'"{col}" {op} ?')
-            params.append(codec.enc[col](value))
-        for col in query.order:
-            where.append(f'"{col}" IS NOT NULL')
+        enc = codec.enc
+        params = [enc[col](value) for col, value in query.equal]
+        params += [enc[col](value) for col, _, value in query.ranges]
+        if query.after is not None:
+            params += [enc[c](v) for c, v in zip(query.order, query.after, strict=True)]
+        # A batch asks one shape many times: its text is made once.
+        shape = (tuple(c for c, _ in query.equal), tuple((c, op) for c, op, _ in query.ranges),
+                 query.order, query.descending, query.after is not None, query.limit)
+        sql = codec.queries.get(shape)
+        if sql is None:
+            sql = self._query_text(codec, query)
+            if len(codec.queries) > 1024:  # shapes are few; a flood of odd ones is not kept
+                codec.queries.clear()
+            codec.queries[shape] = sql
+        return sql, params
+
+    @staticmethod
+    def _query_text(codec: _Codec, query: RowQuery) -> str:
+        where = [f'"{col}" = ?' for col, _ in query.equal]
+        where += [f'"{col}" {op} ?' for col, op, _ in query.ranges]
+        where += [f'"{col}" IS NOT NULL' for col in query.order]
         if query.after is not None:
             cols = ", ".join(f'"{c}"' for c in query.order)
             where.append(f"({cols}) {'<' if query.descending else '>'} "
                          f"({', '.join('?' * len(query.order))})")
-            params.extend(codec.enc[c](v) for c, v in zip(query.order, query.after, strict=True))
         direction = " DESC" if query.descending else ""
         order = ", ".join(f'"{c}"{direction}' for c in query.order)
-        sql = (f"SELECT {codec.select} FROM {codec.name} WHERE {' AND '.join(where) or '1'} "
-               f"ORDER BY {order} LIMIT {int(query.limit)}")
-        return sql, params
+        return (f"SELECT {codec.select} FROM {codec.name} WHERE {' AND '.join(where) or '1'} "
+                f"ORDER BY {order} LIMIT {int(query.limit)}")
 
     async def rel_query_many(
         self, namespace: str, table: Any, queries: Sequence[RowQuery]

@@ -466,6 +466,46 @@ async def test_many_queries_of_one_shape_are_one_store_call_and_page_alike(
             assert page.rows == first_page.rows
 
 
+async def test_a_query_shape_seen_before_still_checks_every_value(
+    relational_backend: str, tmp_path: Path, uid: str
+) -> None:
+    """Plans are kept per shape (columns and ops): a later query of that shape, on another
+    table or with other values, is still checked against its own table's columns."""
+    import tomllib
+
+    a, b = f"a{uid}", f"b{uid}"
+    text = "".join(
+        f'[namespaces.{ns}]\nabstraction = "relational"\n[namespaces.{ns}.tables.t]\n'
+        f'primary_key = ["id"]\nindexes = {{ by_n = ["n"] }}\n'
+        f'columns.id = {{ type = "text" }}\ncolumns.n = {{ type = "{kind}" }}\n'
+        for ns, kind in ((a, "int64"), (b, "text"))
+    )
+    store = make_store("sqlite", tmp_path)
+    gw = DataGateway(store, parse_namespaces(tomllib.loads(text), "test.toml"),
+                     page_tokens=PageTokens(b"t"),
+                     relational=make_relational(relational_backend, store))
+    await gw.start(background=False)
+    try:
+        rel = gw.relational
+        await rel.transact(a, [{"op": "insert", "table": "t", "values": {"id": "x", "n": 5}}])
+        await rel.transact(b, [{"op": "insert", "table": "t", "values": {"id": "y", "n": "5"}}])
+
+        def by_n(value: Any) -> list[Condition]:
+            return [Condition("n", "eq", value)]
+
+        assert [r["id"] for r in (await rel.query(a, "t", by_n(5))).rows] == ["x"]
+        assert [r["id"] for r in (await rel.query(b, "t", by_n("5"))).rows] == ["y"]
+        for ns, wrong in ((b, 5), (a, "5"), (a, None), (a, True)):
+            with pytest.raises(InvalidArgument):
+                await rel.query(ns, "t", by_n(wrong))
+            with pytest.raises(InvalidArgument):  # the second of a batch, too
+                await rel.query_many(ns, "t", [by_n(5 if ns == a else "5"), by_n(wrong)])
+        pages = await rel.query_many(a, "t", [by_n(5), by_n(6)])
+        assert [[r["id"] for r in p.rows] for p in pages] == [["x"], []]
+    finally:
+        await gw.stop()
+
+
 async def test_sums_group_rows_in_one_call(rel_gateway: DataGateway, uid: str) -> None:
     rel = rel_gateway.relational
     await rel.transact(NS, [
