@@ -116,135 +116,168 @@ class Loaders:
         # aiodataloader runs each batch in a task of its own, outside the request's task: they
         # are tracked so that a request past its deadline can cancel them (`cancel`).
         self._batches: set[asyncio.Task[Any]] = set()
-        self.series = DataLoader(self._tracked("series", self._load_series))
-        self.counts = DataLoader(self._tracked("counts", self._load_counts))
-        self.items = DataLoader(self._tracked("items", self._load_items))
-        self.aggregates = DataLoader(self._tracked("aggregates", self._load_aggregates))
+        # The batch functions hold the gateway, never this object: a loader that pointed back
+        # here would make a reference cycle, and every page of the request (its cache's
+        # futures) would wait for the garbage collector instead of going when the request
+        # does (tests/subgraph/test_loaders_free.py).
+        self.series = self._loader("series", _load_series)
+        self.counts = self._loader("counts", _load_counts)
+        self.items = self._loader("items", _load_items)
+        self.aggregates = self._loader("aggregates", _load_aggregates)
         # One "now" per request: every default interval ending now is the same interval, so
         # the same shape (one batch) whichever entity asks.
         self.now = now_micros()
-        self.invoices = DataLoader(self._tracked("invoices", self._load_invoices))
-        self.balances = DataLoader(self._tracked("balances", self._load_balances))
+        self.invoices = self._loader("invoices", _load_invoices)
+        self.balances = self._loader("balances", _load_balances)
 
-    def _tracked(
-        self, name: str, load: Callable[[Sequence[Any]], Awaitable[list[Any]]]
-    ) -> Callable[[Sequence[Any]], Awaitable[list[Any]]]:
-        async def batch(keys: Sequence[Any]) -> list[Any]:
-            task = asyncio.current_task()
-            if task is not None:
-                self._batches.add(task)
-            try:
-                with self._observe(name, len(keys)):
-                    return await load(keys)
-            finally:
-                self._batches.discard(task)  # type: ignore[arg-type]
+    def _loader(
+        self, name: str, load: Callable[[CallerGateway, Sequence[Any]], Awaitable[list[Any]]]
+    ) -> DataLoader:
+        return DataLoader(_tracked(name, load, self._gateway, self._observe, self._batches))
 
-        return batch
+    def release(self) -> None:
+        """Forget every answer (the request is over; see `subgraph.context.ReleaseLoaders`)."""
+        for loader in (self.series, self.counts, self.items, self.aggregates, self.invoices,
+                       self.balances):
+            loader.clear_all()
 
     def cancel(self) -> None:
         """Cancel the batches still running (the request gave up on them)."""
         for task in list(self._batches):
             task.cancel()
 
-    async def _load_series(self, keys: Sequence[tuple[str, SeriesQuery]]) -> list[Any]:
-        ts = self._gateway.timeseries
 
-        async def fetch(q: SeriesQuery, ids: list[str]) -> dict[str, EventPage]:
-            if q.after is None:
-                return await ts.read_events_many(
-                    q.namespace, ids, start=q.start, end=q.end, limit=q.first,
-                    equals=dict(q.equals),
-                )
-            # A cursor continues one series' own page; it cannot be shared across series.
-            pages = await asyncio.gather(*(
-                ts.read_events(q.namespace, i, start=q.start, end=q.end, limit=q.first,
-                               page_token=q.after, equals=dict(q.equals))
-                for i in ids
-            ))
-            return dict(zip(ids, pages, strict=True))
+def _tracked(
+    name: str,
+    load: Callable[[CallerGateway, Sequence[Any]], Awaitable[list[Any]]],
+    gateway: CallerGateway,
+    observe: BatchObserver,
+    batches: set[asyncio.Task[Any]],
+) -> Callable[[Sequence[Any]], Awaitable[list[Any]]]:
+    """`load` as a loader's batch function: observed, and its task kept in `batches` while it
+    runs (see `Loaders.cancel`)."""
 
-        return await _settle(keys, _grouped(keys), fetch)
+    async def batch(keys: Sequence[Any]) -> list[Any]:
+        task = asyncio.current_task()
+        if task is not None:
+            batches.add(task)
+        try:
+            with observe(name, len(keys)):
+                return await load(gateway, keys)
+        finally:
+            batches.discard(task)  # type: ignore[arg-type]
 
-    async def _load_counts(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
-        # A counter past 64 bits comes back as its CounterOverflow instance: aiodataloader
-        # rejects that key alone, and the rest of the batch keeps its counts.
-        async def fetch(namespace: str, names: list[str]) -> dict[str, Count]:
-            return await self._gateway.counters.get_many(namespace, names)
+    return batch
 
-        return await _settle(keys, _grouped(keys), fetch)
 
-    async def _load_items(self, keys: Sequence[tuple[str, ItemsQuery]]) -> list[Any]:
-        kv = self._gateway.kv
+async def _load_series(
+    gateway: CallerGateway, keys: Sequence[tuple[str, SeriesQuery]]
+) -> list[Any]:
+    ts = gateway.timeseries
 
-        async def fetch(q: ItemsQuery, ids: list[str]) -> dict[str, ItemPage]:
-            if q.after is None:
-                return await kv.get_items_many(
-                    q.namespace, ids, keys=q.keys, start=q.start, end=q.end,
-                    descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
-                )
-            pages = await asyncio.gather(*(
-                kv.get_items(q.namespace, i, keys=q.keys, start=q.start, end=q.end,
-                             descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
-                             page_token=q.after)
-                for i in ids
-            ))
-            return dict(zip(ids, pages, strict=True))
-
-        return await _settle(keys, _grouped(keys), fetch)
-
-    async def _load_aggregates(self, keys: Sequence[tuple[str, AggregateShape]]) -> list[Any]:
-        analytics = self._gateway.analytics
-        if analytics is None:
-            raise InvalidArgument("analytics is not configured")
-
-        async def fetch(shape: AggregateShape, ids: list[str]) -> dict[str, list[Group]
-                                                                         | Forbidden]:
-            if shape.by == "series_id":  # each series' read is decided on its own
-                return await analytics.aggregate_series(shape.namespace, shape.query, ids)
-            found = await analytics.aggregate(
-                shape.namespace, shape.query, by=shape.by, keys=ids
+    async def fetch(q: SeriesQuery, ids: list[str]) -> dict[str, EventPage]:
+        if q.after is None:
+            return await ts.read_events_many(
+                q.namespace, ids, start=q.start, end=q.end, limit=q.first,
+                equals=dict(q.equals),
             )
-            return dict(found)
+        # A cursor continues one series' own page; it cannot be shared across series.
+        pages = await asyncio.gather(*(
+            ts.read_events(q.namespace, i, start=q.start, end=q.end, limit=q.first,
+                           page_token=q.after, equals=dict(q.equals))
+            for i in ids
+        ))
+        return dict(zip(ids, pages, strict=True))
 
-        return await _settle(keys, _grouped(keys), fetch)
+    return await _settle(keys, _grouped(keys), fetch)
 
-    async def _load_invoices(
-        self, keys: Sequence[tuple[str, InvoicesQuery, str | None]]
-    ) -> list[Any]:
-        """(account id, query, cursor): one store call per (status, first), cursors and all."""
-        from abstractions.relational import Condition
 
-        rel = self._gateway.relational
-        assert rel is not None
-        groups: dict[InvoicesQuery, list[int]] = defaultdict(list)
-        for at, (_, query, _) in enumerate(keys):
-            groups[query].append(at)
+async def _load_counts(gateway: CallerGateway, keys: Sequence[tuple[str, str]]) -> list[Any]:
+    # A counter past 64 bits comes back as its CounterOverflow instance: aiodataloader
+    # rejects that key alone, and the rest of the batch keeps its counts.
+    async def fetch(namespace: str, names: list[str]) -> dict[str, Count]:
+        return await gateway.counters.get_many(namespace, names)
 
-        async def fetch(q: InvoicesQuery, members: list[int]) -> dict[int, RowPage]:
-            wheres = [
-                [Condition("account_id", "eq", keys[at][0])]
-                + ([Condition("status", "eq", q.status)] if q.status else [])
-                for at in members
-            ]
-            pages = await rel.query_many(
-                BILLING, "invoices", wheres, order_by="issued_at", descending=True,
-                first=q.first, after=[keys[at][2] for at in members],
+    return await _settle(keys, _grouped(keys), fetch)
+
+
+async def _load_items(gateway: CallerGateway, keys: Sequence[tuple[str, ItemsQuery]]) -> list[Any]:
+    kv = gateway.kv
+
+    async def fetch(q: ItemsQuery, ids: list[str]) -> dict[str, ItemPage]:
+        if q.after is None:
+            return await kv.get_items_many(
+                q.namespace, ids, keys=q.keys, start=q.start, end=q.end,
+                descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
             )
-            return dict(zip(members, pages, strict=True))
+        pages = await asyncio.gather(*(
+            kv.get_items(q.namespace, i, keys=q.keys, start=q.start, end=q.end,
+                         descending=q.descending, limit=q.first, page_bytes=q.page_bytes,
+                         page_token=q.after)
+            for i in ids
+        ))
+        return dict(zip(ids, pages, strict=True))
 
-        shapes = list(groups)
-        results = await asyncio.gather(*(fetch(q, groups[q]) for q in shapes),
-                                       return_exceptions=True)
-        out: list[Any] = [None] * len(keys)
-        for q, found in zip(shapes, results, strict=True):
-            for at in groups[q]:
-                out[at] = found if isinstance(found, BaseException) else found[at]
-        return out
+    return await _settle(keys, _grouped(keys), fetch)
 
-    async def _load_balances(self, keys: Sequence[str]) -> list[Any]:
-        """Open invoices' amounts still to pay, per account: one store call."""
-        rel = self._gateway.relational
-        assert rel is not None
-        sums = await rel.sums(BILLING, "invoices", "account_id", list(dict.fromkeys(keys)),
-                              ["amount_cents", "paid_cents"], {"status": "open"})
-        return [sums[k][0] - sums[k][1] for k in keys]
+
+async def _load_aggregates(
+    gateway: CallerGateway, keys: Sequence[tuple[str, AggregateShape]]
+) -> list[Any]:
+    analytics = gateway.analytics
+    if analytics is None:
+        raise InvalidArgument("analytics is not configured")
+
+    async def fetch(shape: AggregateShape, ids: list[str]) -> dict[str, list[Group]
+                                                                     | Forbidden]:
+        if shape.by == "series_id":  # each series' read is decided on its own
+            return await analytics.aggregate_series(shape.namespace, shape.query, ids)
+        found = await analytics.aggregate(
+            shape.namespace, shape.query, by=shape.by, keys=ids
+        )
+        return dict(found)
+
+    return await _settle(keys, _grouped(keys), fetch)
+
+
+async def _load_invoices(
+    gateway: CallerGateway, keys: Sequence[tuple[str, InvoicesQuery, str | None]]
+) -> list[Any]:
+    """(account id, query, cursor): one store call per (status, first), cursors and all."""
+    from abstractions.relational import Condition
+
+    rel = gateway.relational
+    assert rel is not None
+    groups: dict[InvoicesQuery, list[int]] = defaultdict(list)
+    for at, (_, query, _) in enumerate(keys):
+        groups[query].append(at)
+
+    async def fetch(q: InvoicesQuery, members: list[int]) -> dict[int, RowPage]:
+        wheres = [
+            [Condition("account_id", "eq", keys[at][0])]
+            + ([Condition("status", "eq", q.status)] if q.status else [])
+            for at in members
+        ]
+        pages = await rel.query_many(
+            BILLING, "invoices", wheres, order_by="issued_at", descending=True,
+            first=q.first, after=[keys[at][2] for at in members],
+        )
+        return dict(zip(members, pages, strict=True))
+
+    shapes = list(groups)
+    results = await asyncio.gather(*(fetch(q, groups[q]) for q in shapes),
+                                   return_exceptions=True)
+    out: list[Any] = [None] * len(keys)
+    for q, found in zip(shapes, results, strict=True):
+        for at in groups[q]:
+            out[at] = found if isinstance(found, BaseException) else found[at]
+    return out
+
+
+async def _load_balances(gateway: CallerGateway, keys: Sequence[str]) -> list[Any]:
+    """Open invoices' amounts still to pay, per account: one store call."""
+    rel = gateway.relational
+    assert rel is not None
+    sums = await rel.sums(BILLING, "invoices", "account_id", list(dict.fromkeys(keys)),
+                          ["amount_cents", "paid_cents"], {"status": "open"})
+    return [sums[k][0] - sums[k][1] for k in keys]

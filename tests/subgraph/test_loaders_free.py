@@ -1,0 +1,54 @@
+"""What a request read goes when the request does, not when the garbage collector next runs.
+
+graphql-core's executor is a reference cycle that holds the request's context; a context whose
+loaders kept their answers would keep every page of the request alive until a collection, and
+make each collection long (issue 14's latency spikes). `subgraph.context.ReleaseLoaders` lets
+them go once the operation has run.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from abstractions.timeseries import EventPage, TimeSeries
+
+from .conftest import SchemaRunner
+from .test_loaders import HISTORY_AND_COUNTS, seed_profiles
+
+
+@pytest.fixture
+def gc_off() -> Iterator[None]:
+    """Only reference counts free anything while the test runs."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def test_the_pages_a_request_read_are_freed_when_it_ends(
+    execute: SchemaRunner, monkeypatch: pytest.MonkeyPatch, gc_off: None
+) -> None:
+    await seed_profiles(execute.gateway, 20)
+    pages: set[int] = set()  # ids only: a reference kept here would keep them alive
+    read = TimeSeries.read_events_many
+
+    async def watched(self: TimeSeries, *args: Any, **kwargs: Any) -> Any:
+        found = await read(self, *args, **kwargs)
+        pages.update(id(page) for page in found.values())
+        return found
+
+    monkeypatch.setattr(TimeSeries, "read_events_many", watched)
+    result = await execute.execute(
+        HISTORY_AND_COUNTS, {"reps": [{"__typename": "Profile", "id": f"p{i}"} for i in range(20)]}
+    )
+    assert result.errors is None and len(result.data["_entities"]) == 20
+    assert len(pages) == 20
+    del result
+    alive = [o for o in gc.get_objects() if type(o) is EventPage and id(o) in pages]
+    assert alive == []
