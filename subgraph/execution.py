@@ -48,6 +48,7 @@ from typing import Any
 from uuid import UUID
 
 from graphql import (
+    ExecutionResult,
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
@@ -139,6 +140,21 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         executor._plans = {}
         return executor
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """The response; then, when nothing of the operation is left to run, the executor
+        lets go of itself: its plans (closures over it) and graphql-core's resolve-info
+        helpers (its bound methods) make it a reference cycle, which would wait for the
+        garbage collector with everything it holds (tests/subgraph/test_loaders_free.py)."""
+        response = super().build_response(data)
+        if (
+            type(response) is ExecutionResult
+            and not self.background_futures
+            and not self.pending_incremental_futures
+        ):
+            self._plans.clear()
+            self.async_helpers = None  # type: ignore[assignment]
+        return response
 
     # --- selection sets -------------------------------------------------------------------
 

@@ -52,3 +52,27 @@ async def test_the_pages_a_request_read_are_freed_when_it_ends(
     del result
     alive = [o for o in gc.get_objects() if type(o) is EventPage and id(o) in pages]
     assert alive == []
+
+
+async def test_a_request_leaves_no_reference_cycle_behind(
+    execute: SchemaRunner, gc_off: None
+) -> None:
+    """Nothing of a request needs the collector: not the executor, not its context."""
+    await seed_profiles(execute.gateway, 20)
+
+    def reps() -> dict[str, Any]:  # fresh each time: resolving one takes its __typename
+        return {"reps": [{"__typename": "Profile", "id": f"p{i}"} for i in range(20)]}
+
+    await execute.execute(HISTORY_AND_COUNTS, reps())  # warm: caches filled, plans compiled
+    gc.collect()
+    result = await execute.execute(HISTORY_AND_COUNTS, reps())
+    assert result.errors is None
+    del result
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        left = [type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
