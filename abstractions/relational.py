@@ -472,11 +472,10 @@ class Relational:
         with self._call("query"):
             results = await self.store.rel_query_many(namespace, spec, queries)
         pages = []
-        names = spec.row_names
         states: dict[tuple[str, ...], Callable[[dict[str, Any]], dict[str, Any]]] = {}
         for query, scope, raw in zip(queries, scopes, results, strict=True):
             more = len(raw) > limit
-            rows = [dict(zip(names, r)) for r in raw[:limit]]  # noqa: B905 (see _row_dict)
+            rows = [_row_dict(spec, r) for r in raw[:limit]]
             state = states.get(query.order)
             if state is None:
                 state = states[query.order] = self._cursor_state(spec, query.order)

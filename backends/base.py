@@ -663,6 +663,11 @@ class RowQuery:
     after: tuple[object, ...] | None
     limit: int
 
+    def shape(self) -> tuple[object, ...]:
+        """Everything but the values: queries of one shape share their statement's text."""
+        return (tuple(c for c, _ in self.equal), tuple((c, op) for c, op, _ in self.ranges),
+                self.order, self.descending, self.after is not None, self.limit)
+
 
 @dataclass(frozen=True, slots=True)
 class RowOp:

@@ -276,9 +276,7 @@ class PostgresRelational:
         # that a LATERAL subquery reads row by row (one round trip for N accounts).
         groups: dict[tuple, list[int]] = {}
         for i, q in enumerate(queries):
-            key = (tuple(c for c, _ in q.equal), tuple((c, op) for c, op, _ in q.ranges),
-                   q.order, q.descending, q.after is not None, q.limit)
-            groups.setdefault(key, []).append(i)
+            groups.setdefault(q.shape(), []).append(i)
         statements = []
         for members in groups.values():
             types: list[str] = []

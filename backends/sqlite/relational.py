@@ -192,8 +192,7 @@ class SQLiteRelational:
         if query.after is not None:
             params += [enc[c](v) for c, v in zip(query.order, query.after, strict=True)]
         # A batch asks one shape many times: its text is made once.
-        shape = (tuple(c for c, _ in query.equal), tuple((c, op) for c, op, _ in query.ranges),
-                 query.order, query.descending, query.after is not None, query.limit)
+        shape = query.shape()
         sql = codec.queries.get(shape)
         if sql is None:
             sql = self._query_text(codec, query)
