@@ -3,10 +3,7 @@ request id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from strawberry.extensions import SchemaExtension
 
 from abstractions.access import Caller, CallerGateway
 from abstractions.gateway import DataGateway
@@ -48,22 +45,3 @@ class Context:
         if record is None:
             return cls(view, limits, loaders, idempotency, caller)
         return cls(view, limits, loaders, idempotency, caller, record.request_id, record)
-
-    def release(self) -> None:
-        """The request is answered: let go of what its loaders read."""
-        self.loaders.release()
-
-
-class ReleaseLoaders(SchemaExtension):
-    """Once an operation has run, its context's loaders let go of what they read.
-
-    graphql-core's executor points at itself (its resolve-info helpers hold its bound methods)
-    and at the context, so the context outlives the request until the garbage collector
-    finds that cycle; without this, every page the request read (a thousand events for a
-    hundred profiles) would live until then too, and make each collection long."""
-
-    def on_execute(self) -> Iterator[None]:
-        yield
-        release = getattr(self.execution_context.context, "release", None)
-        if release is not None:
-            release()

@@ -135,12 +135,6 @@ class Loaders:
     ) -> DataLoader:
         return DataLoader(_tracked(name, load, self._gateway, self._observe, self._batches))
 
-    def release(self) -> None:
-        """Forget every answer (the request is over; see `subgraph.context.ReleaseLoaders`)."""
-        for loader in (self.series, self.counts, self.items, self.aggregates, self.invoices,
-                       self.balances):
-            loader.clear_all()
-
     def cancel(self) -> None:
         """Cancel the batches still running (the request gave up on them)."""
         for task in list(self._batches):

@@ -15,7 +15,6 @@ from strawberry.types.info import Info
 
 from abstractions.errors import InvalidArgument
 from abstractions.namespaces import DEFAULT_FILE, Namespaces, load_namespaces
-from subgraph.context import ReleaseLoaders
 from subgraph.cost import CostModel, DemandControl
 from subgraph.errors import CodedParserCache, ErrorCodes
 from subgraph.execution import FastExecutor
@@ -128,7 +127,6 @@ def build_schema(
         # Factories: extensions hold per-request state; the caches behind them are shared.
         extensions=[
             OperationNames,  # the operation's name for the request's line, metrics and span
-            ReleaseLoaders,  # what the request read goes with it (subgraph.context)
             ErrorCodes,
             lambda: CodedParserCache(maxsize=limits.parser_cache_size),
             lambda: ValidationCache(maxsize=limits.validation_cache_size),

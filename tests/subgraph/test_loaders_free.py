@@ -1,9 +1,9 @@
 """What a request read goes when the request does, not when the garbage collector next runs.
 
-graphql-core's executor is a reference cycle that holds the request's context; a context whose
-loaders kept their answers would keep every page of the request alive until a collection, and
-make each collection long (issue 14's latency spikes). `subgraph.context.ReleaseLoaders` lets
-them go once the operation has run.
+graphql-core's executor is a reference cycle that holds the request's context, whose loaders
+hold every page the request read: until a collection found it, all of it stayed, and made each
+collection long (issue 14's latency spikes). `FastExecutor.build_response` breaks that cycle
+once the response is built, and the loaders' batch functions do not point back at them.
 """
 
 from __future__ import annotations
