@@ -342,13 +342,13 @@ class Relational:
         shape = (order_by, *[(c.column, c.op) for c in where])
         known = self._shapes.get(shape)
         if known is None or known[0] is not spec:
-            order, equal, ranges = self._plan_shape(spec, where, order_by)
+            order, _, _ = self._plan_shape(spec, where, order_by)  # raises what is wrong
             columns = [spec.column(c.column) for c in where]
             ops = [None if c.op == "eq" else RANGE_OPS[c.op] for c in where]
-            self._shapes[shape] = (spec, order, list(zip(columns, ops, strict=True)))
-            if len(self._shapes) > 4096:  # shapes are few; a flood of odd ones is not kept
+            known = (spec, order, list(zip(columns, ops, strict=True)))
+            if len(self._shapes) >= 4096:  # shapes are few; a flood of odd ones is not kept
                 self._shapes.clear()
-            return order, equal, ranges
+            self._shapes[shape] = known
         _, order, slots = known
         equal_items: list[tuple[str, Any]] = []
         range_items: list[tuple[str, str, Any]] = []
