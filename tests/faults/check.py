@@ -142,8 +142,9 @@ def judge_read(ledger: Ledger, owned: Owned, answer: Answer, window: Window) -> 
     data = answer.body.get("data") or {}
     failed: dict[str, str] = {}
     for error in answer.body.get("errors") or []:
-        path = error.get("path") or ["(request)"]
-        name = str(path[0]) + (f".{path[1]}" if path[0] == "_entities" and len(path) > 1 else "")
+        path = [str(part) for part in error.get("path") or ["(request)"]]
+        # an entity's fields fail on their own (a nullable viewingHistory goes null alone)
+        name = ".".join(path[:3] if path[0] == "_entities" else path[:1])
         failed.setdefault(name, str((error.get("extensions") or {}).get("code")))
     if "(request)" in failed:
         return [Finding("error", f"read w{owned.w}", code=failed["(request)"], at=answer.started)]
@@ -152,9 +153,10 @@ def judge_read(ledger: Ledger, owned: Owned, answer: Answer, window: Window) -> 
     def add(what: str, verdict: str, detail: str = "") -> None:
         out.append(Finding(verdict, f"{what} w{owned.w}", detail, at=answer.started))
 
-    def error(name: str) -> bool:
-        present = data.get(name.partition(".")[0]) is not None
-        code = failed.get(name) or (None if present else "NULL")
+    def error(name: str, *within: str) -> bool:
+        present = _at(data, name) is not None
+        code = next((failed[n] for n in (*within, name) if n in failed), None)
+        code = code or (None if present else "NULL")
         if code is None:
             return False
         out.append(Finding("error", f"{name} w{owned.w}", code=code, at=answer.started))
@@ -185,14 +187,14 @@ def judge_read(ledger: Ledger, owned: Owned, answer: Answer, window: Window) -> 
     if not error("_entities"):
         profile, title = data["_entities"]
         for index, entity, which in ((0, profile, "profile"), (1, title, "title")):
-            if error(f"_entities.{index}") or entity is None:
+            if error(f"_entities.{index}.playCount", f"_entities.{index}") or entity is None:
                 continue
             namespace, name = owned.counter(which)
             verdict, detail = judge_count(ledger, counter_key(namespace, name),
                                           int(entity["playCount"]["count"]), window,
                                           lagging=namespace == EVENTUAL)
             add(f"{which} playCount", verdict, detail)
-        if profile is not None:
+        if profile is not None and not error("_entities.0.viewingHistory", "_entities.0"):
             history = profile["viewingHistory"]
             seen = {e["node"]["startedAt"]: e["node"]["startedAt"] for e in history["edges"]}
             expected = {k: (w, k) for k, w in ledger.plays(owned.profile).items()}
@@ -200,6 +202,19 @@ def judge_read(ledger: Ledger, owned: Owned, answer: Answer, window: Window) -> 
                                   not history["pageInfo"]["hasNextPage"], window, True)
             add("viewingHistory", judged.verdict, judged.detail)
     return out
+
+
+def _at(data: dict[str, Any], name: str) -> Any:
+    """The value at a dotted path such as `_entities.0.viewingHistory`, None when absent."""
+    value: Any = data
+    for part in name.split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value
 
 
 def _by_moment(expected: dict[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
