@@ -21,6 +21,10 @@ time of a request (issue 6).
 - values are completed by closures built once per plan from the return type (non-null, list,
   object, union), specialised to the selection; a field's path is only built when something
   below needs it (an object, a list item, or an error);
+- below that, a selection set that is plain data all the way down (plain fields, leaves of
+  the usual types, objects and lists of objects without resolvers) is completed by one fused
+  function per subtree, with no path and no call per object; on anything unexpected it gives
+  up and the object goes the way above (`_fused`);
 - a field with a Strawberry resolver (no field extensions, no exception handlers) is called
   directly, with the arguments Strawberry would convert, converted once per field of the
   document when they use no variables and convert to immutable values, and an `Info` made only
@@ -96,6 +100,8 @@ IDENT, INT, LEAF, COMPOSITE, TYPENAME, RESOLVER, GENERIC = 0, 1, 2, 3, 4, 5, 6
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _IDENTITY = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLInt: int}
 _UNSET: Any = object()
+_BAIL: Any = object()  # a fused subtree's answer when the runners must do it (`_fused`)
+_FUSED_PLANS = 64  # at most this many fields in one fused function
 _path = tuple.__new__  # Path(prev, key, typename) without the Python-level __new__
 
 Runner = Callable[[Any, "Path | None"], Any]
@@ -125,7 +131,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._planning = not (manager is not None and manager.middlewares)
-        self._plans: dict[tuple[GraphQLObjectType, int], tuple[Any, Runner]] = {}
+        self._plans: dict[tuple[GraphQLObjectType, int], tuple[Any, Runner, list[tuple]]] = {}
         self._plain_types: set[type] = set()
 
     # Copies share graphql-core's execution state but collect their own errors: their plans,
@@ -184,7 +190,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 self._plan_field(parent_type, name, field_details_list)
                 for name, field_details_list in grouped_field_set.items()
             ]
-            cached = (grouped_field_set, self._compile(parent_type, plans))
+            cached = (grouped_field_set, self._compile(parent_type, plans), plans)
             self._plans[key] = cached
         return cached[1]
 
@@ -334,6 +340,171 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             code = next(c for c in module.co_consts if isinstance(c, CodeType))
             _CODE[text] = code
         return FunctionType(code, namespace, "run")
+
+    # --- fused subtrees ---------------------------------------------------------------------
+
+    def _fused(self, object_type: GraphQLObjectType, grouped: Any) -> Callable[[Any], Any] | None:
+        """One function completing a whole subtree of plain data, or None when it has more.
+
+        Below a resolver, a page of results is usually plain data all the way down: objects
+        whose selected fields are all plain attributes (`_plain_attribute`), leaves of the
+        usual types, lists of such objects.  For such a selection set the runners above still
+        make a path, a call and a dict per object and per field; the fused function reads the
+        whole subtree in one loop nest, with no path at all.  It answers `_BAIL` on anything
+        it does not expect (an exception, a null where the schema forbids one, an unusual
+        value, a class not yet known to be plain): the caller then runs the object's runner,
+        which reads the same attributes again and does what graphql-core would, errors and
+        paths included.  So the fused code only ever answers what the runner would have.
+        """
+        lines = ["def fused(s0):", "    try:", "        o0 = {}"]
+        namespace: dict[str, Any] = {
+            "BAIL": _BAIL, "PV": _PLAIN_VALUES, "PLR": _LEAF_RESULTS, "Enum": Enum,
+            "plain_types": self._plain_types,
+        }
+        counter = [0, 0]  # variables made, plans fused
+        body = self._fused_body(object_type, grouped, 0, 2, namespace, counter)
+        if body is None:
+            return None
+        lines += body
+        lines += ["        return o0", "    except Exception:", "        return BAIL"]
+        text = "\n".join(lines)
+        code = _CODE.get(text)
+        if code is None:
+            if len(_CODE) >= _CODE_CACHE_SIZE:
+                _CODE.clear()
+            module = compile(text, f"<fused selection set on {object_type.name}>", "exec")
+            code = next(c for c in module.co_consts if isinstance(c, CodeType))
+            _CODE[text] = code
+        return FunctionType(code, namespace, "fused")
+
+    def _fused_body(
+        self,
+        object_type: GraphQLObjectType,
+        grouped: Any,
+        level: int,
+        depth: int,
+        namespace: dict[str, Any],
+        counter: list[int],
+    ) -> list[str] | None:
+        """Lines filling dict `o{level}` from the object in `s{level}`, indented `depth`
+        times; None when some field of the subtree is not plain data."""
+        self._runner(object_type, grouped)
+        plans = self._plans[(object_type, id(grouped))][2]
+        counter[1] += len(plans)
+        if counter[1] > _FUSED_PLANS:
+            return None
+        pad = "    " * depth
+        s, o = f"s{level}", f"o{level}"
+        lines: list[str] = []
+        for plan in plans:
+            name, kind, fdl, attr, coerce, message, identity = plan
+            n = repr(name)
+            if kind == TYPENAME:
+                lines.append(f"{pad}{o}[{n}] = {object_type.name!r}")
+                continue
+            if kind not in (IDENT, INT, LEAF, COMPOSITE):
+                return None
+            k = counter[0]
+            counter[0] += 1
+            namespace[f"A{k}"] = attr
+            get = (
+                f"{s}.{attr}" if attr.isidentifier() and not iskeyword(attr)
+                else f"getattr({s}, A{k})"
+            )
+            lines.append(f"{pad}v = {get}")
+            if kind == COMPOSITE:
+                nested = self._fused_composite(fdl, level + 1, depth, namespace, counter)
+                if nested is None:
+                    return None
+                null = (
+                    [f"{pad}    {o}[{n}] = None"]
+                    if not isinstance(fdl[2], GraphQLNonNull) else [f"{pad}    return BAIL"]
+                )
+                lines += [f"{pad}if v is None:", *null, f"{pad}else:", *nested]
+                lines.append(f"{pad}    {o}[{n}] = r{level + 1}")
+                continue
+            namespace[f"C{k}"] = identity
+            namespace[f"CO{k}"] = coerce
+            if kind == IDENT:
+                lines += [f"{pad}if type(v) is C{k}:", f"{pad}    {o}[{n}] = v"]
+            elif kind == INT:
+                lines += [
+                    f"{pad}if type(v) is int and {_INT_MIN} <= v <= {_INT_MAX}:",
+                    f"{pad}    {o}[{n}] = v",
+                ]
+            else:
+                lines += [
+                    f"{pad}if type(v) in PV or isinstance(v, Enum):",
+                    f"{pad}    r = CO{k}(v)",
+                    f"{pad}    if type(r) not in PLR:",
+                    f"{pad}        return BAIL",
+                    f"{pad}    {o}[{n}] = r",
+                ]
+            if message is None:  # nullable
+                lines += [f"{pad}elif v is None:", f"{pad}    {o}[{n}] = None"]
+            lines += [f"{pad}else:", f"{pad}    return BAIL"]
+        return lines
+
+    def _fused_composite(
+        self, fdl: tuple, level: int, depth: int, namespace: dict[str, Any], counter: list[int]
+    ) -> list[str] | None:
+        """Lines completing the non-null object or list `v` into `r{level}` (one level deeper
+        than `depth`), or None when its type or selection cannot be fused."""
+        return_type = get_nullable_type(fdl[2])
+        pad = "    " * (depth + 1)
+        s, o, r = f"s{level}", f"o{level}", f"r{level}"
+        if isinstance(return_type, GraphQLList):
+            item_type = return_type.of_type
+            item_nullable = not isinstance(item_type, GraphQLNonNull)
+            item_type = get_nullable_type(item_type)
+            if not isinstance(item_type, GraphQLObjectType) or item_type.is_type_of is not None:
+                return None
+            body = self._fused_object(item_type, fdl[1], level, depth + 2, namespace, counter)
+            if body is None:
+                return None
+            add = f"append{level}"
+            null = f"{add}(None)\n{pad}        continue" if item_nullable else "return BAIL"
+            return [
+                f"{pad}if type(v) is not list and type(v) is not tuple:",
+                f"{pad}    return BAIL",
+                f"{pad}{r} = []",
+                f"{pad}{add} = {r}.append",
+                f"{pad}for {s} in v:",
+                f"{pad}    if {s} is None:",
+                f"{pad}        {null}",
+                f"{pad}    if type({s}) not in plain_types:",
+                f"{pad}        return BAIL",
+                f"{pad}    {o} = {{}}",
+                *body,
+                f"{pad}    {add}({o})",
+            ]
+        if not isinstance(return_type, GraphQLObjectType) or return_type.is_type_of is not None:
+            return None
+        body = self._fused_object(return_type, fdl[1], level, depth + 1, namespace, counter)
+        if body is None:
+            return None
+        return [
+            f"{pad}if type(v) not in plain_types:",
+            f"{pad}    return BAIL",
+            f"{pad}{s} = v",
+            f"{pad}{o} = {{}}",
+            *body,
+            f"{pad}{r} = {o}",
+        ]
+
+    def _fused_object(
+        self,
+        object_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        level: int,
+        depth: int,
+        namespace: dict[str, Any],
+        counter: list[int],
+    ) -> list[str] | None:
+        grouped, defer_usages, _forbidden = self.collect_subfields(object_type, field_details_list)
+        if defer_usages:
+            return None
+        return self._fused_body(object_type, grouped, level, depth, namespace, counter)
 
     def _leaf_coerced(
         self, parent_type: GraphQLObjectType, path: Path | None, plan: tuple, value: Any,
@@ -671,10 +842,11 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Completer:
         """Objects of a type without `is_type_of`; `non_null`: the message when null."""
         runner: Runner | None = None
+        fused: Callable[[Any], Any] | None = None
         deferred: tuple[Any, Any] | None = None  # with @defer: graphql-core's way
 
         def complete_object(value: Any, path: Path, field_path: Path) -> Any:
-            nonlocal runner, deferred
+            nonlocal runner, fused, deferred
             if value is None or value is Undefined:
                 if non_null is not None:
                     raise TypeError(non_null)
@@ -682,11 +854,16 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             if isinstance(value, Exception):
                 raise value
             if runner is not None:
+                if fused is not None:
+                    completed = fused(value)
+                    if completed is not _BAIL:
+                        return completed
                 return runner(value, path)
             if deferred is None:
                 grouped, defer_usages, _forbidden = self.collect_subfields(object_type, fdl)
                 if not defer_usages:
                     runner = self._runner(object_type, grouped)
+                    fused = self._fused(object_type, grouped)
                     return runner(value, path)
                 deferred = (grouped, defer_usages)
             return self.execute_collected_subfields(

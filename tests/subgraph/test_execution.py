@@ -313,6 +313,8 @@ NODES = [
     node("tuple", leaves=(leaf(n=4),), tags=("t",), odd=4),       # non-null scalar None
     node("not-a-list", opt_leaves=leaf()),                         # not iterable: error
     node("raised", opt_leaf=ValueError("an exception as a value")),
+    node("null-item", leaves=[leaf(), None]),                      # non-null item is null
+    node("fine-again", tags=("u",)),
 ]
 
 
@@ -365,6 +367,16 @@ TYPE_DOCUMENTS: list[tuple[str, str, dict[str, Any] | None]] = [
      fragment N on Node { id leaves { n b: name } leaf { ...L } }
      fragment L on Leaf { when color }
      """, {"yes": True, "no": False, "id": "tuple"}),
+    ("plain data only: each node's subtree fused, broken values falling back", f"""
+     {{ nodes {{ __typename id odd maybeOdd leaf {{ {LEAF_FIELDS} }} optLeaf {{ {LEAF_FIELDS} }}
+                leaves {{ {LEAF_FIELDS} __typename }} optLeaves {{ {LEAF_FIELDS} }} }} }}
+     """, None),
+    ("plain data under a non-null list: a fused node's error bubbles to the root",
+     f"{{ strictNodes {{ id leaf {{ {LEAF_FIELDS} }} leaves {{ n }} optLeaves {{ ok }} }} }}",
+     None),
+    ("plain data under a union's members", f"""
+     {{ things {{ ... on Node {{ id optLeaves {{ n }} }} ... on Leaf {{ {LEAF_FIELDS} }} }} }}
+     """, None),
     ("introspection",
      '{ __type(name: "Leaf") { fields { name type { kind ofType { name } } } } }', None),
 ]
@@ -380,6 +392,31 @@ async def test_broken_values_answer_as_graphql_core_does(
     schema = type_schema(execution_context_class=FastExecutor)
     ours, core = await run_both(schema, query, variables, None)
     assert ours == core
+
+
+async def test_plain_subtrees_are_completed_by_one_fused_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Objects whose selections are plain data all the way down take the fused path (the
+    documents above check that it answers as graphql-core does), others do not."""
+    fused: dict[str, bool] = {}
+    made = FastExecutor._fused
+
+    def recording(self: FastExecutor, object_type: Any, grouped: Any) -> Any:
+        function = made(self, object_type, grouped)
+        fused[object_type.name] = function is not None
+        return function
+
+    monkeypatch.setattr(FastExecutor, "_fused", recording)
+    schema = type_schema(execution_context_class=FastExecutor)
+    await run_both(schema, TYPE_DOCUMENTS[5][1], None, None)
+    assert fused == {"Node": True, "Leaf": True}
+    fused.clear()
+    await run_both(schema, "{ nodes { id computed leaf { n } } }", None, None)
+    assert fused == {"Node": False, "Leaf": True}
+    fused.clear()
+    await run_both(schema, "{ nodes { id tags } }", None, None)  # a list of leaves: not fused
+    assert fused == {"Node": False}
 
 
 async def test_broken_values_produce_the_errors_expected() -> None:
