@@ -42,11 +42,8 @@ async def viewing_history(
     equals = ((playback_types.KEY_TITLE, str(title_id).encode()),) if title_id else ()
     query = SeriesQuery(HISTORY, check_first(info, first), after, start, end, equals)
     page = await context(info).loaders.series.load((profile_id, query))
-    edge = playback_types.PlaybackEventEdge.of
-    cursors = page.cursors
-    edges = [edge(cursors, at, event) for at, event in enumerate(page.events)]
     return playback_types.PlaybackEventConnection(
-        edges=edges,
+        edges=playback_types.edges_of(page.cursors, page.events),
         page_info=page_info(page.next_page_token, page.cursors),
     )
 
