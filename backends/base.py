@@ -249,6 +249,30 @@ class StoredEvent:
     items: Mapping[str, bytes]
 
 
+# The slots of `StoredEvent`, set directly: a read of a page of histories makes thousands of
+# events, and the frozen dataclass's `__init__` sets each field by name through
+# `object.__setattr__` (half the time of making one).  `stored_event_fast` is the same event.
+_SET_EVENT_FIELDS = (
+    StoredEvent.series_id.__set__,  # type: ignore[attr-defined]
+    StoredEvent.event_time.__set__,  # type: ignore[attr-defined]
+    StoredEvent.event_id.__set__,  # type: ignore[attr-defined]
+    StoredEvent.items.__set__,  # type: ignore[attr-defined]
+)
+
+
+def stored_event_fast(
+    series_id: str, event_time: int, event_id: str, items: Mapping[str, bytes]
+) -> StoredEvent:
+    """`StoredEvent(series_id, event_time, event_id, items)`, made without its `__init__`."""
+    event = object.__new__(StoredEvent)
+    set_series, set_time, set_id, set_items = _SET_EVENT_FIELDS
+    set_series(event, series_id)
+    set_time(event, event_time)
+    set_id(event, event_id)
+    set_items(event, items)
+    return event
+
+
 @dataclass(frozen=True, slots=True)
 class EventCursor:
     """The last event already returned; reads newest first resume strictly below it."""

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 
-from backends.base import EventQuery, StoredEvent, TimeSeriesLayout
+from backends.base import EventQuery, StoredEvent, TimeSeriesLayout, stored_event_fast
 from backends.clock import now_micros
 
 from .bucket_index import BucketIndex, group_partitions
@@ -387,7 +387,7 @@ class CassandraTimeSeries(CassandraBase):
                         if (series, event_time, event_id) != last:
                             last = (series, event_time, event_id)
                             items = {}
-                            events.append(StoredEvent(series, event_time, event_id, items))
+                            events.append(stored_event_fast(series, event_time, event_id, items))
                         items[key] = value or b""
                 return events
         except MissingTable:  # dropped by retention since it was listed

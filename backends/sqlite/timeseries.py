@@ -18,6 +18,7 @@ from backends.base import (
     FieldType,
     StoredEvent,
     TimeSeriesLayout,
+    stored_event_fast,
 )
 
 from .db import SQLiteDB
@@ -95,17 +96,19 @@ def _newest(
         (namespace, series_id, *wparams),
     )
     events: list[StoredEvent] = []
+    append = events.append
     limit = query.limit
-    last: tuple[int, str] | None = None
+    last_time: int | None = None
+    last_id: str | None = None
     items: dict[str, bytes] = {}
     try:
         for event_time, event_id, key, value in cursor:
-            if (event_time, event_id) != last:
+            if event_id != last_id or event_time != last_time:
                 if len(events) == limit:
                     break
-                last = event_time, event_id
+                last_time, last_id = event_time, event_id
                 items = {}
-                events.append(StoredEvent(series_id, event_time, event_id, items))
+                append(stored_event_fast(series_id, event_time, event_id, items))
             items[key] = value
     finally:
         cursor.close()  # a statement left unfinished would hold its snapshot
@@ -132,7 +135,7 @@ _item = itemgetter(3, 4)
 def _events(rows: Iterable[tuple[str, int, str, str, bytes]]) -> list[StoredEvent]:
     """The events of `_with_items` rows, in their order: each row is read once."""
     return [
-        StoredEvent(series, t, event_id, dict(map(_item, items)))
+        stored_event_fast(series, t, event_id, dict(map(_item, items)))
         for (series, t, event_id), items in groupby(rows, _event_key)
     ]
 
