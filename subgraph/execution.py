@@ -25,6 +25,8 @@ time of a request (issue 6).
   the usual types, objects and lists of objects without resolvers) is completed by one fused
   function per subtree, with no path and no call per object; on anything unexpected it gives
   up and the object goes the way above (`_fused`);
+- a list of objects whose fields are awaited (entities with resolvers) awaits the fields of
+  all its items as one set of tasks, not a task per item more (`_complete_items`);
 - a field with a Strawberry resolver (no field extensions, no exception handlers) is called
   directly, with the arguments Strawberry would convert, converted once per field of the
   document when they use no variables and convert to immutable values, and an `Info` made only
@@ -42,6 +44,7 @@ context) and compares data and errors.
 
 from __future__ import annotations
 
+from asyncio import FIRST_EXCEPTION, CancelledError, Future, ensure_future, gather, wait
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -217,7 +220,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             "leaf_slow": self._leaf_slow, "attr_slow": self._complete_attribute,
             "leaf_coerced": self._leaf_coerced, "PV": _PLAIN_VALUES, "PLR": _LEAF_RESULTS,
             "resolve": self._execute_resolver, "execute_field": self.execute_field,
-            "settle": self.settle_in_background, "gather_results": _gather_results,
+            "settle": self.settle_in_background, "gather_results": _Pending,
         }
         track = [
             "        if type(r) not in PR and is_awaitable(r):",
@@ -965,6 +968,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             append = completed.append
             plain_types = self._plain_types
             awaitable_indices: list[int] = []
+            pending: list[tuple[int, Path]] = []  # items whose own fields are awaited
             try:
                 for index, item in enumerate(value):
                     item_path = _path(Path, (path, index, None))
@@ -980,6 +984,10 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         continue
                     try:
                         result = inner(item, item_path, field_path)
+                        if type(result) is _Pending:
+                            append(result)
+                            pending.append((index, item_path))
+                            continue
                         if type(result) not in _PLAIN_RESULTS and self.is_awaitable(result):
                             append(self._await_completed(result, item_type, fdl, item_path))
                             awaitable_indices.append(index)
@@ -989,9 +997,14 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         self.handle_field_error(raw_error, item_type, fdl, item_path)
                         append(None)
             except Exception:
-                if awaitable_indices:
-                    self.settle_in_background([completed[i] for i in awaitable_indices])
+                if awaitable_indices or pending:
+                    self.settle_in_background(
+                        [completed[i] for i in awaitable_indices]
+                        + [completed[i] for i, _ in pending]
+                    )
                 raise
+            if pending:
+                return self._complete_items(completed, awaitable_indices, pending, item_type, fdl)
             if not awaitable_indices:
                 return completed
 
@@ -1010,6 +1023,78 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return get_completed()
 
         return complete_list
+
+    async def _complete_items(
+        self,
+        completed: list[Any],
+        awaitable_indices: list[int],
+        pending: list[tuple[int, Path]],
+        item_type: GraphQLOutputType,
+        fdl: FieldDetailsList,
+    ) -> list[Any]:
+        """A list's items whose fields are awaited, all the fields of all the items at once.
+
+        graphql-core awaits each item's fields together (a task per item, a task per field);
+        here the fields of every item are one set of tasks, and each item keeps its own
+        outcome: when a field of an item raises (a non-null field's error, on its way up),
+        the item's other fields are cancelled and the error goes through `handle_field_error`
+        at the item's path, as graphql-core's task for that item would do; when that raises
+        too (the item is non-null), or an awaitable item raises, everything else is cancelled
+        and the list raises, as `gather_with_cancel` would.
+        """
+        futures: list[Future[Any]] = []
+        whole: dict[Future[Any], int] = {}  # awaitable items
+        fields: dict[Future[Any], tuple[int, list[Future[Any]]]] = {}  # pending items' fields
+        groups: dict[int, list[Future[Any]]] = {}
+        failed: set[int] = set()
+        try:
+            for index in awaitable_indices:
+                future = ensure_future(completed[index])
+                futures.append(future)
+                whole[future] = index
+            for index, _ in pending:
+                item = completed[index]
+                group = groups[index] = [ensure_future(item.results[name]) for name in item.names]
+                futures += group
+                for future in group:
+                    fields[future] = (index, group)
+            paths = dict(pending)
+            remaining = set(futures)
+            while remaining:
+                done, remaining = await wait(remaining, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    if future not in done:
+                        continue
+                    owner = fields.get(future)
+                    if owner is not None and owner[0] in failed:
+                        continue  # cancelled by its item's failure, or too late
+                    if future.cancelled():
+                        raise CancelledError
+                    error = future.exception()
+                    if error is None:
+                        continue
+                    if owner is None or not isinstance(error, Exception):
+                        raise error
+                    index, group = owner
+                    failed.add(index)
+                    for sibling in group:
+                        sibling.cancel()
+                    self.handle_field_error(error, item_type, fdl, paths[index])
+                    completed[index] = None
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            await gather(*futures, return_exceptions=True)
+            raise
+        for future, index in whole.items():
+            completed[index] = future.result()
+        for index, group in groups.items():
+            if index not in failed:
+                item = completed[index]
+                results = item.results
+                results.update(zip(item.names, [f.result() for f in group], strict=True))
+                completed[index] = results
+        return completed
 
 
 def _plain_attribute(field_def: GraphQLField) -> str | None:
@@ -1050,6 +1135,21 @@ class _Raised:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+
+
+class _Pending:
+    """A selection set's results with some fields still awaited (`names`): awaited, it is
+    `_gather_results`; a list of such objects awaits all their fields at once instead of
+    a task per object (`FastExecutor._complete_items`)."""
+
+    __slots__ = ("names", "results")
+
+    def __init__(self, results: dict[str, Any], names: list[str]) -> None:
+        self.results = results
+        self.names = names
+
+    def __await__(self) -> Any:
+        return _gather_results(self.results, self.names).__await__()
 
 
 async def _gather_results(results: dict[str, Any], names: list[str]) -> dict[str, Any]:

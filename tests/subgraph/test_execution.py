@@ -278,6 +278,14 @@ class Node:
         await asyncio.sleep(0)
         raise ValueError("later boom")
 
+    @strawberry.field
+    async def later_boom_non_null(self, after: int = 0) -> Leaf:
+        for _ in range(after):
+            await asyncio.sleep(0)
+        if self.id in ("null-name", "raised", 7):
+            raise ValueError(f"later boom, non-null, {self.id}")
+        return self.leaf
+
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
@@ -376,6 +384,19 @@ TYPE_DOCUMENTS: list[tuple[str, str, dict[str, Any] | None]] = [
      None),
     ("plain data under a union's members", f"""
      {{ things {{ ... on Node {{ id optLeaves {{ n }} }} ... on Leaf {{ {LEAF_FIELDS} }} }} }}
+     """, None),
+    ("async fields of list items: an item's non-null field error nulls that item alone", """
+     { nodes { id later { n } laterBoom { n } late: laterBoomNonNull(after: 2) { name } } }
+     """, None),
+    ("the same error first in the item, then beside slower siblings", """
+     { nodes { late: laterBoomNonNull { name } later { n } slow: laterBoomNonNull(after: 3) {
+       n } } }
+     """, None),
+    ("an async field's error in a non-null item fails the whole list", """
+     { strictNodes { id laterBoomNonNull(after: 1) { n } later { n } } }
+     """, None),
+    ("async fields of a union's items", """
+     { things { ... on Node { id laterBoomNonNull { n } } ... on Leaf { n } } }
      """, None),
     ("introspection",
      '{ __type(name: "Leaf") { fields { name type { kind ofType { name } } } } }', None),
