@@ -1059,15 +1059,18 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 for future in group:
                     fields[future] = (index, group)
             paths = dict(pending)
+            position = {future: i for i, future in enumerate(futures)}
             remaining = set(futures)
             while remaining:
                 done, remaining = await wait(remaining, return_when=FIRST_EXCEPTION)
-                for future in futures:
-                    if future not in done:
-                        continue
+                for future in sorted(done, key=position.__getitem__):  # in the list's order
                     owner = fields.get(future)
                     if owner is not None and owner[0] in failed:
-                        continue  # cancelled by its item's failure, or too late
+                        # Cancelled by its item's failure, or done before that: its error,
+                        # if any, is read (so not reported as never retrieved) and dropped.
+                        if not future.cancelled():
+                            future.exception()
+                        continue
                     if future.cancelled():
                         raise CancelledError
                     error = future.exception()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import choose
+from bench import Options, choose
 from bench.loadgen import Endpoint, read_response
 from bench.procstat import (
     CLOCK_TICKS,
@@ -130,3 +130,20 @@ def test_the_soak_runs_only_when_asked_for() -> None:
     assert choose(names, on_request, None, {"soak"}) == ["soak"]
     assert choose(names, on_request, ["http"], {"soak"}) == ["http", "soak"]
     assert choose(names, on_request, ["soak"], set()) == ["soak"]
+
+
+def test_every_benchmark_reports_a_skip_as_a_table_and_an_unjudged_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the servers a benchmark needs, its tables and targets say why (the cache tier
+    failed on the missing figures instead)."""
+    from bench import cache_tier, store_cassandra
+
+    monkeypatch.delenv("SUBGRAPH_BENCH_CASSANDRA", raising=False)
+    monkeypatch.delenv("SUBGRAPH_BENCH_MEMCACHED", raising=False)
+    for module in (cache_tier, store_cassandra):
+        figures = module.run(Options(quick=True))
+        assert "skipped" in figures
+        (table,) = module.tables(figures)
+        assert table.notes == [f"skipped: {figures['skipped']}"]
+        assert [t.met for t in module.targets(figures)] == [None]
