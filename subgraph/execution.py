@@ -105,6 +105,7 @@ _IDENTITY = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLIn
 _UNSET: Any = object()
 _BAIL: Any = object()  # a fused subtree's answer when the runners must do it (`_fused`)
 _FUSED_PLANS = 64  # at most this many fields in one fused function
+_FUSED_LEVELS = 8  # and objects this deep (Python allows 20 nested loops in one function)
 _path = tuple.__new__  # Path(prev, key, typename) without the Python-level __new__
 
 Runner = Callable[[Any, "Path | None"], Any]
@@ -334,15 +335,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             "        return results",
             "    return gather_results(results, aw)",
         ]
-        text = "\n".join(lines)
-        code = _CODE.get(text)
-        if code is None:
-            if len(_CODE) >= _CODE_CACHE_SIZE:
-                _CODE.clear()
-            module = compile(text, f"<selection set on {parent_type.name}>", "exec")
-            code = next(c for c in module.co_consts if isinstance(c, CodeType))
-            _CODE[text] = code
-        return FunctionType(code, namespace, "run")
+        return _function(lines, namespace, f"<selection set on {parent_type.name}>")
 
     # --- fused subtrees ---------------------------------------------------------------------
 
@@ -370,15 +363,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         lines += body
         lines += ["        return o0", "    except Exception:", "        return BAIL"]
-        text = "\n".join(lines)
-        code = _CODE.get(text)
-        if code is None:
-            if len(_CODE) >= _CODE_CACHE_SIZE:
-                _CODE.clear()
-            module = compile(text, f"<fused selection set on {object_type.name}>", "exec")
-            code = next(c for c in module.co_consts if isinstance(c, CodeType))
-            _CODE[text] = code
-        return FunctionType(code, namespace, "fused")
+        return _function(lines, namespace, f"<fused selection set on {object_type.name}>")
 
     def _fused_body(
         self,
@@ -453,6 +438,8 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> list[str] | None:
         """Lines completing the non-null object or list `v` into `r{level}` (one level deeper
         than `depth`), or None when its type or selection cannot be fused."""
+        if level > _FUSED_LEVELS:
+            return None
         return_type = get_nullable_type(fdl[2])
         pad = "    " * (depth + 1)
         s, o, r = f"s{level}", f"o{level}", f"r{level}"
@@ -1098,6 +1085,20 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 results.update(zip(item.names, [f.result() for f in group], strict=True))
                 completed[index] = results
         return completed
+
+
+def _function(lines: list[str], namespace: dict[str, Any], filename: str) -> Any:
+    """The one function `lines` define, with `namespace` as its globals; its code is compiled
+    once per text (`_CODE`), so it depends only on the shape of what it runs."""
+    text = "\n".join(lines)
+    code = _CODE.get(text)
+    if code is None:
+        if len(_CODE) >= _CODE_CACHE_SIZE:
+            _CODE.clear()
+        module = compile(text, filename, "exec")
+        code = next(c for c in module.co_consts if isinstance(c, CodeType))
+        _CODE[text] = code
+    return FunctionType(code, namespace)
 
 
 def _plain_attribute(field_def: GraphQLField) -> str | None:

@@ -440,6 +440,32 @@ async def test_plain_subtrees_are_completed_by_one_fused_function(
     assert fused == {"Node": False}
 
 
+@strawberry.type
+class Chain:
+    n: int
+    next: list[Chain]
+
+
+@strawberry.type
+class ChainQuery:
+    @strawberry.field
+    def chain(self) -> list[Chain]:
+        def link(n: int) -> Chain:
+            return Chain(n=n, next=[link(n + 1)] if n < 30 else [])
+
+        return [link(0), link(25)]
+
+
+async def test_a_deep_plain_subtree_is_fused_only_to_a_depth_python_compiles() -> None:
+    """Lists of plain objects nested deeper than one function may hold loops (Python allows
+    20) answer as graphql-core does, fused in parts."""
+    schema = strawberry.Schema(ChainQuery, execution_context_class=FastExecutor)
+    query = "{ chain { n " + "next { n " * 24 + "}" * 24 + " } }"
+    ours, core = await run_both(schema, query, None, None)
+    assert ours == core and not ours[1]
+    assert ours[0]["chain"][0]["next"][0]["next"][0]["n"] == 2
+
+
 async def test_broken_values_produce_the_errors_expected() -> None:
     """A sanity check of the comparison above: the errors are there, with their paths."""
     schema = type_schema(execution_context_class=FastExecutor)
