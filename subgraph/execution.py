@@ -186,6 +186,12 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _runner(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Runner:
         """The compiled function running a grouped field set on one object of `parent_type`."""
+        return self._planned(parent_type, grouped_field_set)[1]
+
+    def _planned(
+        self, parent_type: GraphQLObjectType, grouped_field_set: Any
+    ) -> tuple[Any, Runner, list[tuple]]:
+        """The grouped field set's runner and plans, made once per request."""
         key = (parent_type, id(grouped_field_set))
         cached = self._plans.get(key)
         if cached is None:
@@ -196,7 +202,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             ]
             cached = (grouped_field_set, self._compile(parent_type, plans), plans)
             self._plans[key] = cached
-        return cached[1]
+        return cached
 
     def _compile(self, parent_type: GraphQLObjectType, plans: list[tuple]) -> Runner:
         """Python code for the plans of a selection set, compiled once per shape and reused.
@@ -376,8 +382,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> list[str] | None:
         """Lines filling dict `o{level}` from the object in `s{level}`, indented `depth`
         times; None when some field of the subtree is not plain data."""
-        self._runner(object_type, grouped)
-        plans = self._plans[(object_type, id(grouped))][2]
+        plans = self._planned(object_type, grouped)[2]
         counter[1] += len(plans)
         if counter[1] > _FUSED_PLANS:
             return None

@@ -72,52 +72,20 @@ class PlaybackEvent:
 
     @classmethod
     def from_record(cls, event: Event) -> PlaybackEvent:
-        # On the hot path of every viewing-history page (a thousand per 100-profile request):
-        # the instances are built as the dataclass __init__ would build them (no defaults, no
-        # __post_init__), without its keyword-argument calls.  `strawberry.ID` is a NewType.
-        items = event.items
-        series_id = event.series_id
-        event_time = event.event_time
-        device = items.get(KEY_DEVICE)
-        title_id = items.get(KEY_TITLE)
-        position = items.get(KEY_POSITION)
-        duration = items.get(KEY_DURATION)
-        profile = _new(Profile)
-        profile.__dict__ = {"id": series_id}
-        title = _new(Title)
-        title.__dict__ = {"id": title_id.decode(errors="replace") if title_id else ""}
-        self = _new(cls)
-        self.__dict__ = {
-            "id": event_global_id(series_id, event_time, event.event_id),
-            "profile": profile,
-            "title": title,
-            "started_at": datetime.fromtimestamp(event_time / 1_000_000, UTC),
-            "position_seconds": _int(position) if position else 0,
-            "duration_seconds": _int(duration) if duration else 0,
-            "device": device.decode(errors="replace") if device is not None else None,
-        }
-        return self
+        return playback_events((event,))[0]
 
 
-@strawberry.type(description="A playback event and its cursor.")
-class PlaybackEventEdge:
-    cursor: str = strawberry.field(resolver=edge_cursor, description=CURSOR)
-    node: PlaybackEvent = strawberry.field(description="The event.")
-    cursors: strawberry.Private[Sequence[str]]
-    at: strawberry.Private[int]
-
-
-def edges_of(cursors: Sequence[str], events: Sequence[Event]) -> list[PlaybackEventEdge]:
-    """The edges of a page, each node as `PlaybackEvent.from_record` builds it (a thousand per
-    100-profile request), in one loop: the page's events share their series' `Profile` and
-    one `Title` per title id; the edge's cursor is `cursors[at]`, signed if selected."""
-    new, edge_cls, event_cls, fromtimestamp = _new, PlaybackEventEdge, PlaybackEvent, _fromts
-    b2a, urlsafe = binascii.b2a_base64, _URLSAFE
+def playback_events(events: Sequence[Event]) -> list[PlaybackEvent]:
+    """The events of a page (a thousand per 100-profile request), built in one loop as the
+    dataclass `__init__` would build them (no defaults, no `__post_init__`) without its
+    keyword-argument calls; consecutive events of one series share their `Profile`, and the
+    page one `Title` per title id.  `strawberry.ID` is a NewType."""
+    new, event_cls, fromtimestamp, global_id = _new, PlaybackEvent, _fromts, event_global_id
     titles: dict[bytes | None, Title] = {}
     profile: Profile | None = None
-    edges: list[PlaybackEventEdge] = []
-    append = edges.append
-    for at, event in enumerate(events):
+    out: list[PlaybackEvent] = []
+    append = out.append
+    for event in events:
         items = event.items
         series_id = event.series_id
         event_time = event.event_time
@@ -133,9 +101,8 @@ def edges_of(cursors: Sequence[str], events: Sequence[Event]) -> list[PlaybackEv
         duration = items.get(KEY_DURATION)
         device = items.get(KEY_DEVICE)
         node = new(event_cls)
-        raw = f"{event_time}:{event.event_id}:{series_id}".encode()
         node.__dict__ = {
-            "id": b2a(raw, newline=False).translate(urlsafe).decode().rstrip("="),
+            "id": global_id(series_id, event_time, event.event_id),
             "profile": profile,
             "title": title,
             "started_at": fromtimestamp(event_time / 1_000_000, UTC),
@@ -143,6 +110,25 @@ def edges_of(cursors: Sequence[str], events: Sequence[Event]) -> list[PlaybackEv
             "duration_seconds": _int(duration) if duration else 0,
             "device": device.decode(errors="replace") if device is not None else None,
         }
+        append(node)
+    return out
+
+
+@strawberry.type(description="A playback event and its cursor.")
+class PlaybackEventEdge:
+    cursor: str = strawberry.field(resolver=edge_cursor, description=CURSOR)
+    node: PlaybackEvent = strawberry.field(description="The event.")
+    cursors: strawberry.Private[Sequence[str]]
+    at: strawberry.Private[int]
+
+
+def edges_of(cursors: Sequence[str], events: Sequence[Event]) -> list[PlaybackEventEdge]:
+    """The edges of a page, their nodes made by `playback_events`; the edge's cursor is
+    `cursors[at]`, signed if selected."""
+    new, edge_cls = _new, PlaybackEventEdge
+    edges: list[PlaybackEventEdge] = []
+    append = edges.append
+    for at, node in enumerate(playback_events(events)):
         edge = new(edge_cls)
         edge.__dict__ = {"node": node, "cursors": cursors, "at": at}
         append(edge)

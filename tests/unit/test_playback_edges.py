@@ -1,7 +1,10 @@
-"""A page's edges are built in one loop (`edges_of`), each node exactly as `from_record`
-builds it: the same field values, whatever the items hold."""
+"""A page's events are built in one loop (`playback_events`, behind `edges_of` and
+`from_record`): each field what the items hold, or its default when they do not."""
 
 from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
 
 from abstractions.timeseries import Event
 from subgraph.schema.playback import PlaybackEvent, edges_of
@@ -26,13 +29,38 @@ def fields(node: PlaybackEvent) -> dict[str, object]:
     return values
 
 
-def test_each_edge_holds_the_node_from_record_builds_and_its_cursor_place() -> None:
+def global_id(event: Event) -> str:
+    raw = f"{event.event_time}:{event.event_id}:{event.series_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def expected(event: Event, title: str, position: int, duration: int,
+             device: str | None) -> dict[str, object]:
+    return {
+        "id": global_id(event), "profile": {"id": event.series_id}, "title": {"id": title},
+        "started_at": datetime.fromtimestamp(event.event_time / 1_000_000, UTC),
+        "position_seconds": position, "duration_seconds": duration, "device": device,
+    }
+
+
+EXPECTED = [
+    expected(EVENTS[0], "t1", 30, 12, "tv"),
+    expected(EVENTS[1], "t1", 0, 0, None),
+    expected(EVENTS[2], "t\ufffd2", 0, 0, "\ufffd"),
+    expected(EVENTS[3], "", 0, 0, None),
+    expected(EVENTS[4], "t3", 7, 0, None),
+]
+
+
+def test_each_edge_holds_its_event_and_its_cursor_place() -> None:
     cursors = [f"c{i}" for i in range(len(EVENTS))]
     edges = edges_of(cursors, EVENTS)
-    assert [fields(e.node) for e in edges] == [
-        fields(PlaybackEvent.from_record(e)) for e in EVENTS
-    ]
+    assert [fields(e.node) for e in edges] == EXPECTED
     assert [(e.cursors, e.at) for e in edges] == [(cursors, i) for i in range(len(EVENTS))]
+
+
+def test_from_record_builds_the_same_event_alone() -> None:
+    assert [fields(PlaybackEvent.from_record(e)) for e in EVENTS] == EXPECTED
 
 
 def test_a_page_shares_its_profile_and_titles_but_not_across_series() -> None:
