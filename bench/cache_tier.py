@@ -31,7 +31,7 @@ from abstractions.kv import Item
 from abstractions.namespaces import CounterNamespace, KVNamespace, load_namespaces
 from abstractions.tokens import IdempotencyToken, PageTokens
 
-from . import Options
+from . import Options, as_served
 from .report import Table, Target, fmt, skipped
 from .timing import percentile, ratio
 
@@ -47,11 +47,9 @@ def run(options: Options) -> dict[str, Any]:
     cassandra, memcached = os.environ.get(ENV_CASSANDRA), os.environ.get(ENV_MEMCACHED)
     if not cassandra or not memcached:
         return {"skipped": f"{ENV_CASSANDRA} and {ENV_MEMCACHED} must both be set"}
-    try:  # the loop `serve` runs on (--loop auto): memcached's round trips are the loop's
-        import uvloop
-    except ImportError:
-        return {**asyncio.run(_run(options, cassandra, memcached)), "loop": "asyncio"}
-    return {**uvloop.run(_run(options, cassandra, memcached)), "loop": "uvloop"}
+    # The loop `serve` runs on (--loop auto): memcached's round trips are the loop's.
+    figures, loop = as_served.run(lambda: _run(options, cassandra, memcached))
+    return {**figures, "loop": loop}
 
 
 async def _run(options: Options, cassandra: str, memcached: str) -> dict[str, Any]:

@@ -6,8 +6,9 @@ answering from memory (`bench.doubles`), so only the GraphQL layer is timed.  Th
 graphql-js on Node (`bench/peer`): the same SDL, resolvers batching through `dataloader` into the
 same prepared data, the same query; its responses must equal ours.
 
-Runs alternate by round (ours, then the peer) and the ratio is of medians over all rounds; the
-per-round ratios show how steady it was.  Figures:
+Ours runs as `serve` runs it (`bench.as_served`): on uvloop when it is installed, with the
+serving process's collector settings.  Runs alternate by round (ours, then the peer) and the
+ratio is of medians over all rounds; the per-round ratios show how steady it was.  Figures:
 
 - `ours`: `Schema.execute` (strawberry's whole pipeline: extensions, parser and validation
   caches, execution), a fresh request context each time;
@@ -21,7 +22,6 @@ per-round ratios show how steady it was.  Figures:
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import inspect
 import json
@@ -38,7 +38,7 @@ from subgraph.context import Context
 from subgraph.limits import Limits
 from subgraph.schema import build_schema
 
-from . import Options
+from . import Options, as_served
 from .doubles import PlaybackData, PreparedGateway, profile_ids
 from .node_peer import NodePeer, PeerUnavailable
 from .report import Table, Target, fmt
@@ -112,7 +112,8 @@ class Ours:
 
 
 def run(options: Options) -> dict[str, Any]:
-    return asyncio.run(_run(options))
+    figures, loop = as_served.run(lambda: _run(options))
+    return {**figures, "loop": loop}
 
 
 async def _run(options: Options) -> dict[str, Any]:
@@ -151,40 +152,43 @@ async def _run(options: Options) -> dict[str, Any]:
         standard_first.data == first.data and not standard_first.errors
     )
 
-    peer: NodePeer | None = None
-    try:
-        peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json())
-    except PeerUnavailable as exc:
-        figures["peer_skipped"] = str(exc)
-    try:
-        ours_json = json.loads(json.dumps(first.data))
-        if peer is not None:
-            figures["peer_versions"] = peer.versions
-            figures["same_response"] = {
-                mode: result.get("data") == ours_json and not result.get("errors")
-                for mode, result in peer.results.items()
-            }
-            peer.time("execute", warmup=warmup * 4, runs=1)
-            peer.time("apollo", warmup=warmup * 4, runs=1)
-        await timed(ours.execute, warmup=warmup, runs=0)
-        await timed(ours.core_execute, warmup=warmup // 2, runs=0)
-        for _ in range(rounds):
-            ours_round = await timed(ours.execute, warmup=2, runs=per_round)
-            samples["ours"] += ours_round
-            samples["ours_core_execute"] += await timed(
-                ours.core_execute, warmup=2, runs=per_round
-            )
-            samples["ours_core_standard"] += await timed(
-                ours.core_execute_standard, warmup=1, runs=per_round
-            )
+    # Timed as a server runs it: its collector settings (and its loop: `run`).
+    with as_served.collector() as tuned:
+        figures["serve_gc_settings"] = tuned
+        peer: NodePeer | None = None
+        try:
+            peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json())
+        except PeerUnavailable as exc:
+            figures["peer_skipped"] = str(exc)
+        try:
+            ours_json = json.loads(json.dumps(first.data))
             if peer is not None:
-                peer_round = peer.time("execute", warmup=5, runs=per_round)
-                samples["peer_execute"] += peer_round
-                samples["peer_apollo"] += peer.time("apollo", warmup=5, runs=per_round)
-                round_ratios.append(ratio(median(ours_round), median(peer_round)) or 0.0)
-    finally:
-        if peer is not None:
-            peer.close()
+                figures["peer_versions"] = peer.versions
+                figures["same_response"] = {
+                    mode: result.get("data") == ours_json and not result.get("errors")
+                    for mode, result in peer.results.items()
+                }
+                peer.time("execute", warmup=warmup * 4, runs=1)
+                peer.time("apollo", warmup=warmup * 4, runs=1)
+            await timed(ours.execute, warmup=warmup, runs=0)
+            await timed(ours.core_execute, warmup=warmup // 2, runs=0)
+            for _ in range(rounds):
+                ours_round = await timed(ours.execute, warmup=2, runs=per_round)
+                samples["ours"] += ours_round
+                samples["ours_core_execute"] += await timed(
+                    ours.core_execute, warmup=2, runs=per_round
+                )
+                samples["ours_core_standard"] += await timed(
+                    ours.core_execute_standard, warmup=1, runs=per_round
+                )
+                if peer is not None:
+                    peer_round = peer.time("execute", warmup=5, runs=per_round)
+                    samples["peer_execute"] += peer_round
+                    samples["peer_apollo"] += peer.time("apollo", warmup=5, runs=per_round)
+                    round_ratios.append(ratio(median(ours_round), median(peer_round)) or 0.0)
+        finally:
+            if peer is not None:
+                peer.close()
 
     for name, values in samples.items():
         if values:
@@ -318,6 +322,12 @@ def tables(figures: dict[str, Any]) -> list[Table]:
         )
     else:
         table.notes.append(f"peer skipped: {figures.get('peer_skipped')}")
+    if "loop" in figures:
+        table.notes.append(
+            f"ours timed as serve runs: on {figures['loop']}, "
+            + ("serve's collector settings (subgraph.gc_tuning)"
+               if figures.get("serve_gc_settings") else "Python's own collector settings")
+        )
     return [table]
 
 
