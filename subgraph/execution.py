@@ -44,11 +44,12 @@ context) and compares data and errors.
 
 from __future__ import annotations
 
-from asyncio import FIRST_EXCEPTION, CancelledError, Future, ensure_future, gather, wait
+from asyncio import CancelledError, Future, gather, get_running_loop
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
+from inspect import CORO_CREATED, getcoroutinestate
 from keyword import iskeyword
 from types import CodeType, CoroutineType, FunctionType, GeneratorType
 from typing import Any
@@ -1032,8 +1033,12 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         the item's other fields are cancelled and the error goes through `handle_field_error`
         at the item's path, as graphql-core's task for that item would do; when that raises
         too (the item is non-null), or an awaitable item raises, everything else is cancelled
-        and the list raises, as `gather_with_cancel` would.
+        and the list raises, as `gather_with_cancel` would.  The tasks wake this coroutine
+        themselves (`_Latch`) when the last of them ends or one raises, as
+        `asyncio.wait(..., FIRST_EXCEPTION)` would with a callback per task.
         """
+        latch = _Latch()
+        start = latch.start
         futures: list[Future[Any]] = []
         whole: dict[Future[Any], int] = {}  # awaitable items
         fields: dict[Future[Any], tuple[int, list[Future[Any]]]] = {}  # pending items' fields
@@ -1041,21 +1046,25 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         failed: set[int] = set()
         try:
             for index in awaitable_indices:
-                future = ensure_future(completed[index])
+                future = start(completed[index])
                 futures.append(future)
                 whole[future] = index
             for index, _ in pending:
                 item = completed[index]
-                group = groups[index] = [ensure_future(item.results[name]) for name in item.names]
+                group = groups[index] = [start(item.results[name]) for name in item.names]
                 futures += group
                 for future in group:
                     fields[future] = (index, group)
             paths = dict(pending)
-            position = {future: i for i, future in enumerate(futures)}
-            remaining = set(futures)
+            remaining = futures  # in the list's order
             while remaining:
-                done, remaining = await wait(remaining, return_when=FIRST_EXCEPTION)
-                for future in sorted(done, key=position.__getitem__):  # in the list's order
+                await latch.wait()
+                done = [future for future in remaining if future.done()]
+                if len(done) == len(remaining):
+                    remaining = []
+                elif done:
+                    remaining = [future for future in remaining if not future.done()]
+                for future in done:
                     owner = fields.get(future)
                     if owner is not None and owner[0] in failed:
                         # Cancelled by its item's failure, or done before that: its error,
@@ -1073,7 +1082,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                     index, group = owner
                     failed.add(index)
                     for sibling in group:
-                        sibling.cancel()
+                        latch.cancel(sibling)
                     self.handle_field_error(error, item_type, fdl, paths[index])
                     completed[index] = None
         except BaseException:
@@ -1090,6 +1099,66 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 results.update(zip(item.names, [f.result() for f in group], strict=True))
                 completed[index] = results
         return completed
+
+
+class _Latch:
+    """What `_complete_items` waits on: its tasks, each running its awaitable through
+    `_tracked`, count themselves down and wake it when the last ends or one raises.  No
+    callback per task is scheduled, as `asyncio.wait` schedules one.  No wake-up is lost:
+    between two waits the waiting coroutine looks at every task, without yielding."""
+
+    __slots__ = ("create_task", "left", "waiter")
+
+    def __init__(self) -> None:
+        self.left = 0  # tasks not ended
+        self.waiter: Future[None] | None = None
+        self.create_task = get_running_loop().create_task
+
+    def start(self, awaitable: Awaitable[Any]) -> Future[Any]:
+        self.left += 1
+        return self.create_task(_tracked(awaitable, self))
+
+    def alarm(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until a task ends raising or the last one ends; at once when none is left."""
+        if self.left:
+            self.waiter = waiter = get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+
+    def cancel(self, task: Future[Any]) -> None:
+        """Cancel a task; one not yet started never runs `_tracked`: it counts itself down
+        when it ends, and the coroutine it was to await is closed (as cancelling a task of
+        that coroutine itself would close it), not left never awaited."""
+        coro = task.get_coro()  # type: ignore[attr-defined]
+        if task.cancel() and getcoroutinestate(coro) == CORO_CREATED:
+            inner = coro.cr_frame.f_locals.get("awaitable")
+            if type(inner) is CoroutineType:
+                inner.close()
+            task.add_done_callback(self._ended_unstarted)
+
+    def _ended_unstarted(self, task: Future[Any]) -> None:
+        self.left -= 1
+        if not self.left:
+            self.alarm()
+
+
+async def _tracked(awaitable: Awaitable[Any], latch: _Latch) -> Any:
+    try:
+        return await awaitable
+    except BaseException:
+        latch.alarm()
+        raise
+    finally:
+        latch.left -= 1
+        if not latch.left:
+            latch.alarm()
 
 
 def _function(lines: list[str], namespace: dict[str, Any], filename: str) -> Any:

@@ -36,7 +36,7 @@ from abstractions.tokens import IdempotencyToken, now_micros
 from backends.base import CounterEvent
 from subgraph import execution
 from subgraph.context import Context
-from subgraph.execution import FastExecutor
+from subgraph.execution import FastExecutor, _Latch
 from subgraph.limits import Limits
 from subgraph.schema import build_schema
 
@@ -286,6 +286,13 @@ class Node:
             raise ValueError(f"later boom, non-null, {self.id}")
         return self.leaf
 
+    @strawberry.field
+    async def stuck_if_failing(self) -> int:
+        """Never answers beside a `laterBoomNonNull` that raises: only cancelling it ends it."""
+        if self.id in ("null-name", "raised", 7):
+            await asyncio.Event().wait()
+        return 1
+
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
@@ -395,12 +402,34 @@ TYPE_DOCUMENTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("an async field's error in a non-null item fails the whole list", """
      { strictNodes { id laterBoomNonNull(after: 1) { n } later { n } } }
      """, None),
+    ("a failed item's other fields are cancelled, not awaited", """
+     { nodes { id laterBoomNonNull { n } stuckIfFailing } }
+     """, None),
+    ("a failed non-null item's list ends without awaiting the rest", """
+     { strictNodes { id laterBoomNonNull(after: 1) { n } stuckIfFailing } }
+     """, None),
     ("async fields of a union's items", """
      { things { ... on Node { id laterBoomNonNull { n } } ... on Leaf { n } } }
      """, None),
     ("introspection",
      '{ __type(name: "Leaf") { fields { name type { kind ofType { name } } } } }', None),
 ]
+
+
+async def test_a_task_cancelled_before_it_started_still_ends_the_wait() -> None:
+    """Cancelled before its first step, a task never runs `_tracked`'s count-down."""
+    latch = _Latch()
+    never = asyncio.Event()
+    started = latch.start(never.wait())
+    await asyncio.sleep(0)  # it has started, and waits
+    unstarted = latch.start(never.wait())
+    for task in (started, unstarted):
+        latch.cancel(task)
+    await asyncio.wait_for(latch.wait(), 5)
+    if latch.left:  # woken by the first to end
+        await asyncio.wait_for(latch.wait(), 5)
+    assert latch.left == 0
+    assert started.cancelled() and unstarted.cancelled()
 
 
 @pytest.mark.parametrize(
@@ -411,7 +440,8 @@ async def test_broken_values_answer_as_graphql_core_does(
     query: str, variables: dict[str, Any] | None
 ) -> None:
     schema = type_schema(execution_context_class=FastExecutor)
-    ours, core = await run_both(schema, query, variables, None)
+    # Within a deadline: a field left waiting that should have been cancelled hangs the query.
+    ours, core = await asyncio.wait_for(run_both(schema, query, variables, None), 30)
     assert ours == core
 
 
