@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -26,7 +27,7 @@ from .access import root_directives
 from .entities import Account, Profile, Title
 from .mutations import mutation_type
 from .query import query_type
-from .scalars import LONG_SCALAR, Long
+from .scalars import DATETIME_SCALAR, LONG_SCALAR, Long
 
 ENTITIES = frozenset({"Account", "Profile", "Title"})
 
@@ -121,7 +122,7 @@ def build_schema(
         query=query_type(access),
         mutation=mutation_type(access),
         types=[Account, Profile, Title],
-        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR, datetime: DATETIME_SCALAR}),
         # graphql-core's executor with planned selection sets (subgraph/execution.py).
         execution_context_class=FastExecutor,
         # Factories: extensions hold per-request state; the caches behind them are shared.

@@ -1,12 +1,17 @@
-"""Custom scalars: `Long` (64-bit, as a string on the wire) and base64 helpers."""
+"""Custom scalars: `Long` (64-bit, as a string on the wire), Strawberry's `DateTime` written
+faster, and base64 helpers."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+from datetime import UTC, datetime
 from typing import NewType
 
+import orjson
 import strawberry
+from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 
 from abstractions.errors import InvalidArgument
 
@@ -42,6 +47,26 @@ LONG_SCALAR = strawberry.scalar(
     ),
     serialize=_serialize_long,
     parse_value=_parse_long,
+)
+
+
+_dumps = orjson.dumps
+
+
+def _serialize_datetime(value: datetime) -> str:
+    """`value.isoformat()`, as Strawberry's own DateTime writes it.  A datetime in UTC or
+    without a zone (a page of events holds a thousand) is written by orjson's C code instead,
+    in half the time or less, to the same text (`tests/unit/test_datetime_scalar.py` compares
+    them over the whole range of datetimes, with and without microseconds)."""
+    if type(value) is datetime and (value.tzinfo is UTC or value.tzinfo is None):
+        return _dumps(value)[1:-1].decode()
+    return value.isoformat()
+
+
+# Strawberry's DateTime (its name, description and parsing) with `_serialize_datetime`, through
+# the schema's `scalar_map` like `Long`.
+DATETIME_SCALAR = dataclasses.replace(
+    DEFAULT_SCALAR_REGISTRY[datetime], serialize=_serialize_datetime
 )
 
 
