@@ -53,13 +53,6 @@ _new = object.__new__
 _fromts = datetime.fromtimestamp
 
 
-def _int(raw: bytes | None) -> int:
-    try:
-        return int(raw or b"0")
-    except ValueError:
-        return 0
-
-
 @strawberry.type(description="One playback of a title by a profile.")
 class PlaybackEvent:
     id: strawberry.ID = strawberry.field(description="Opaque, stable id of the event.")
@@ -79,8 +72,11 @@ def playback_events(events: Sequence[Event]) -> list[PlaybackEvent]:
     """The events of a page (a thousand per 100-profile request), built in one loop as the
     dataclass `__init__` would build them (no defaults, no `__post_init__`) without its
     keyword-argument calls; consecutive events of one series share their `Profile`, and the
-    page one `Title` per title id.  `strawberry.ID` is a NewType."""
-    new, event_cls, fromtimestamp, global_id = _new, PlaybackEvent, _fromts, event_global_id
+    page one `Title` per title id.  `strawberry.ID` is a NewType.  The id is
+    `event_global_id`'s, written out here, and a number that does not parse is 0 (the two
+    calls per event they were cost 6% of the loop)."""
+    new, event_cls, fromtimestamp = _new, PlaybackEvent, _fromts
+    b64, urlsafe = binascii.b2a_base64, _URLSAFE
     titles: dict[bytes | None, Title] = {}
     profile: Profile | None = None
     out: list[PlaybackEvent] = []
@@ -100,14 +96,23 @@ def playback_events(events: Sequence[Event]) -> list[PlaybackEvent]:
         position = items.get(KEY_POSITION)
         duration = items.get(KEY_DURATION)
         device = items.get(KEY_DEVICE)
+        try:
+            position = int(position) if position else 0
+        except ValueError:
+            position = 0
+        try:
+            duration = int(duration) if duration else 0
+        except ValueError:
+            duration = 0
+        raw = f"{event_time}:{event.event_id}:{series_id}".encode()
         node = new(event_cls)
         node.__dict__ = {
-            "id": global_id(series_id, event_time, event.event_id),
+            "id": b64(raw, newline=False).translate(urlsafe).decode().rstrip("="),
             "profile": profile,
             "title": title,
             "started_at": fromtimestamp(event_time / 1_000_000, UTC),
-            "position_seconds": _int(position) if position else 0,
-            "duration_seconds": _int(duration) if duration else 0,
+            "position_seconds": position,
+            "duration_seconds": duration,
             "device": device.decode(errors="replace") if device is not None else None,
         }
         append(node)
