@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import Options
+from . import Options, as_served
 from .doubles import PlaybackData, PreparedGateway, profile_ids
 from .graphql_exec import QUERY, Ours, representations
 from .node_peer import PEER_DIR, NodePeer, PeerUnavailable, ensure_installed
@@ -98,10 +98,12 @@ def run(options: Options) -> dict[str, Any]:
             for name, row in measure(servers, body, c, options).items():
                 figures["results"].setdefault(name, []).append(row)
         try:  # the breakdown explains the figures above: its failure does not lose them
-            figures["in_process"] = asyncio.run(_in_process(
-                ours, data, variables, servers, body.read_bytes(), options,
-                apollo=apollo_skipped is None,
-            ))
+            figures["in_process"], figures["in_process_loop"] = as_served.run(
+                lambda: _in_process(
+                    ours, data, variables, servers, body.read_bytes(), options,
+                    apollo=apollo_skipped is None,
+                )
+            )
         except Exception as exc:
             figures["in_process_error"] = f"{type(exc).__name__}: {exc}"
             figures["partial_failure"] = True
@@ -248,22 +250,26 @@ async def _in_process(
     peer = NodePeer(ours.schema.as_str(), QUERY, variables, data.to_json()) if apollo else None
     await app.start()
     try:
-        for run in ours_runs.values():
-            await timed(run, warmup=options.pick(30, 10), runs=0)
-        if peer is not None:
-            peer.time("execute", warmup=100, runs=1)
-            peer.time("apollo", warmup=100, runs=1)
-        for _ in range(rounds):
-            for name, run in ours_runs.items():
-                samples[name].append(await cpu_ms_per_run(run, runs=per_round))
+        # Ours in process as serve runs (its loop: `as_served.run`): its collector settings.
+        with as_served.collector():
+            for run in ours_runs.values():
+                await timed(run, warmup=options.pick(30, 10), runs=0)
             if peer is not None:
-                samples["apollo_execute"].append(peer.cpu_ms("execute", warmup=2, runs=per_round))
-                samples["apollo"].append(peer.cpu_ms("apollo", warmup=2, runs=per_round))
-            for name, client in clients.items():
-                await client.request()
-                samples[f"{name}_http"].append(
-                    await client.server_cpu_ms(by_name[name].pid, per_round)
-                )
+                peer.time("execute", warmup=100, runs=1)
+                peer.time("apollo", warmup=100, runs=1)
+            for _ in range(rounds):
+                for name, run in ours_runs.items():
+                    samples[name].append(await cpu_ms_per_run(run, runs=per_round))
+                if peer is not None:
+                    samples["apollo_execute"].append(
+                        peer.cpu_ms("execute", warmup=2, runs=per_round)
+                    )
+                    samples["apollo"].append(peer.cpu_ms("apollo", warmup=2, runs=per_round))
+                for name, client in clients.items():
+                    await client.request()
+                    samples[f"{name}_http"].append(
+                        await client.server_cpu_ms(by_name[name].pid, per_round)
+                    )
     finally:
         await app.stop()
         for client in clients.values():
@@ -374,7 +380,8 @@ def tables(figures: dict[str, Any]) -> list[Table]:
     failure_notes(table, labelled)
     if "in_process_error" in figures:
         table.notes.append(f"the layer-by-layer breakdown failed: {figures['in_process_error']}")
-    return [table, *_breakdown_table(figures.get("breakdown", {}))]
+    return [table, *_breakdown_table(figures.get("breakdown", {}),
+                                     figures.get("in_process_loop"))]
 
 
 BREAKDOWN = (
@@ -386,7 +393,9 @@ BREAKDOWN = (
 )
 
 
-def _breakdown_table(breakdown: dict[str, dict[str, float | None]]) -> list[Table]:
+def _breakdown_table(
+    breakdown: dict[str, dict[str, float | None]], loop: str | None
+) -> list[Table]:
     if "ours" not in breakdown:
         return []
     sides = [s for s in ("ours", "apollo") if s in breakdown]
@@ -400,4 +409,9 @@ def _breakdown_table(breakdown: dict[str, dict[str, float | None]]) -> list[Tabl
         "each layer is the difference to the one inside it. Apollo's executeOperation already "
         "runs most of its HTTP pipeline, so its last line is the socket and Node's http server"
     )
+    if loop is not None:
+        table.notes.append(
+            f"ours in process runs as serve does: on {loop}, with "
+            "serve's collector settings (bench.as_served)"
+        )
     return [table]

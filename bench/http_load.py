@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from abstractions.gateway import DataGateway
 from abstractions.tokens import IdempotencyToken, now_micros
 
-from . import Options
+from . import Options, as_served
 from .doubles import PlaybackData, PreparedGateway, playback_event, profile_ids
 from .graphql_exec import QUERY as ENTITIES_QUERY
 from .graphql_exec import Ours, representations
@@ -144,7 +144,8 @@ def _sqlite(options: Options) -> dict[str, Any]:
         figures: dict[str, Any] = {"store": "sqlite (temporary file)", "results": {}}
         with _load(figures, url, tmpdir, bodies, options) as server, \
                 _client(figures, server, bodies) as client:
-            figures["parts"] = asyncio.run(_sqlite_parts(url, path, client, options))
+            parts, loop = as_served.run(lambda: _sqlite_parts(url, path, client, options))
+            figures["parts"] = {**parts, "loop": loop}
         port = free_port()
         command = subgraph_serve(url, port, "--workers", str(WORKERS))
         with running("serve_workers", command, port, tmpdir / "workers.log") as server:
@@ -170,7 +171,8 @@ def _cassandra(options: Options) -> dict[str, Any]:
         figures: dict[str, Any] = {"store": url, "results": {}}
         with _load(figures, url, tmpdir, bodies, options) as server, \
                 _client(figures, server, bodies) as client:
-            figures["parts"] = asyncio.run(_cassandra_parts(url, client, options))
+            parts, loop = as_served.run(lambda: _cassandra_parts(url, client, options))
+            figures["parts"] = {**parts, "loop": loop}
     return figures
 
 
@@ -326,7 +328,8 @@ async def _parts(
     async def raw(i: int) -> None:
         await replay.run()
 
-    figures = await _time_parts(client, store, raw, options)
+    with as_served.collector():  # in process as serve runs (its loop: `as_served.run`)
+        figures = await _time_parts(client, store, raw, options)
     figures["raw_statements"] = replay.statements
     figures["raw_rows"] = await replay.run()
     return figures
@@ -490,5 +493,7 @@ def _parts_table(title: str, parts: dict[str, Any]) -> Table:
         f"medians of {parts['runs']} runs each, in alternating rounds, after the load (the "
         "server idle but for these requests); the raw reads are the recorded statements of "
         "one request, replayed with the driver alone (bench/rawreads.py)"
+        + (f"; in process as serve runs: on {parts['loop']}, with serve's collector settings"
+           if "loop" in parts else "")
     )
     return table
