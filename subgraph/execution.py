@@ -885,22 +885,28 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 raise value
             if value is None or value is Undefined:
                 return None
-            info = self.build_resolve_info(field_def, to_nodes(fdl), parent_type, field_path)
-            runtime_type = None
+            object_type = None
             if members is not None and get_strawberry_type_cast(value) is None:
                 # Strawberry's union resolver on an instance of a plain (non-generic) member
-                # type answers that member: skip its search through the type map.
-                runtime_type = members.get(getattr(value, "__strawberry_definition__", None))
-            if runtime_type is None:
+                # type answers that member, which is valid: skip its search through the type
+                # map, and the checks of the answer.
+                object_type = members.get(getattr(value, "__strawberry_definition__", None))
+            info: Any = None
+            if object_type is None:
+                info = self.build_resolve_info(field_def, to_nodes(fdl), parent_type, field_path)
                 runtime_type = resolve_type(value, info, abstract_type)
-            if self.is_awaitable(runtime_type):
-                return self._complete_awaitable_runtime_type(
-                    runtime_type, abstract_type, fdl, info, path, value
+                if self.is_awaitable(runtime_type):
+                    return self._complete_awaitable_runtime_type(
+                        runtime_type, abstract_type, fdl, info, path, value
+                    )
+                object_type = self.ensure_valid_runtime_type(
+                    runtime_type, abstract_type, fdl, info, value
                 )
-            object_type = self.ensure_valid_runtime_type(
-                runtime_type, abstract_type, fdl, info, value
-            )
             if object_type.is_type_of is not None:
+                if info is None:
+                    info = self.build_resolve_info(
+                        field_def, to_nodes(fdl), parent_type, field_path
+                    )
                 return self.complete_object_value(object_type, fdl, info, path, value, None)
             runner = runners.get(object_type, _UNSET)
             if runner is _UNSET:
@@ -1278,7 +1284,7 @@ class _ResolverPlan:
         self.info_name = _name(resolver.info_parameter)
 
 
-def _strawberry_union_members(abstract_type: Any) -> dict[Any, str] | None:
+def _strawberry_union_members(abstract_type: Any) -> dict[Any, GraphQLObjectType] | None:
     """A Strawberry union's plain member types by definition, when Strawberry resolves it."""
     resolve_type = abstract_type.resolve_type
     if not isinstance(abstract_type, GraphQLUnionType) or resolve_type is None or (
@@ -1292,7 +1298,7 @@ def _strawberry_union_members(abstract_type: Any) -> dict[Any, str] | None:
         if not isinstance(definition, StrawberryObjectDefinition):
             return None
         if definition.concrete_of is None and not definition.is_graphql_generic:
-            members[definition] = member.name
+            members[definition] = member
     return members
 
 
