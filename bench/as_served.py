@@ -26,7 +26,9 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, str]:
         import uvloop
     except ImportError:
         return asyncio.run(main()), "asyncio"
-    return uvloop.run(main()), "uvloop"
+    # `uvloop.run` is younger than the oldest uvloop this project accepts (0.17).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main()), "uvloop"
 
 
 @contextlib.contextmanager
