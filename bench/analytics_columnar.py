@@ -30,6 +30,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from backends.sqlite.packed import backfill
+
 from . import Options
 from .report import Table, Target, fmt
 
@@ -102,6 +104,7 @@ def _load(db: Path, events: int, now: int) -> tuple[int, str]:
             [(NS, (start // 1_000_000 - (start // 1_000_000) % seconds_per_slice)
               + d * seconds_per_slice) for d in range(DAYS + 1)],
         )
+        backfill(conn)  # each event's row of packed items, as the store writes beside them
     conn.close()
     top = max(plays, key=lambda k: plays[k])
     return per_profile * PROFILES, top

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from backends.base import StoreError, StoreUnavailable
 
+from . import packed
 from .readers import ReaderPool
 from .schema import SCHEMA, SCHEMA_VERSION
 
@@ -96,6 +97,7 @@ class SQLiteDB:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.create_function("num", 1, _to_real, deterministic=True)
             conn.create_function("epoch", 1, _to_epoch, deterministic=True)
+            packed.register(conn)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -122,7 +124,9 @@ class SQLiteDB:
             raise StoreError(
                 f"database schema version {row[0]} is newer than this code ({SCHEMA_VERSION})"
             )
-        elif int(row[0]) < SCHEMA_VERSION:  # the statements above migrated it
+        elif int(row[0]) < SCHEMA_VERSION:  # the statements above made its new tables
+            if int(row[0]) < 3:  # 3's ts_events: filled from the item rows
+                packed.backfill(conn)
             conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
             )

@@ -1,8 +1,10 @@
 """The SQLite schema; bump SCHEMA_VERSION and add a migration when it changes."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # 2: the item-value index is also by slice (`ts_items_value_slice` replaces `ts_items_value`):
 #    a value's events of a few slices are a few ranges, not the value's whole history.
+# 3: `ts_events`, each event again as one row (its items packed, `packed.py`), filled from
+#    `ts_items` when an older file is opened.
 
 # Statements are split on ";": keep that character out of comments.
 SCHEMA = """
@@ -47,6 +49,14 @@ CREATE INDEX IF NOT EXISTS ts_items_time ON ts_items (ns, event_time);
 CREATE INDEX IF NOT EXISTS ts_items_value_slice ON ts_items (ns, item_key, value, slice);
 DROP INDEX IF EXISTS ts_items_value;
 CREATE INDEX IF NOT EXISTS ts_items_slice ON ts_items (ns, slice);
+-- The same events, one row each, their items packed (packed.py): what a page is read from.
+-- Written in the same transaction as their item rows.
+CREATE TABLE IF NOT EXISTS ts_events (
+    ns TEXT NOT NULL, series TEXT NOT NULL, event_time INTEGER NOT NULL,
+    event_id TEXT NOT NULL, items BLOB NOT NULL, slice INTEGER NOT NULL,
+    PRIMARY KEY (ns, series, event_time, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ts_events_slice ON ts_events (ns, slice);
 CREATE TABLE IF NOT EXISTS ts_slices (
     ns TEXT NOT NULL, slice INTEGER NOT NULL, PRIMARY KEY (ns, slice)
 ) WITHOUT ROWID;

@@ -1,4 +1,5 @@
-"""TimeSeries on SQLite: one row per event item, slices as the retention unit, search in SQL.
+"""TimeSeries on SQLite: one row per event item, slices as the retention unit, search in SQL;
+each event also as one row of packed items (`ts_events`, `packed.py`), which pages are read from.
 
 An event matches a set of conditions when, grouped by `(series, event_time, event_id)`, some item
 row satisfies each condition: a `HAVING MAX(cond) = 1` per condition.  Numeric and date values are
@@ -22,6 +23,7 @@ from backends.base import (
 )
 
 from .db import SQLiteDB
+from .packed import MERGE_FUNCTION, pack, unpack
 
 _OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 EventKey = tuple[str, int, str]
@@ -70,14 +72,14 @@ def _window(query: EventQuery, with_series: bool) -> tuple[str, list[object]]:
 
 
 def _with_items(keys_sql: str, order: str) -> str:
-    """One statement: the events `keys_sql` selects (series, event_time, event_id), joined to
-    their items and ordered by `order` (a whole event key, so that an event's rows are
-    adjacent); its parameters are those of `keys_sql`, then the namespace."""
+    """One statement: the events `keys_sql` selects (series, event_time, event_id) with their
+    packed items, ordered by `order`; its parameters are those of `keys_sql`, then the
+    namespace."""
     return (
         f"WITH k AS ({keys_sql})"
-        " SELECT k.series, k.event_time, k.event_id, i.item_key, i.value"
-        " FROM k JOIN ts_items AS i ON i.ns = ? AND i.series = k.series"
-        " AND i.event_time = k.event_time AND i.event_id = k.event_id"
+        " SELECT k.series, k.event_time, k.event_id, e.items"
+        " FROM k JOIN ts_events AS e ON e.ns = ? AND e.series = k.series"
+        " AND e.event_time = k.event_time AND e.event_id = k.event_id"
         f" ORDER BY {order}"
     )
 
@@ -86,33 +88,16 @@ def _newest(
     conn: sqlite3.Connection, namespace: str, series_id: str, query: EventQuery
 ) -> list[StoredEvent]:
     """The newest `query.limit` events of a series in its window, when no item filter applies:
-    the primary key read backwards, rows made into events as they come, until the limit (a
-    long history is not read whole, as a GROUP BY over the window would)."""
+    the event rows' primary key read backwards, one row an event, as far as the limit."""
     window, wparams = _window(query, with_series=False)
-    cursor = conn.execute(
-        "SELECT event_time, event_id, item_key, value FROM ts_items"
+    rows = conn.execute(
+        "SELECT event_time, event_id, items FROM ts_events"
         f" WHERE ns = ? AND series = ?{window}"
-        " ORDER BY event_time DESC, event_id DESC, item_key DESC",
-        (namespace, series_id, *wparams),
-    )
-    events: list[StoredEvent] = []
-    append = events.append
-    limit = query.limit
-    last_time: int | None = None
-    last_id: str | None = None
-    items: dict[str, bytes] = {}
-    try:
-        for event_time, event_id, key, value in cursor:
-            if event_id != last_id or event_time != last_time:
-                if len(events) == limit:
-                    break
-                last_time, last_id = event_time, event_id
-                items = {}
-                append(stored_event_fast(series_id, event_time, event_id, items))
-            items[key] = value
-    finally:
-        cursor.close()  # a statement left unfinished would hold its snapshot
-    return events
+        " ORDER BY event_time DESC, event_id DESC LIMIT ?",
+        (namespace, series_id, *wparams, query.limit),
+    ).fetchall()
+    return [stored_event_fast(series_id, t, event_id, unpack(items))
+            for t, event_id, items in rows]
 
 
 # An item's bytes as its column types them (`num`, `epoch`: the store's SQL functions).
@@ -127,17 +112,13 @@ def _pivot(columns: Mapping[str, FieldType]) -> str:
     )
 
 
-_event_key = itemgetter(0, 1, 2)
 _series_of = itemgetter(0)
-_item = itemgetter(3, 4)
 
 
-def _events(rows: Iterable[tuple[str, int, str, str, bytes]]) -> list[StoredEvent]:
-    """The events of `_with_items` rows, in their order: each row is read once."""
-    return [
-        stored_event_fast(series, t, event_id, dict(map(_item, items)))
-        for (series, t, event_id), items in groupby(rows, _event_key)
-    ]
+def _events(rows: Iterable[tuple[str, int, str, bytes]]) -> list[StoredEvent]:
+    """The events of `_with_items` rows, in their order."""
+    return [stored_event_fast(series, t, event_id, unpack(items))
+            for series, t, event_id, items in rows]
 
 
 class SQLiteTimeSeries(SQLiteDB):
@@ -152,6 +133,11 @@ class SQLiteTimeSeries(SQLiteDB):
             for e in events
             for key, value in e.items.items()
         ]
+        packed_events = [
+            (namespace, e.series_id, e.event_time, e.event_id, pack(e.items),
+             layout.slice_of(e.event_time))
+            for e in events
+        ]
         slices = {(namespace, layout.slice_of(e.event_time)) for e in events}
 
         def write(conn: sqlite3.Connection) -> None:
@@ -163,6 +149,14 @@ class SQLiteTimeSeries(SQLiteDB):
                 " (ns, series, event_time, event_id, item_key, value, slice)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            # An event written again keeps the union of its items, as its item rows do.
+            conn.executemany(
+                "INSERT INTO ts_events (ns, series, event_time, event_id, items, slice)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (ns, series, event_time, event_id)"
+                f" DO UPDATE SET items = {MERGE_FUNCTION}(items, excluded.items)",
+                packed_events,
             )
 
         await self.write(write)
@@ -218,7 +212,7 @@ class SQLiteTimeSeries(SQLiteDB):
         )
         params = (namespace, *series_ids, *wparams, *hparams, query.limit, namespace)
 
-        def by_series(rows: list[tuple[str, int, str, str, bytes]]) -> dict[str, list[StoredEvent]]:
+        def by_series(rows: list[tuple[str, int, str, bytes]]) -> dict[str, list[StoredEvent]]:
             found: dict[str, list[StoredEvent]] = {s: [] for s in series_ids}
             for series, group in groupby(rows, _series_of):
                 found[series] = _events(group)
@@ -239,6 +233,7 @@ class SQLiteTimeSeries(SQLiteDB):
             ]
             for start in doomed:
                 conn.execute("DELETE FROM ts_items WHERE ns = ? AND slice = ?", (namespace, start))
+                conn.execute("DELETE FROM ts_events WHERE ns = ? AND slice = ?", (namespace, start))
                 conn.execute("DELETE FROM ts_slices WHERE ns = ? AND slice = ?", (namespace, start))
             return doomed
 

@@ -19,7 +19,8 @@ READS = {
     "counter_fast": lambda s: s.counter_values("ns", ["c"]),
     "counter_rollups": lambda s: s.counter_rollups("ns", ["c"]),
     "counter_log": lambda s: s.counter_fold("ns", {"c": (0, 10)}),
-    "ts_items": lambda s: s.ts_read("ns", LAYOUT, "s", EventQuery(0, 10, 5)),
+    "ts_events": lambda s: s.ts_read("ns", LAYOUT, "s", EventQuery(0, 10, 5)),
+    "ts_items": lambda s: s.ts_read("ns", LAYOUT, "s", EventQuery(0, 10, 5, None, {"k": b"v"})),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import StoredEvent, StoreError, TimeSeriesLayout
+from backends.base import EventQuery, StoredEvent, StoreError, TimeSeriesLayout
 from backends.sqlite import SQLiteStore
 from backends.sqlite.schema import SCHEMA_VERSION
 
@@ -45,6 +45,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_events(tmp_path: Path)
     await store.ts_write("ns", LAYOUT, [event("p1", 5, "t1", 60)])
     await store.close()
     with sqlite3.connect(path) as conn:  # as version 1 left it
+        conn.execute("DROP TABLE ts_events")
         conn.execute("DROP INDEX ts_items_value_slice")
         conn.execute("CREATE INDEX ts_items_value ON ts_items (ns, item_key, value)")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -56,10 +57,38 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_events(tmp_path: Path)
             "ns", LAYOUT, 0, 10 * HOUR, COLUMNS, ("title_id", ["t1"]))
     finally:
         await store.close()
-    assert version(path) == SCHEMA_VERSION == 2
+    assert version(path) == SCHEMA_VERSION == 3
     assert "ts_items_value_slice" in indexes(path)
     assert "ts_items_value" not in indexes(path)
     assert rows == [("p1", 5 * HOUR + 1_000, "e5", "t1", 60.0, "tv")]
+
+
+async def test_a_version_2_file_gets_its_event_rows_from_its_item_rows(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    store = SQLiteStore(path)
+    await store.open()
+    events = [event(f"p{p}", hour, f"t{hour}", p) for p in range(3) for hour in range(4)]
+    odd = StoredEvent("p9", 3 * HOUR, "e\u00e9", {"raw": bytes(range(256)), "empty": b""})
+    await store.ts_write("ns", LAYOUT, [*events, odd])
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as version 2 left it
+        conn.execute("DROP TABLE ts_events")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        found = await store.ts_read_many(
+            "ns", LAYOUT, ["p0", "p1", "p2", "p9"], EventQuery(0, 10 * HOUR, 10))
+        newest = await store.ts_read("ns", LAYOUT, "p1", EventQuery(0, 10 * HOUR, 2))
+    finally:
+        await store.close()
+    assert version(path) == SCHEMA_VERSION
+    assert found == {
+        **{f"p{p}": [e for e in reversed(events) if e.series_id == f"p{p}"] for p in range(3)},
+        "p9": [odd],
+    }
+    assert newest == [event("p1", 3, "t3", 1), event("p1", 2, "t2", 1)]
 
 
 async def test_a_file_of_a_newer_version_is_refused(tmp_path: Path) -> None:
