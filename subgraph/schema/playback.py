@@ -25,9 +25,10 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def event_global_id(series_id: str, event_time: int, event_id: str) -> str:
-    # base64.urlsafe_b64encode(raw).decode().rstrip("="), without its two Python-level calls.
+    # base64.urlsafe_b64encode(raw).decode().rstrip("="), without its two Python-level calls;
+    # the padding ("=", only ever at the end) deleted by the translation.
     raw = f"{event_time}:{event_id}:{series_id}".encode()
-    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode().rstrip("=")
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE, b"=").decode()
 
 
 def parse_event_global_id(value: str) -> tuple[str, int, str]:

@@ -7,7 +7,12 @@ import base64
 from datetime import UTC, datetime
 
 from abstractions.timeseries import Event
-from subgraph.schema.playback import PlaybackEvent, edges_of
+from subgraph.schema.playback import (
+    PlaybackEvent,
+    edges_of,
+    event_global_id,
+    parse_event_global_id,
+)
 
 EVENTS = [
     Event("p1", 1_700_000_000_123_456, "e1",
@@ -70,3 +75,14 @@ def test_a_page_shares_its_profile_and_titles_but_not_across_series() -> None:
     assert edges[4].node.profile.id == "p2"
     assert edges[0].node.title is edges[1].node.title
     assert edges[3].node.title.id == ""
+
+
+def test_a_global_id_is_unpadded_url_safe_base64_at_every_length() -> None:
+    # Raw lengths of every remainder mod 3 (no padding, "=", "=="), and bytes that base64
+    # writes as "+" and "/" ("~~~" and "???").
+    for n in range(12):
+        event = Event("p" * n, 1_700_000_000_000_000, "~~~???", {})
+        assert event_global_id(event.series_id, event.event_time, event.event_id) \
+            == global_id(event)
+        assert parse_event_global_id(global_id(event)) == (
+            event.series_id, event.event_time, event.event_id)
